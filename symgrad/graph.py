@@ -1,0 +1,166 @@
+"""Computational graphs: an expression split into the textbook's primitive nodes.
+
+A forward expression such as ``1/(1 + exp(-x))`` becomes the chain of nodes the textbook draws,
+each with one job::
+
+    u1 = -x          node "×(-1)"   local derivative -1
+    u2 = exp(u1)     node "exp"     local derivative exp(u1) = u2
+    u3 = u2 + 1      node "+1"      local derivative 1
+    y  = 1/u3        node "1/x"     local derivative -1/u3**2 = -y**2
+
+Constants are folded into the node that uses them (``×(-1)``, ``+1``), identical subexpressions
+share one node, and each node's local derivative with respect to each argument is written in
+terms of the node's own output where that is shorter (exp → its output, 1/x → -output²), as the
+textbook does. Everything here is pure SymPy.
+
+>>> from sympy import Symbol, exp
+>>> x = Symbol("x")
+>>> g = build_graph(1 / (1 + exp(-x)), (x,), Symbol("y"))
+>>> [n.op for n in g.nodes]
+['×(-1)', 'exp', '+1', '1/x']
+>>> g.nodes[-1].local_grads
+(-y**2,)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from symgrad.conventions import apply_conventions
+
+
+@dataclass(frozen=True)
+class Node:
+    """One primitive operation ``symbol = local`` of the graph."""
+
+    symbol: sympy.Symbol
+    op: str
+    args: tuple[sympy.Symbol, ...]
+    local: sympy.Expr
+    value: sympy.Expr
+    local_grads: tuple[sympy.Expr, ...]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes in topological order; the last one is the output."""
+
+    inputs: tuple[sympy.Symbol, ...]
+    nodes: tuple[Node, ...]
+    output: sympy.Symbol
+
+    def node(self, symbol: sympy.Symbol) -> Node:
+        return next(n for n in self.nodes if n.symbol == symbol)
+
+    @property
+    def is_chain(self) -> bool:
+        """True when every node has one argument and each is used once: the textbook's chain."""
+        used = [a for n in self.nodes for a in n.args]
+        return all(len(n.args) == 1 for n in self.nodes) and len(used) == len(set(used))
+
+    def adjoints(self, dout: sympy.Expr) -> dict[sympy.Symbol, sympy.Expr]:
+        """∂L/∂v for every node and input v, given ∂L/∂output = ``dout`` (reverse mode)."""
+        adj: dict[sympy.Symbol, sympy.Expr] = {self.output: sympy.sympify(dout)}
+        for n in reversed(self.nodes):
+            g = adj.get(n.symbol, sympy.S.Zero)
+            for a, local in zip(n.args, n.local_grads):
+                adj[a] = adj.get(a, sympy.S.Zero) + g * local
+        return adj
+
+    def in_inputs(self, expr: sympy.Expr) -> sympy.Expr:
+        """Replace intermediate node symbols in ``expr`` by their values in the inputs."""
+        return expr.xreplace({n.symbol: n.value for n in self.nodes if n.symbol != self.output})
+
+
+@dataclass
+class _Builder:
+    inputs: tuple[sympy.Symbol, ...]
+    output: sympy.Symbol
+    prefix: str
+    nodes: list[Node] = field(default_factory=list)
+    memo: dict[sympy.Expr, sympy.Symbol] = field(default_factory=dict)
+
+    def visit(self, e: sympy.Expr, root: bool = False) -> sympy.Expr:
+        """Return the symbol (or constant) standing for ``e``, adding nodes as needed."""
+        if e.is_number or e in self.inputs:
+            return e
+        if e in self.memo:
+            return self.memo[e]
+        if e.is_Symbol:
+            return e
+        op, parts = _split(e)
+        args_in = [self.visit(p) for p in parts]
+        local = _rebuild(e, parts, args_in)
+        args = tuple(dict.fromkeys(a for a in args_in if a.is_Symbol))
+        symbol = self.output if root else sympy.Symbol(f"{self.prefix}{len(self.nodes) + 1}")
+        grads = tuple(
+            _in_own_output(apply_conventions(sympy.diff(local, a)), local, symbol) for a in args
+        )
+        self.nodes.append(Node(symbol, op, args, local, e, grads))
+        self.memo[e] = symbol
+        return symbol
+
+
+def build_graph(
+    expr: sympy.Expr, inputs: tuple[sympy.Symbol, ...], output: sympy.Symbol, prefix: str = "u"
+) -> Graph:
+    """Split ``expr`` into primitive nodes; the root node is named ``output``."""
+    builder = _Builder(tuple(inputs), output, prefix)
+    if expr.is_number or expr in inputs:
+        # A layer that is a constant or the identity still gets one node.
+        builder.nodes.append(
+            Node(output, "id", tuple(inputs[:1]), expr, expr, tuple(sympy.diff(expr, a) for a in inputs[:1]))
+        )
+    else:
+        builder.visit(expr, root=True)
+    return Graph(tuple(inputs), tuple(builder.nodes), output)
+
+
+def _split(e: sympy.Expr) -> tuple[str, list[sympy.Expr]]:
+    """The node label of ``e`` and its non-constant parts."""
+    if isinstance(e, sympy.Mul):
+        coeff, rest = e.as_coeff_Mul()
+        factors = list(sympy.Mul.make_args(rest))
+        if len(factors) == 1 and coeff != 1:
+            return f"×({_num(coeff)})" if coeff < 0 else f"×{_num(coeff)}", factors
+        return "×", [f for f in e.args]
+    if isinstance(e, sympy.Add):
+        coeff, rest = e.as_coeff_Add()
+        terms = list(sympy.Add.make_args(rest))
+        if len(terms) == 1 and coeff != 0:
+            return (f"+{_num(coeff)}" if coeff > 0 else f"-{_num(-coeff)}"), terms
+        return "+", list(e.args)
+    if isinstance(e, sympy.Pow):
+        base, ex = e.args
+        if ex == -1:
+            return "1/x", [base]
+        if ex.is_number:
+            return ("√" if ex == sympy.S.Half else f"x^{_num(ex)}"), [base]
+        return "^", [base, ex]
+    name = getattr(e.func, "__name__", type(e).__name__).lower()
+    if isinstance(e, sympy.Piecewise):
+        # One node: its branches and conditions are read from the inputs directly.
+        return name, sorted(e.free_symbols, key=lambda s: s.name)
+    parts = [a for a in e.args if not a.is_number]
+    return name, parts
+
+
+def _rebuild(e: sympy.Expr, parts: list[sympy.Expr], symbols: list[sympy.Expr]) -> sympy.Expr:
+    return e.xreplace(dict(zip(parts, symbols)))
+
+
+def _in_own_output(d: sympy.Expr, local: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
+    """Write a local derivative in terms of the node's output when that is shorter."""
+    if isinstance(local, sympy.Piecewise) or local.has(sympy.Max, sympy.Min):
+        return d
+    candidate = d.subs(local, symbol)
+    only_output = candidate.free_symbols <= {symbol} | (d.free_symbols - local.free_symbols)
+    if only_output and sympy.count_ops(candidate) <= sympy.count_ops(d):
+        return candidate
+    return d
+
+
+def _num(c: sympy.Expr) -> str:
+    return str(c)

@@ -1,0 +1,5 @@
+"""AddLayer (textbook ch. 5): out = x + y."""
+
+from symgrad.spec import elementwise, x, y
+
+SPEC = elementwise("Add", x + y, x, y, doc="The textbook's AddLayer: out = x + y.")

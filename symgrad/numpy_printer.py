@@ -1,0 +1,129 @@
+"""NumPy code printer: SymPy's :class:`NumPyPrinter`, overriding only what it gets wrong for us.
+
+What changes, and why:
+
+- functions print as ``np.exp``, the alias every NumPy user writes (SymPy writes ``numpy.exp``);
+- ``1/u`` prints as a division, not ``u**(-1.0)``;
+- rationals print as decimals when exact (``0.01*x``, not ``(1/100)*x``);
+- ``Max(a, b)`` prints as ``np.maximum(a, b)`` (SymPy builds a ``functools.reduce``);
+- ``Piecewise((u, c), (0, True))`` prints as ``u * c`` (a boolean mask multiplies at memory speed,
+  where ``np.where`` and ``numpy.select`` branch per element), other two-branch ones as ``np.where``;
+- the engine's named functions print as stable NumPy: ``logistic(u)`` as ``1 / (1 + np.exp(-u))``
+  (exp may overflow to inf, which gives the exact limits 0 and 1; codegen checks this by probing)
+  and ``softplus(u)`` as ``np.maximum(u, 0) + np.log1p(np.exp(-np.abs(u)))``;
+- the text is laid out as ``ruff format`` lays it out (spaces around binary operators, ``**``
+  hugging simple operands), so generated modules pass ``ruff format --check`` unchanged.
+
+>>> from sympy import Symbol, exp, Rational
+>>> x, dout, y = Symbol("x"), Symbol("dout"), Symbol("y")
+>>> numpy_code(dout * y * (1 - y))
+'dout * y * (1 - y)'
+>>> numpy_code(1 / (1 + exp(-x)))
+'1 / (1 + np.exp(-x))'
+>>> numpy_code(Rational(1, 100) * x + x**2)
+'x**2 + 0.01 * x'
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+
+class SymgradNumPyPrinter(NumPyPrinter):
+    """Prints SymPy expressions as NumPy code with ``np`` as the module alias."""
+
+    def __init__(self, settings: dict | None = None) -> None:
+        super().__init__({"fully_qualified_modules": True, **(settings or {})})
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        text = super()._module_format(fqn, register)
+        return "np." + text[len("numpy.") :] if text.startswith("numpy.") else text
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        base, e = expr.as_base_exp()
+        if e.is_Integer and e < 0:
+            inverse = sympy.Pow(base, -e, evaluate=False) if e != -1 else base
+            return f"1/({self._print(inverse)})"
+        if e == sympy.S.Half:
+            return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        return _decimal(expr) or f"{expr.p}/{expr.q}"
+
+    def _print_Half(self, expr: sympy.Rational) -> str:
+        return "0.5"
+
+    def _print_Max(self, expr: sympy.Max) -> str:
+        return self._fold("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr: sympy.Min) -> str:
+        return self._fold("numpy.minimum", expr.args)
+
+    def _fold(self, fqn: str, args: tuple[sympy.Expr, ...]) -> str:
+        ordered = sorted(args, key=lambda a: (a.is_number, sympy.default_sort_key(a)))
+        text = self._print(ordered[0])
+        for a in ordered[1:]:
+            text = f"{self._module_format(fqn)}({text}, {self._print(a)})"
+        return text
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        if len(expr.args) != 2 or expr.args[-1].cond != sympy.true:
+            return super()._print_Piecewise(expr)
+        (value, cond), (other, _) = expr.args
+        if other == 0:
+            return f"({self._print(value)}) * ({self._print(cond)})"
+        where = self._module_format("numpy.where")
+        return f"{where}({self._print(cond)}, {self._print(value)}, {self._print(other)})"
+
+    def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
+        return f"({self._print(expr.lhs)}) {expr.rel_op} ({self._print(expr.rhs)})"
+
+    def _print_logistic(self, expr: sympy.Function) -> str:
+        u = self._print(-expr.args[0])
+        return f"(1 / (1 + {self._module_format('numpy.exp')}({u})))"
+
+    def _print_softplus(self, expr: sympy.Function) -> str:
+        u = self._print(expr.args[0])
+        return f"(np.maximum({u}, 0) + np.log1p(np.exp(-np.abs({u}))))"
+
+
+def _decimal(r: sympy.Rational) -> str | None:
+    """The exact decimal text of a rational whose denominator is 2^a·5^b, else None."""
+    q = int(r.q)
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    if q != 1:
+        return None
+    text = format(sympy.Float(r, 30), "f").rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+_POWER = re.compile(
+    r"(?<![\w.)\]])((?:[A-Za-z_][\w.]*|\d[\w.]*)) \*\* (-?(?:[A-Za-z_][\w.]*|\d[\w.]*))(?![\w.(\[])"
+)
+
+
+def format_python(code: str) -> str:
+    """Lay out one Python expression the way ``ruff format`` does.
+
+    ``ast.unparse`` already removes redundant parentheses and spaces binary operators; the one
+    difference left is that ``**`` hugs simple operands (names, numbers, attributes).
+
+    >>> format_python("(dout*(1-(y)**2))")
+    'dout * (1 - y**2)'
+    >>> format_python("(1 - y)**2 + np.exp(x)**2")
+    '(1 - y) ** 2 + np.exp(x) ** 2'
+    """
+    text = ast.unparse(ast.parse(code, mode="eval"))
+    return _POWER.sub(r"\1**\2", text)
+
+
+def numpy_code(expr: sympy.Expr) -> str:
+    """Print ``expr`` as a formatted NumPy expression."""
+    return format_python(SymgradNumPyPrinter().doprint(expr))
