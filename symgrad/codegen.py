@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import textwrap
+import types
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,10 +91,15 @@ def class_source(d: Derivation) -> list[str]:
     lines += [f"{_INDENT}self.{s.name} = {s.name}" for s in saved]
     lines += [f"{_INDENT}return {spec.output.name}", ""]
     returns = ", ".join(g.name for g in d.gradients)
-    annotation = "np.ndarray" if len(d.gradients) == 1 else f"tuple[{', '.join(['np.ndarray'] * len(d.gradients))}]"
+    annotation = (
+        "np.ndarray"
+        if len(d.gradients) == 1
+        else f"tuple[{', '.join(['np.ndarray'] * len(d.gradients))}]"
+    )
     lines += [f"    def backward(self, dout: np.ndarray) -> {annotation}:"]
     if saved:
-        lines += [f"{_INDENT}{', '.join(s.name for s in saved)} = {', '.join('self.' + s.name for s in saved)}"]
+        targets = ", ".join(s.name for s in saved)
+        lines += [f"{_INDENT}{targets} = {', '.join('self.' + s.name for s in saved)}"]
     lines += _body(_backward_lines(d), d, truth=[dout * g.plain for g in d.gradients])
     lines += [f"{_INDENT}return {returns}"]
     return lines
@@ -156,7 +162,9 @@ def _body(lines: list[Line], d: Derivation, truth: list[sympy.Expr]) -> list[str
             out += [f"{_INDENT}{code}"]
     for row in out:
         if len(row) > _MAX_LINE:
-            raise DerivationError(f"{d.name}: a generated line is longer than {_MAX_LINE} characters")
+            raise DerivationError(
+                f"{d.name}: a generated line is longer than {_MAX_LINE} characters"
+            )
     return out
 
 
@@ -179,7 +187,9 @@ def _overflow_guards(lines: list[Line], d: Derivation, truth: list[sympy.Expr]) 
     for t, line in zip(truth, lines[-len(truth) :]):
         error = error_against(env[line.target], t.subs(dout, 1), inputs, env)
         if not error <= 1e-9:
-            raise DerivationError(f"{d.name}: `{line.target}` is not accurate in float64 ({error:.1e})")
+            raise DerivationError(
+                f"{d.name}: `{line.target}` is not accurate in float64 ({error:.1e})"
+            )
     return guards
 
 
@@ -189,9 +199,12 @@ def _overflows(expr: sympy.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarr
     code = compile(numpy_code(expr), "<symgrad-probe>", "eval")
     for i in range(n):
         point = {k: np.asarray(v)[i : i + 1] if np.ndim(v) else v for k, v in env.items()}
-        with warnings.catch_warnings(), np.errstate(over="raise", invalid="ignore", divide="ignore"):
+        with (
+            warnings.catch_warnings(),
+            np.errstate(over="raise", invalid="ignore", divide="ignore"),
+        ):
             try:
-                eval(code, {"np": np}, point)  # noqa: S307
+                eval(code, {"np": np}, point)
             except FloatingPointError:
                 flags[i] = True
     return flags
@@ -210,3 +223,10 @@ def _finite_truth(expr: sympy.Expr, inputs: tuple[sympy.Symbol, ...], env: dict)
 
 def _first_duplicate(names: list[str]) -> str:
     return next(n for n in names if names.count(n) > 1)
+
+
+def load(source: str, name: str = "symgrad_generated") -> types.ModuleType:
+    """Execute generated source as a fresh module (it imports only numpy)."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module

@@ -88,7 +88,9 @@ class Derivation:
 
     @property
     def masks(self) -> dict[sympy.Symbol, sympy.Expr]:
-        return {s: e for s, e in self.saved.items() if isinstance(e, sympy.core.relational.Relational)}
+        return {
+            s: e for s, e in self.saved.items() if isinstance(e, sympy.core.relational.Relational)
+        }
 
     def latex(self) -> str:
         """The step-by-step derivation as a LaTeX ``aligned`` block."""
@@ -184,8 +186,10 @@ def _key(c: Candidate) -> tuple:
     return (not c.accurate, c.cost, len(c.expr.free_symbols), len(str(c.expr)), str(c.expr))
 
 
-def _first_proven(spec: LayerSpec, plain: sympy.Expr, considered: list[Candidate]) -> Candidate | None:
-    for i, c in enumerate(sorted(considered, key=_key)):
+def _first_proven(
+    spec: LayerSpec, plain: sympy.Expr, considered: list[Candidate]
+) -> Candidate | None:
+    for c in sorted(considered, key=_key):
         if c.proven is None:
             proven = prove_equal(c.expr.subs(spec.output, spec.forward), plain)
             j = considered.index(c)
@@ -295,7 +299,7 @@ def cost(e: sympy.Expr) -> int:
     >>> from sympy import Symbol, exp
     >>> y, x = Symbol("y"), Symbol("x")
     >>> cost(y * (1 - y)), cost(exp(-x) / (1 + exp(-x)) ** 2)
-    (2, 26)
+    (2, 15)
     """
     replacements, reduced = sympy.cse(e)
     return sum(_ops(part) for part in [r for _, r in replacements] + reduced)

@@ -20,7 +20,7 @@ import sympy
 from sympy import Function, exp, log
 
 
-class logistic(Function):  # noqa: N801 - SymPy functions are lower-case, like exp
+class logistic(Function):
     """The logistic sigmoid σ(u) = 1/(1 + exp(-u))."""
 
     nargs = 1
@@ -38,7 +38,7 @@ class logistic(Function):  # noqa: N801 - SymPy functions are lower-case, like e
         return self.args[0].is_real
 
 
-class softplus(Function):  # noqa: N801
+class softplus(Function):
     """softplus(u) = log(1 + exp(u))."""
 
     nargs = 1

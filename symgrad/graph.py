@@ -111,7 +111,14 @@ def build_graph(
     if expr.is_number or expr in inputs:
         # A layer that is a constant or the identity still gets one node.
         builder.nodes.append(
-            Node(output, "id", tuple(inputs[:1]), expr, expr, tuple(sympy.diff(expr, a) for a in inputs[:1]))
+            Node(
+                output,
+                "id",
+                tuple(inputs[:1]),
+                expr,
+                expr,
+                tuple(sympy.diff(expr, a) for a in inputs[:1]),
+            )
         )
     else:
         builder.visit(expr, root=True)

@@ -6,8 +6,9 @@ What changes, and why:
 - ``1/u`` prints as a division, not ``u**(-1.0)``;
 - rationals print as decimals when exact (``0.01*x``, not ``(1/100)*x``);
 - ``Max(a, b)`` prints as ``np.maximum(a, b)`` (SymPy builds a ``functools.reduce``);
-- ``Piecewise((u, c), (0, True))`` prints as ``u * c`` (a boolean mask multiplies at memory speed,
-  where ``np.where`` and ``numpy.select`` branch per element), other two-branch ones as ``np.where``;
+- ``Piecewise((u, c), (0, True))`` prints as ``u * c`` (a boolean mask multiplies at memory
+  speed, where ``np.where`` and ``numpy.select`` branch per element); other two-branch ones
+  print as ``np.where``;
 - the engine's named functions print as stable NumPy: ``logistic(u)`` as ``1 / (1 + np.exp(-u))``
   (exp may overflow to inf, which gives the exact limits 0 and 1; codegen checks this by probing)
   and ``softplus(u)`` as ``np.maximum(u, 0) + np.log1p(np.exp(-np.abs(u)))``;

@@ -81,7 +81,9 @@ def elementwise(
         if s.name in RESERVED_NAMES or not s.name.isidentifier() or keyword.iskeyword(s.name):
             raise SymgradError(f"layer {name}: {s.name!r} cannot be used as an input name")
         if s not in free:
-            raise SymgradError(f"variable {s.name!r} does not occur in the forward expression {expr}")
+            raise SymgradError(
+                f"variable {s.name!r} does not occur in the forward expression {expr}"
+            )
     if len(set(symbols)) != len(symbols):
         raise SymgradError(f"layer {name}: input names repeat")
     extra = sorted(str(s) for s in free - set(symbols))
@@ -98,4 +100,3 @@ def elementwise(
 def _as_symbol(v: sympy.Symbol | str) -> sympy.Symbol:
     name = v if isinstance(v, str) else v.name
     return sympy.Symbol(name)
-

@@ -1,0 +1,194 @@
+"""The ``symgrad`` command line. SymPy is imported only inside the subcommands that need it.
+
+Exit status: 0 success, 1 a check failed or a file is stale, 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from symgrad.errors import SymgradError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SymgradError as err:
+        print(f"symgrad: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    from symgrad import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="symgrad",
+        description="Derive backpropagation symbolically, show it, generate it, verify it.",
+    )
+    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list the catalog's layers")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("derive", help="print a layer's step-by-step derivation")
+    p.add_argument("layer", nargs="?", help="catalog layer")
+    _expr_options(p)
+    p.add_argument("--format", choices=("text", "latex", "markdown"), default="text")
+    p.set_defaults(func=_cmd_derive)
+
+    p = sub.add_parser("codegen", help="generate a NumPy module with one class per layer")
+    p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
+    _expr_options(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--check", metavar="FILE", help="exit 1 with a diff when FILE is not up to date")
+    p.set_defaults(func=_cmd_codegen)
+
+    p = sub.add_parser(
+        "check", help="verify layers symbolically, against hand-written code and numerically"
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
+    _expr_options(p)
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "graph", help="evaluate an expression's computational graph forward and backward"
+    )
+    p.add_argument("expr", metavar="EXPR", help='e.g. "(apple*apple_num + orange*orange_num)*tax"')
+    p.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="input values")
+    p.add_argument("--output-name", default=None, help="name of the output (default: out)")
+    p.set_defaults(func=_cmd_graph)
+    return parser
+
+
+def _expr_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--expr", metavar="EXPR", help='declare an elementwise layer, e.g. "x*tanh(log(1+exp(x)))"'
+    )
+    p.add_argument(
+        "--name", metavar="NAME", help="class name of the --expr layer (default: Custom)"
+    )
+    p.add_argument(
+        "--var", action="append", metavar="VAR", help="input variable(s) of --expr, in order"
+    )
+
+
+def _expr_spec(args: argparse.Namespace) -> Any:
+    from symgrad.parse import parse_expr
+    from symgrad.spec import elementwise
+
+    expr = parse_expr(args.expr)
+    variables = args.var or sorted(s.name for s in expr.free_symbols)
+    if not variables:
+        raise SymgradError(f"the expression {args.expr!r} has no variable")
+    return elementwise(args.name or "Custom", expr, *variables)
+
+
+def _specs(args: argparse.Namespace, names: list[str]) -> list[Any]:
+    from symgrad.registry import catalog
+
+    specs = [catalog[n] for n in names]
+    if getattr(args, "expr", None):
+        specs.append(_expr_spec(args))
+    elif getattr(args, "name", None) and not names:
+        specs.append(catalog[args.name])
+    return specs or [catalog[n] for n in catalog]
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from symgrad.registry import catalog
+
+    for name, spec in catalog.items():
+        print(f"{name:<12} {spec.doc}")
+    return 0
+
+
+def _cmd_derive(args: argparse.Namespace) -> int:
+    from symgrad.engine import derive
+    from symgrad.registry import catalog
+
+    if args.expr:
+        spec = _expr_spec(args)
+    elif args.layer:
+        spec = catalog[args.layer]
+    else:
+        raise SymgradError("name a layer (symgrad list shows them) or give --expr")
+    d = derive(spec)
+    text = {"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]()
+    print(text.rstrip("\n"))
+    return 0
+
+
+def _cmd_codegen(args: argparse.Namespace) -> int:
+    from symgrad.codegen import generate
+
+    source = generate(_specs(args, args.names))
+    if args.check:
+        return _check_file(args.check, source)
+    if args.output:
+        write_atomic(args.output, source)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+def _check_file(path: str, source: str) -> int:
+    try:
+        with open(path, encoding="utf-8") as f:
+            current = f.read()
+    except OSError as err:
+        raise SymgradError(f"cannot read {path}: {err.strerror}") from None
+    if current == source:
+        print(f"{path} is up to date")
+        return 0
+    diff = difflib.unified_diff(
+        current.splitlines(True), source.splitlines(True), path, "generated"
+    )
+    sys.stdout.writelines(diff)
+    print(f"{path} is stale: run symgrad codegen -o {path}", file=sys.stderr)
+    return 1
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from symgrad.check import run
+
+    text, ok = run(_specs(args, args.names))
+    print(text)
+    return 0 if ok else 1
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from symgrad.evaluation import evaluate_graph
+
+    print(evaluate_graph(args.expr, args.at, args.output_name).text())
+    return 0
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".symgrad-", suffix=".tmp")
+    except OSError as err:
+        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        os.unlink(tmp)
+        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""LaTeX printer: SymPy's :class:`LatexPrinter`, overriding only what it gets wrong for us.
+
+- ``dout`` prints as ``\\frac{\\partial L}{\\partial y}`` (the upstream gradient, named after the
+  layer's output), the notation of the textbook's computational graphs;
+- the engine's named functions print as ``\\sigma(u)`` and ``\\operatorname{softplus}(u)``;
+- boolean masks print as the indicator ``\\mathbb{1}[\\text{mask}]``;
+- transposes print as ``X^{\\mathsf{T}}`` (SymPy writes ``X^{T}``, which reads as a power).
+
+>>> from sympy import Symbol
+>>> y, dout = Symbol("y"), Symbol("dout")
+>>> latex(dout * y * (1 - y))
+'\\\\frac{\\\\partial L}{\\\\partial y} y \\\\left(1 - y\\\\right)'
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+
+
+class SymgradLatexPrinter(LatexPrinter):
+    _default_settings = {**LatexPrinter._default_settings, "output_name": "y"}  # noqa: RUF012
+
+    def _print_Symbol(self, expr: sympy.Symbol, style: str = "plain") -> str:
+        if expr.name == "dout":
+            name = self._settings["output_name"]
+            name = rf"\mathrm{{{name}}}" if len(name) > 1 else name
+            return rf"\frac{{\partial L}}{{\partial {name}}}"
+        if expr.name.startswith("mask"):
+            return rf"\mathbb{{1}}[\text{{{expr.name}}}]"
+        if expr.name == "out":
+            return r"\mathrm{out}"
+        return super()._print_Symbol(expr, style=style)
+
+    def _print_logistic(self, expr: sympy.Function, exp: str | None = None) -> str:
+        text = rf"\sigma\left({self._print(expr.args[0])}\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_softplus(self, expr: sympy.Function, exp: str | None = None) -> str:
+        text = rf"\operatorname{{softplus}}\left({self._print(expr.args[0])}\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_Transpose(self, expr: sympy.Transpose) -> str:
+        arg = expr.arg
+        inner = self._print(arg)
+        if not isinstance(arg, sympy.MatrixSymbol):
+            inner = rf"\left({inner}\right)"
+        return rf"{inner}^{{\mathsf{{T}}}}"
+
+
+def latex(expr: sympy.Basic, output: str = "y") -> str:
+    """Print ``expr`` with symgrad's notation; ``output`` names the layer output for ``dout``."""
+    return SymgradLatexPrinter({"output_name": output}).doprint(expr)

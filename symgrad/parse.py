@@ -1,0 +1,397 @@
+"""Turn expression text from the command line into a SymPy expression, safely.
+
+The text is parsed with :mod:`ast` and the tree is walked against a whitelist; SymPy objects are
+built directly. No Python is evaluated and ``sympy.sympify`` is never called on the text.
+
+What is accepted:
+
+* numbers: integer and decimal literals (``2``, ``3.5``, ``1e-3``), kept exact: ``0.01`` is
+  ``Rational(1, 100)``, never the binary float nearest to it;
+* names: any identifier is a variable (``sympy.Symbol``), except that ``pi`` is ``sympy.pi``,
+  names starting with ``_`` are rejected, and function names must be called;
+* operators ``+ - * / **`` and unary ``+ -`` (``^`` is rejected: write ``**``);
+* calls of these functions with positional arguments: ``exp log sqrt tanh sinh cosh sin cos
+  tan atan erf abs relu sigmoid softplus`` (one argument each) and ``max min`` (two or more).
+  ``sigmoid(u)`` is ``1/(1 + exp(-u))``, ``softplus(u)`` is ``log(1 + exp(u))`` and ``relu(u)``
+  is ``Max(0, u)``.
+
+Everything else (attributes, subscripts, strings, lambdas, comparisons, keyword arguments, ...)
+is a :class:`~symgrad.errors.SymgradError` with a one-line message naming the offending part.
+
+>>> parse_expr("x*tanh(log(1 + exp(x)))")
+x*tanh(log(exp(x) + 1))
+>>> parse_expr("x**2 - 3.5*x")
+x**2 - 7*x/2
+>>> parse_expr("x^2")
+Traceback (most recent call last):
+    ...
+symgrad.errors.SymgradError: '^' is not an operator here; use '**' for powers (in 'x^2')
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+import sympy
+
+from symgrad.errors import SymgradError
+
+__all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse_expr"]
+
+MAX_LENGTH = 2000
+"""Longest text accepted, in characters."""
+
+MAX_DEPTH = 100
+"""Deepest nesting accepted: parentheses, or operators and calls inside one another."""
+
+_MAX_DECIMAL_EXPONENT = 1000
+_MAX_POWER_BITS = 100_000
+_MAX_SHOWN = 60
+
+
+def _sigmoid(u: sympy.Expr) -> sympy.Expr:
+    return 1 / (1 + sympy.exp(-u))
+
+
+def _softplus(u: sympy.Expr) -> sympy.Expr:
+    return sympy.log(1 + sympy.exp(u))
+
+
+def _relu(u: sympy.Expr) -> sympy.Expr:
+    return sympy.Max(0, u)
+
+
+_UNARY_FUNCTIONS: dict[str, Callable[[sympy.Expr], sympy.Expr]] = {
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sqrt": sympy.sqrt,
+    "tanh": sympy.tanh,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "atan": sympy.atan,
+    "erf": sympy.erf,
+    "abs": sympy.Abs,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+    "relu": _relu,
+}
+
+_VARIADIC_FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {"max": sympy.Max, "min": sympy.Min}
+
+_FUNCTION_NAMES = frozenset(_UNARY_FUNCTIONS) | frozenset(_VARIADIC_FUNCTIONS)
+
+_BINARY_OPERATORS: dict[type[ast.operator], Callable[[sympy.Expr, sympy.Expr], sympy.Expr]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+_OPERATOR_SYMBOLS: dict[type[ast.AST], str] = {
+    ast.Mod: "%",
+    ast.FloorDiv: "//",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.Invert: "~",
+    ast.Not: "not",
+}
+
+_FORBIDDEN: dict[type[ast.AST], str] = {
+    ast.Attribute: "attribute access is",
+    ast.Subscript: "subscripts are",
+    ast.Slice: "slices are",
+    ast.Lambda: "lambda is",
+    ast.ListComp: "comprehensions are",
+    ast.SetComp: "comprehensions are",
+    ast.DictComp: "comprehensions are",
+    ast.GeneratorExp: "generator expressions are",
+    ast.Compare: "comparisons are",
+    ast.BoolOp: "boolean operators ('and', 'or') are",
+    ast.IfExp: "conditional expressions are",
+    ast.NamedExpr: "':=' is",
+    ast.JoinedStr: "f-strings are",
+    ast.FormattedValue: "f-strings are",
+    ast.Tuple: "tuples are",
+    ast.List: "lists are",
+    ast.Set: "sets are",
+    ast.Dict: "dicts are",
+    ast.Starred: "'*' unpacking is",
+    ast.Await: "await is",
+    ast.Yield: "yield is",
+    ast.YieldFrom: "yield is",
+}
+
+
+def parse_expr(text: str) -> sympy.Expr:
+    """Parse ``text`` into a SymPy expression without evaluating any Python.
+
+    Raises :class:`SymgradError` with a one-line message for anything outside the accepted
+    language (see the module docstring).
+
+    >>> parse_expr("(apple*apple_num + orange*orange_num)*tax")
+    tax*(apple*apple_num + orange*orange_num)
+    >>> parse_expr("0.01*x") == sympy.Rational(1, 100) * sympy.Symbol("x")
+    True
+    >>> parse_expr("__import__('os')")
+    Traceback (most recent call last):
+        ...
+    symgrad.errors.SymgradError: names starting with '_' are not allowed: '__import__'
+    """
+    source = _checked_text(text)
+    tree = _syntax_tree(source)
+    try:
+        return _Builder(source).build(tree.body, 1)
+    except SymgradError:
+        raise
+    except RecursionError:
+        raise SymgradError(f"expression is nested too deeply: {_quote(source)}") from None
+    except Exception as exc:  # SymPy may raise almost anything; users see one line
+        raise SymgradError(f"cannot build {_quote(source)}: {_one_line(str(exc))}") from None
+
+
+def _checked_text(text: str) -> str:
+    """Return ``text`` stripped, after the checks that need no parsing."""
+    if not isinstance(text, str):
+        raise SymgradError(f"expression must be text, not {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise SymgradError(f"expression is too long ({len(text)} characters; at most {MAX_LENGTH})")
+    source = text.strip()
+    if not source:
+        raise SymgradError("empty expression")
+    if _bracket_depth(source) > MAX_DEPTH:
+        raise SymgradError(f"expression is nested too deeply (more than {MAX_DEPTH} parentheses)")
+    return source
+
+
+def _bracket_depth(source: str) -> int:
+    """The deepest bracket nesting in ``source``, counted on characters alone."""
+    depth = deepest = 0
+    for char in source:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _syntax_tree(source: str) -> ast.Expression:
+    """Parse ``source`` as one Python expression, turning every failure into a SymgradError."""
+    try:
+        return ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        reason = _one_line(exc.msg or "invalid syntax")
+        raise SymgradError(
+            f"cannot parse {_quote(source)}: {reason}{_position(source, exc)}"
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        reason = _one_line(str(exc)) or type(exc).__name__
+        raise SymgradError(f"cannot parse {_quote(source)}: {reason}") from None
+
+
+def _position(source: str, error: SyntaxError) -> str:
+    """Where ``error`` happened, as " at column N" (with the line when there are several)."""
+    lines = source.splitlines() or [""]
+    line = error.lineno if error.lineno and 1 <= error.lineno <= len(lines) else len(lines)
+    column = error.offset or len(lines[line - 1]) + 1  # SyntaxError says 0 at the end of input
+    return f" at line {line}, column {column}" if len(lines) > 1 else f" at column {column}"
+
+
+class _Builder:
+    """Walks a whitelisted ``ast`` tree and builds the SymPy expression it denotes."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def build(self, node: ast.expr, depth: int) -> sympy.Expr:
+        if depth > MAX_DEPTH:
+            raise SymgradError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(node, ast.Constant):
+            return self.constant(node)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.BinOp):
+            return self.binary(node, depth)
+        if isinstance(node, ast.UnaryOp):
+            return self.unary(node, depth)
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        raise self.forbidden(node)
+
+    def constant(self, node: ast.Constant) -> sympy.Expr:
+        value = node.value
+        if isinstance(value, bool) or value is None or value is Ellipsis:
+            raise SymgradError(f"{self.quote(node)} is not allowed in an expression")
+        if isinstance(value, int):
+            return sympy.Integer(value)
+        if isinstance(value, float):
+            return self.decimal(node)
+        if isinstance(value, complex):
+            raise SymgradError(f"complex numbers are not allowed: {self.quote(node)}")
+        if isinstance(value, str | bytes):
+            raise SymgradError(f"strings are not allowed: {self.quote(node)}")
+        raise SymgradError(f"this constant is not allowed: {self.quote(node)}")
+
+    def decimal(self, node: ast.Constant) -> sympy.Expr:
+        """The exact value of a decimal literal, read from its source text."""
+        literal = (self.segment(node) or repr(node.value)).replace("_", "")
+        try:
+            number = Decimal(literal)
+        except InvalidOperation:
+            raise SymgradError(f"not a decimal number: {self.quote(node)}") from None
+        exponent = number.as_tuple().exponent
+        if not isinstance(exponent, int) or abs(exponent) > _MAX_DECIMAL_EXPONENT:
+            raise SymgradError(f"number out of range: {self.quote(node)}")
+        fraction = Fraction(number)
+        return sympy.Rational(fraction.numerator, fraction.denominator)
+
+    def name(self, node: ast.Name) -> sympy.Expr:
+        identifier = node.id
+        if identifier.startswith("_"):
+            raise SymgradError(f"names starting with '_' are not allowed: '{identifier}'")
+        if identifier in _FUNCTION_NAMES:
+            raise SymgradError(
+                f"'{identifier}' is a function; call it, as in {identifier}(x), "
+                f"or use another variable name"
+            )
+        if identifier == "pi":
+            return sympy.pi
+        return sympy.Symbol(identifier)
+
+    def binary(self, node: ast.BinOp, depth: int) -> sympy.Expr:
+        """Build ``a + b - c * d ...``: left-associative chains are walked without recursion."""
+        if isinstance(node.op, ast.Pow):
+            return self.power(node, depth)
+        chain: list[ast.BinOp] = []
+        current: ast.expr = node
+        while isinstance(current, ast.BinOp) and not isinstance(current.op, ast.Pow):
+            chain.append(current)
+            current = current.left
+        result = self.build(current, depth + 1)
+        for link in reversed(chain):
+            operate = self.operator(link)
+            result = self.checked(operate(result, self.build(link.right, depth + 1)), link)
+        return result
+
+    def operator(self, node: ast.BinOp) -> Callable[[sympy.Expr, sympy.Expr], sympy.Expr]:
+        operate = _BINARY_OPERATORS.get(type(node.op))
+        if operate is not None:
+            return operate
+        if isinstance(node.op, ast.BitXor):
+            raise SymgradError(
+                f"'^' is not an operator here; use '**' for powers (in {self.quote(node)})"
+            )
+        symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
+        raise SymgradError(f"operator '{symbol}' is not allowed: {self.quote(node)}")
+
+    def power(self, node: ast.BinOp, depth: int) -> sympy.Expr:
+        base = self.build(node.left, depth + 1)
+        exponent = self.build(node.right, depth + 1)
+        if _power_too_large(base, exponent):
+            raise SymgradError(f"power is too large to compute exactly: {self.quote(node)}")
+        return self.checked(base**exponent, node)
+
+    def unary(self, node: ast.UnaryOp, depth: int) -> sympy.Expr:
+        if isinstance(node.op, ast.USub):
+            return -self.build(node.operand, depth + 1)
+        if isinstance(node.op, ast.UAdd):
+            return self.build(node.operand, depth + 1)
+        symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
+        raise SymgradError(f"operator '{symbol}' is not allowed: {self.quote(node)}")
+
+    def call(self, node: ast.Call, depth: int) -> sympy.Expr:
+        function = self.function_name(node)
+        if node.keywords:
+            raise SymgradError(f"keyword arguments are not allowed: {self.quote(node)}")
+        if any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise SymgradError(f"'*' unpacking is not allowed: {self.quote(node)}")
+        self.check_arity(function, node.args, node)
+        args = [self.build(arg, depth + 1) for arg in node.args]
+        if function in _VARIADIC_FUNCTIONS:
+            return self.checked(_VARIADIC_FUNCTIONS[function](*args), node)
+        return self.checked(_UNARY_FUNCTIONS[function](args[0]), node)
+
+    def function_name(self, node: ast.Call) -> str:
+        """The whitelisted name that ``node`` calls, or a SymgradError saying why not."""
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            raise SymgradError(f"attribute access is not allowed: {self.quote(node)}")
+        if not isinstance(func, ast.Name):
+            raise SymgradError(
+                f"only named functions can be called, not {self.quote(func)} "
+                f"(in {self.quote(node)})"
+            )
+        if func.id.startswith("_"):
+            raise SymgradError(f"names starting with '_' are not allowed: '{func.id}'")
+        if func.id not in _FUNCTION_NAMES:
+            known = ", ".join(sorted(_FUNCTION_NAMES))
+            raise SymgradError(
+                f"unknown function '{func.id}' in {self.quote(node)}; known functions: {known}"
+            )
+        return func.id
+
+    def check_arity(self, function: str, args: Sequence[ast.expr], node: ast.Call) -> None:
+        if function in _VARIADIC_FUNCTIONS and len(args) < 2:
+            raise SymgradError(
+                f"{function}() takes at least 2 arguments, got {len(args)}: {self.quote(node)}"
+            )
+        if function in _UNARY_FUNCTIONS and len(args) != 1:
+            raise SymgradError(
+                f"{function}() takes exactly 1 argument, got {len(args)}: {self.quote(node)}"
+            )
+
+    def checked(self, expr: sympy.Expr, node: ast.expr) -> sympy.Expr:
+        """``expr``, unless it is undefined or infinite (as ``1/0`` or ``log(0)`` are)."""
+        if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            raise SymgradError(
+                f"undefined or infinite value (division by zero?) in {self.quote(node)}"
+            )
+        return expr
+
+    def forbidden(self, node: ast.AST) -> SymgradError:
+        what = _FORBIDDEN.get(type(node), f"'{type(node).__name__}' is")
+        return SymgradError(f"{what} not allowed: {self.quote(node)}")
+
+    def segment(self, node: ast.AST) -> str | None:
+        return ast.get_source_segment(self.source, node)
+
+    def quote(self, node: ast.AST) -> str:
+        segment = self.segment(node)
+        return _quote(segment) if segment else f"a {type(node).__name__}"
+
+
+def _power_too_large(base: sympy.Expr, exponent: sympy.Expr) -> bool:
+    """Whether SymPy might build huge exact numbers for ``base**exponent``, as for ``9**9**9``.
+
+    The estimate is the size, in bits, of the base's rational numbers times the exponent.
+    """
+    if not isinstance(exponent, sympy.Rational):
+        return False
+    base_bits = sum(
+        max(abs(atom.p).bit_length(), atom.q.bit_length())
+        for atom in base.atoms(sympy.Rational)
+        if abs(atom) != 1
+    )
+    return bool(abs(exponent) * base_bits > _MAX_POWER_BITS)
+
+
+def _one_line(message: str) -> str:
+    """``message`` with every run of whitespace or unprintable characters made one space."""
+    return " ".join("".join(c if c.isprintable() else " " for c in message).split())
+
+
+def _quote(text: str) -> str:
+    """``text`` on one line, shortened, in quotes that it does not contain."""
+    shown = _one_line(text)
+    if len(shown) > _MAX_SHOWN:
+        shown = shown[: _MAX_SHOWN - 3] + "..."
+    return f'"{shown}"' if "'" in shown else f"'{shown}'"

@@ -1,0 +1,211 @@
+"""Rendering derivations: LaTeX (an ``aligned`` block), Markdown and plain text.
+
+The step-by-step derivation follows the textbook: the forward expression is split into primitive
+nodes (:mod:`symgrad.graph`), each with its local derivative, and the gradient is assembled from
+the output back. For a chain of one-input nodes (sigmoid: ×(−1), exp, +1, 1/x) the local
+derivatives are multiplied in one line, ``∂L/∂y·(−y²)·1·exp(−x)·(−1)``; other graphs show the
+reverse sweep node by node. Each derivation ends in the engine's chosen form, marked as proven
+equal to the plain derivative.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from symgrad.engine import Derivation, Gradient
+from symgrad.graph import Graph, Node
+from symgrad.latex_printer import latex as _latex
+from symgrad.spec import dout
+
+
+def derivation_latex(d: Derivation) -> str:
+    """The whole derivation as one ``aligned`` block."""
+    out = d.spec.output.name
+
+    def tex(e: sympy.Basic) -> str:
+        return _latex(e, out)
+
+    rows = [rf"{tex(d.spec.output)} &= {tex(d.spec.forward)} && \text{{forward}}"]
+    if len(d.graph.nodes) == 1:
+        rows[0] = _node_row(d.graph.nodes[0], d.graph, tex)
+    else:
+        rows += [_node_row(n, d.graph, tex) for n in d.graph.nodes]
+    for g in d.gradients:
+        rows += _gradient_rows(d, g, tex)
+    body = " \\\\\n".join(rows)
+    return "\\begin{aligned}\n" + body + "\n\\end{aligned}"
+
+
+def _partial(num: sympy.Symbol, den: sympy.Symbol, tex) -> str:
+    return rf"\frac{{\partial {tex(num)}}}{{\partial {tex(den)}}}"
+
+
+def _node_row(n: Node, graph: Graph, tex) -> str:
+    local = ",\\ ".join(
+        rf"{_partial(n.symbol, a, tex)} = {tex(g)}" for a, g in zip(n.args, n.local_grads)
+    )
+    return rf"{tex(n.symbol)} &= {tex(n.local)} && \text{{node }} {_op_tex(n.op)}:\ {local}"
+
+
+_OPS = {"×": r"\times", "1/x": r"1/x", "+": "+", "√": r"\sqrt{\cdot}", "×(-1)": r"\times(-1)"}
+
+
+def _op_tex(op: str) -> str:
+    if op in _OPS:
+        return _OPS[op]
+    if op.startswith("×"):
+        return r"\times" + op[1:]
+    if op.startswith("x^"):
+        return rf"x^{{{op[2:]}}}"
+    if op[0] in "+-":
+        return op
+    return rf"\operatorname{{{op}}}"
+
+
+def _gradient_rows(d: Derivation, g: Gradient, tex) -> list[str]:
+    graph = d.graph
+    lhs = rf"\frac{{\partial L}}{{\partial {tex(g.wrt)}}}"
+    steps = _chain_steps(graph, g) if graph.is_chain and len(d.spec.inputs) == 1 else None
+    rows: list[str] = []
+    if steps is not None:
+        product, collected = steps
+        rows.append(rf"{lhs} &= {product} && \text{{local derivatives, multiplied from the back}}")
+        if len(collected.args) > 2 and collected != g.expr:
+            rows.append(rf"&= {tex(collected)}")
+    else:
+        adj = graph.adjoints(dout)
+        for n in reversed(graph.nodes[:-1]):
+            terms = _terms(graph, n.symbol, tex)
+            rows.append(rf"{_lhs(n.symbol, tex)} &= {terms}")
+        terms = _terms(graph, g.wrt, tex)
+        rows.append(rf"{lhs} &= {terms} && \text{{sum over the paths from }} {tex(d.spec.output)}")
+        collected = sympy.factor_terms(graph.in_inputs(adj.get(g.wrt, sympy.S.Zero)))
+        if collected != g.expr and tex(collected) != terms:
+            rows.append(rf"&= {tex(collected)}")
+    final = _final_expr(d, g)
+    note = r"\text{chosen form, proven equal}"
+    if d.conventions:
+        note = r"\text{chosen form; derivative at the kink taken as } 0"
+    rows.append(rf"&= {tex(final)} && {note}")
+    return rows
+
+
+def _final_expr(d: Derivation, g: Gradient) -> sympy.Expr:
+    """The gradient with masks shown as their conditions, for reading."""
+    return sympy.piecewise_fold(dout * g.local)
+
+
+def _lhs(symbol: sympy.Symbol, tex) -> str:
+    return rf"\frac{{\partial L}}{{\partial {tex(symbol)}}}"
+
+
+def _terms(graph: Graph, symbol: sympy.Symbol, tex) -> str:
+    """``Σ ∂L/∂parent · local`` for every node that uses ``symbol``."""
+    parts = []
+    for n in graph.nodes:
+        for a, local in zip(n.args, n.local_grads):
+            if a == symbol:
+                upstream = tex(dout) if n.symbol == graph.output else _lhs(n.symbol, tex)
+                parts.append(rf"{upstream} \cdot {_factor_tex(local, tex)}")
+    return " + ".join(parts) or "0"
+
+
+def _chain_steps(graph: Graph, g: Gradient) -> tuple[str, sympy.Expr] | None:
+    """The textbook's product of local derivatives, and its collected value."""
+    factors: list[sympy.Expr] = []
+    symbol = graph.output
+    while symbol != g.wrt:
+        node = graph.node(symbol)
+        local = node.local_grads[0]
+        factors.append(
+            local.xreplace(
+                {
+                    s: graph.node(s).value
+                    for s in local.free_symbols
+                    if s != graph.output and _is_node(graph, s)
+                }
+            )
+        )
+        symbol = node.args[0]
+    output = graph.output.name
+    product = r" \cdot ".join(
+        [_latex(dout, output)] + [_factor_tex(f, lambda e: _latex(e, output)) for f in factors]
+    )
+    return product, sympy.Mul(dout, *factors)
+
+
+def _is_node(graph: Graph, s: sympy.Symbol) -> bool:
+    return any(n.symbol == s for n in graph.nodes)
+
+
+def _factor_tex(e: sympy.Expr, tex) -> str:
+    text = tex(e)
+    if isinstance(e, (sympy.Add, sympy.Piecewise)) or (e.could_extract_minus_sign() and e != -1):
+        return rf"\left({text}\right)"
+    if e == -1:
+        return r"\left(-1\right)"
+    return text
+
+
+# --- Markdown and text --------------------------------------------------------------------------
+
+
+def derivation_markdown(d: Derivation, level: int = 2) -> str:
+    """Markdown for GitHub: the forward, the derivation, the result, the forms considered."""
+    out = d.spec.output.name
+    h = "#" * level
+    lines = [f"{h} {d.name}", ""]
+    if d.spec.doc:
+        lines += [d.spec.doc, ""]
+    lines += ["$$", d.latex(), "$$", ""]
+    lines += [f"{h}# Backward", ""]
+    for g in d.gradients:
+        lhs = rf"\frac{{\partial L}}{{\partial {_latex(g.wrt, out)}}}"
+        lines += [f"- ${lhs} = {_latex(_final_expr(d, g), out)}$"]
+    saved = ", ".join(f"`{s}`" for s in d.saved) or "nothing"
+    lines += [f"- `forward` saves: {saved}"]
+    lines += [f"- Convention: {c}" for c in d.conventions]
+    lines += [
+        "",
+        f"{h}# Forms considered",
+        "",
+        "| input | form | cost | accurate in float64 | proven equal |",
+        "|---|---|---|---|---|",
+    ]
+    for g in d.gradients:
+        for c in g.considered:
+            proven = {True: "yes", False: "no", None: "not needed"}[c.proven]
+            accurate = "yes" if c.accurate else "no"
+            form = _latex(c.expr, out)
+            lines.append(f"| `{g.wrt}` | ${form}$ | {c.cost} | {accurate} | {proven} |")
+    return "\n".join(lines) + "\n"
+
+
+def derivation_text(d: Derivation) -> str:
+    """Plain text with SymPy's pretty printer."""
+
+    def pretty(e: sympy.Basic) -> str:
+        return sympy.pretty(e, use_unicode=True)
+
+    out = [f"{d.name}: {d.spec.doc}".rstrip(": "), "", "forward:"]
+    out += _indent(pretty(sympy.Eq(d.spec.output, d.spec.forward, evaluate=False)))
+    out += ["", "nodes (local derivatives):"]
+    for n in d.graph.nodes:
+        local = ", ".join(f"∂{n.symbol}/∂{a} = {g}" for a, g in zip(n.args, n.local_grads))
+        out.append(f"  {n.symbol} = {n.local}    [{n.op}]    {local}")
+    out += ["", "backward (∂L/∂input, with dout = ∂L/∂" + d.spec.output.name + "):"]
+    for g in d.gradients:
+        out += _indent(pretty(sympy.Eq(sympy.Symbol(g.name), _final_expr(d, g), evaluate=False)))
+        out.append(
+            f"  chosen from {len(g.considered)} forms ({g.origin}); proven equal to the plain one"
+        )
+    out += [
+        "",
+        "forward saves: " + (", ".join(f"{s} = {e}" for s, e in d.saved.items()) or "nothing"),
+    ]
+    out += [f"convention: {c}" for c in d.conventions]
+    return "\n".join(out) + "\n"
+
+
+def _indent(block: str) -> list[str]:
+    return ["  " + row for row in block.splitlines()]

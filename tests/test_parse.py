@@ -1,0 +1,182 @@
+"""Tests for symgrad.parse: the whitelisted expression language of the command line."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+import sympy
+from sympy import (
+    Abs,
+    Integer,
+    Max,
+    Min,
+    Rational,
+    Symbol,
+    atan,
+    cos,
+    cosh,
+    erf,
+    exp,
+    log,
+    pi,
+    sin,
+    sinh,
+    sqrt,
+    tan,
+    tanh,
+)
+
+from symgrad.errors import SymgradError
+from symgrad.parse import MAX_DEPTH, MAX_LENGTH, parse_expr
+
+x, y, z = Symbol("x"), Symbol("y"), Symbol("z")
+apple, apple_num = Symbol("apple"), Symbol("apple_num")
+orange, orange_num, tax = Symbol("orange"), Symbol("orange_num"), Symbol("tax")
+
+
+ACCEPTED: list[tuple[str, sympy.Expr]] = [
+    ("x*tanh(log(1+exp(x)))", x * tanh(log(1 + exp(x)))),
+    ("(apple*apple_num + orange*orange_num)*tax", (apple * apple_num + orange * orange_num) * tax),
+    ("1/(1+exp(-x))", 1 / (1 + exp(-x))),
+    ("max(0, x)", Max(0, x)),
+    ("min(x, y, z)", Min(x, y, z)),
+    ("x**2 - 3.5*x", x**2 - Rational(7, 2) * x),
+    ("0.01*x", Rational(1, 100) * x),
+    ("1.1*x", Rational(11, 10) * x),
+    ("2", Integer(2)),
+    ("1e-3", Rational(1, 1000)),
+    ("1E3*x", 1000 * x),
+    (".5", Rational(1, 2)),
+    ("1_000.25", Rational(4001, 4)),
+    ("0x10", Integer(16)),
+    ("0.1 + 0.2", Rational(3, 10)),
+    ("-x", -x),
+    ("+x", x),
+    ("--x", x),
+    ("x - y - z", x - y - z),
+    ("x / y / z", x / (y * z)),
+    ("2**3**2", Integer(512)),
+    ("x**-1", 1 / x),
+    ("sqrt(x)", sqrt(x)),
+    ("abs(x)", Abs(x)),
+    ("erf(x)", erf(x)),
+    ("sigmoid(x)", 1 / (1 + exp(-x))),
+    ("softplus(x)", log(1 + exp(x))),
+    ("relu(x)", Max(0, x)),
+    ("sin(x) + cos(x) + tan(x) + atan(x)", sin(x) + cos(x) + tan(x) + atan(x)),
+    ("sinh(x)*cosh(x)", sinh(x) * cosh(x)),
+    ("pi*x", pi * x),
+    ("e*E", Symbol("e") * Symbol("E")),
+    ("  x  ", x),
+    ("(x\n + 1)", x + 1),
+    ("x  # a comment", x),
+    ("x" + "+x" * 900, 901 * x),
+    ("(" * MAX_DEPTH + "x" + ")" * MAX_DEPTH, x),
+    ("x**1000000", x**1000000),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ACCEPTED)
+def test_accepted(text: str, expected: sympy.Expr) -> None:
+    assert parse_expr(text) == expected
+
+
+def test_decimals_are_exact_not_binary_floats() -> None:
+    result = parse_expr("0.1")
+    assert isinstance(result, sympy.Rational)
+    assert result == Rational(1, 10)
+    assert not result.atoms(sympy.Float)
+
+
+REJECTED: list[tuple[str, str]] = [
+    ("__import__('os')", "__import__"),
+    ("os.system('ls')", "os.system"),
+    ("x.real", "x.real"),
+    ("lambda: 1", "lambda"),
+    ("(lambda: 1)()", "lambda"),
+    ("foo(x)", "foo"),
+    ("exp", "exp"),
+    ("x[0]", "x[0]"),
+    ("'abc'", "abc"),
+    ("x if y else z", "x if y else z"),
+    ("x > 0", "x > 0"),
+    ("x^2", "'**'"),
+    ("f(x=1)", "f(x=1)"),
+    ("exp(x=1)", "exp(x=1)"),
+    ("", "empty"),
+    ("   ", "empty"),
+    ("x*", "column 3"),
+    ("(" * 500 + "x" + ")" * 500, "nested too deeply"),
+    ("-" * 500 + "x", "nested too deeply"),
+    ("x**" * 200 + "x", "nested too deeply"),
+    ("x" * (MAX_LENGTH + 1), "too long"),
+    ("_x", "_x"),
+    ("x and y", "and"),
+    ("not x", "not"),
+    ("x % 2", "%"),
+    ("x // 2", "//"),
+    ("~x", "~"),
+    ("f'{x}'", "f-string"),
+    ("(x := 1)", ":="),
+    ("x, y", "tuple"),
+    ("[x]", "list"),
+    ("{x: y}", "dict"),
+    ("[x for x in y]", "comprehension"),
+    ("max(*x)", "*"),
+    ("max(x)", "max"),
+    ("exp(x, y)", "exp"),
+    ("pi(x)", "pi"),
+    ("True", "True"),
+    ("None", "None"),
+    ("1j", "1j"),
+    ("b'x'", "b'x'"),
+    ("x\n+1", "line 2"),
+    ("x;y", "x;y"),
+    ("1/0", "1/0"),
+    ("log(0)", "log(0)"),
+    ("9**9**9**9", "too large"),
+    ("(2**1000)**1000", "too large"),
+    ("sqrt(2)**(10**100)", "too large"),
+    ("1e-99999999", "1e-99999999"),
+    ("getattr(x, 'y')", "getattr"),
+    ("x\0", "null"),
+]
+
+
+@pytest.mark.parametrize(("text", "mentioned"), REJECTED)
+def test_rejected(text: str, mentioned: str) -> None:
+    with pytest.raises(SymgradError) as info:
+        parse_expr(text)
+    message = str(info.value)
+    assert message
+    assert "\n" not in message
+    assert mentioned in message
+
+
+def test_rejected_messages_are_short() -> None:
+    with pytest.raises(SymgradError) as info:
+        parse_expr("x.real + " + "y + " * 400 + "y")
+    assert len(str(info.value)) < 200
+
+
+def test_caret_message() -> None:
+    with pytest.raises(SymgradError, match=r"^'\^' is not an operator here; use '\*\*' for powers"):
+        parse_expr("x^2")
+
+
+def test_parsing_never_calls_eval(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("eval or exec was called")
+
+    monkeypatch.setattr(builtins, "eval", refuse)
+    monkeypatch.setattr(builtins, "exec", refuse)
+    monkeypatch.setattr(sympy, "sympify", refuse)
+    assert parse_expr("x*tanh(log(1+exp(x))) + 0.5") == x * tanh(log(1 + exp(x))) + Rational(1, 2)
+    with pytest.raises(SymgradError):
+        parse_expr("__import__('os').system('true')")
+
+
+def test_non_text_is_rejected() -> None:
+    with pytest.raises(SymgradError, match="text"):
+        parse_expr(42)  # type: ignore[arg-type]
