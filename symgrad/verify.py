@@ -341,11 +341,12 @@ def _kinks(layer: Any, arrays: list[np.ndarray], g: np.ndarray, k: int) -> np.nd
 
 
 def _input_names(layer: Any, n: int) -> list[str]:
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     try:
-        params = list(inspect.signature(layer.forward).parameters)
+        params = inspect.signature(layer.forward).parameters.values()
     except (TypeError, ValueError):
         params = []
-    names = [p for p in params if p not in ("self", "args", "kwargs")]
+    names = [p.name for p in params if p.kind in positional and p.name != "self"]
     return [names[i] if i < len(names) else f"input {i}" for i in range(n)]
 
 

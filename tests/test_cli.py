@@ -1,0 +1,158 @@
+"""The command line, run as a user runs it: a subprocess, its stdout, stderr and exit status."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import symgrad
+
+CATALOG = list(symgrad.catalog)
+SHOPPING = "(apple*apple_num + orange*orange_num)*tax"
+SHOPPING_AT = ["apple=100", "apple_num=2", "orange=150", "orange_num=3", "tax=1.1"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "symgrad", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_shopping_example() -> None:
+    result = run("graph", SHOPPING, "--at", *SHOPPING_AT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "out = 715" in lines
+    expected = {
+        "apple": "2.2",
+        "apple_num": "110",
+        "orange": "3.3",
+        "orange_num": "165",
+        "tax": "650",
+    }
+    for name, grad in expected.items():
+        assert any(line.split() == [name, grad] for line in lines), (name, result.stdout)
+
+
+def test_graph_output_can_be_named() -> None:
+    result = run("graph", f"price = {SHOPPING}", "--at", *SHOPPING_AT)
+    assert "price = 715" in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex", "markdown"])
+def test_derive_prints_every_format(fmt: str) -> None:
+    result = run("derive", "Sigmoid", "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    assert {"text": "dout⋅y⋅(1 - y)", "latex": r"\begin{aligned}", "markdown": "$$"}[fmt] in (
+        result.stdout
+    )
+
+
+def test_derive_an_expression_from_the_command_line() -> None:
+    result = run("derive", "--expr", "x*tanh(log(1+exp(x)))", "--name", "Mish")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Mish")
+
+
+def test_codegen_writes_and_checks_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "layers.py"
+    assert run("codegen", "-o", str(path)).returncode == 0
+    assert path.read_text() == symgrad.generate(CATALOG)
+    assert run("codegen", "--check", str(path)).returncode == 0
+    path.write_text(path.read_text().replace("dout * y * (1 - y)", "dout * y"))
+    stale = run("codegen", "--check", str(path))
+    assert stale.returncode == 1
+    assert "+        dx = dout * y * (1 - y)" in stale.stdout
+    assert "stale" in stale.stderr
+
+
+def test_codegen_selected_layers_and_expr() -> None:
+    result = run("codegen", "Relu", "--expr", "x*tanh(log(1+exp(x)))", "--name", "Mish")
+    assert result.returncode == 0, result.stderr
+    assert "class Relu:" in result.stdout and "class Mish:" in result.stdout
+    assert "class Sigmoid" not in result.stdout
+
+
+def test_check_passes_for_the_catalog() -> None:
+    result = run("check")
+    assert result.returncode == 0, result.stdout
+    for name in CATALOG:
+        assert any(
+            line.startswith(name + " ") and line.endswith("ok")
+            for line in result.stdout.splitlines()
+        )
+
+
+def test_check_fails_when_a_layer_is_wrong(tmp_path: Path) -> None:
+    # A user layer whose forward SymPy differentiates fine is still checked numerically; make the
+    # textbook reference disagree by monkeypatching in a subprocess.
+    code = (
+        "import sys, sympy, symgrad.textbook as t\n"
+        "f = t.formulas\n"
+        "t.formulas = lambda: {**f(), 'Tanh': {'x': sympy.Symbol('dout')}}\n"
+        "from symgrad.cli import main\n"
+        "sys.exit(main(['check', 'Tanh']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "differs" in result.stdout and "FAIL" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["derive", "Sigmod"], ["unknown layer 'Sigmod'", "did you mean 'Sigmoid'"]),
+        (["codegen", "Reluu"], ["did you mean 'Relu'"]),
+        (["derive", "--expr", "x*(", "--name", "Bad"], ["cannot parse"]),
+        (["derive", "--expr", "__import__('os').system('true')"], ["not allowed"]),
+        (["derive", "--expr", "x.real"], ["attribute access"]),
+        (["derive", "--expr", "(lambda: 1)()"], ["lambda"]),
+        (["derive", "--expr", "foo(x)"], ["unknown function 'foo'"]),
+        (["derive", "--expr", "x**2", "--var", "z"], ["'z' does not occur"]),
+        (["graph", SHOPPING, "--at", "apple=1"], ["no value for"]),
+        (["graph", SHOPPING, "--at", *SHOPPING_AT, "banana=3"], ["'banana' does not occur"]),
+        (["graph", "x*", "--at", "x=1"], ["cannot parse"]),
+        (["codegen", "--expr", "x**2", "--name", "not valid"], ["not a valid Python class name"]),
+    ],
+)
+def test_bad_input_gets_one_line_and_status_2(args: list[str], needles: list[str]) -> None:
+    assert_one_line_error(run(*args), *needles)
+
+
+def test_unwritable_output_path_leaves_no_file(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "layers.py"
+    assert_one_line_error(run("codegen", "-o", str(missing)), "cannot write")
+    assert not missing.exists()
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from symgrad import cli
+
+    path = tmp_path / "layers.py"
+    path.write_text("old")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli.os, "replace", broken_replace)
+    with pytest.raises(symgrad.SymgradError, match="cannot write"):
+        cli.write_atomic(str(path), "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["layers.py"]
+
+
+def test_console_script_and_module_agree() -> None:
+    result = subprocess.run(["symgrad", "list"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == run("list").stdout

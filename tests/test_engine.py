@@ -1,0 +1,140 @@
+"""The derivation engine: derived formulas against independent, hand-written expected values."""
+
+from __future__ import annotations
+
+import pytest
+import sympy
+from sympy import Piecewise, Rational, Symbol, exp, log, tanh
+
+import symgrad
+from symgrad.engine import prove_equal
+from symgrad.errors import DerivationError, SymgradError
+from symgrad.textbook import formulas
+
+CATALOG = list(symgrad.catalog)
+
+x, y, out, dout, mask = (Symbol(n) for n in ("x", "y", "out", "dout", "mask"))
+
+# Expected backward formulas, typed in by hand from the textbook (ch. 5) and PyTorch's docs.
+EXPECTED = {
+    "Sigmoid": {"x": dout * y * (1 - y)},
+    "Tanh": {"x": dout * (1 - y**2)},
+    "Exp": {"x": dout * y},
+    "Mul": {"x": dout * y, "y": dout * x},
+    "Add": {"x": dout, "y": dout},
+    "Relu": {"x": Piecewise((dout, mask), (0, True))},
+    "LeakyRelu": {"x": Piecewise((dout, mask), (Rational(1, 100) * dout, True))},
+}
+EXPECTED_SAVED = {
+    "Sigmoid": ["y"],
+    "Tanh": ["y"],
+    "Exp": ["y"],
+    "Mul": ["x", "y"],
+    "Add": [],
+    "Relu": ["mask"],
+    "LeakyRelu": ["mask"],
+    "Softplus": ["x"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_textbook_forms_are_derived_exactly(name: str) -> None:
+    assert symgrad.derive(name).grads == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SAVED))
+def test_forward_saves_exactly_what_backward_needs(name: str) -> None:
+    assert [s.name for s in symgrad.derive(name).saved] == EXPECTED_SAVED[name]
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_every_catalog_gradient_equals_the_textbook_formula(name: str) -> None:
+    d = symgrad.derive(name)
+    expected = formulas()[name]
+    back = {**d.masks, d.spec.output: d.spec.forward}
+    for g in d.gradients:
+        want = expected[g.wrt.name].xreplace({Symbol(s.name): e for s, e in back.items()})
+        assert prove_equal(g.expr.xreplace(back), want)
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_chosen_form_is_proven_accurate_and_cheapest(name: str) -> None:
+    for g in symgrad.derive(name).gradients:
+        chosen = next(c for c in g.considered if c.expr == g.local)
+        assert chosen.proven is True and chosen.accurate
+        cheaper = [c for c in g.considered if c.accurate and c.cost < chosen.cost]
+        assert all(c.proven is False for c in cheaper), cheaper
+        assert all(c.proven is not True or c.cost >= chosen.cost for c in g.considered)
+
+
+def test_relu_states_its_kink_convention() -> None:
+    d = symgrad.derive("Relu")
+    assert any("ReLU′(0) = 0" in c for c in d.conventions)
+    assert d.masks == {mask: x > 0}  # x <= 0 masked, as in the textbook
+    assert d.gradients[0].local.subs(x, 0) == 0
+
+
+def test_leaky_relu_uses_the_negative_slope_at_zero_like_pytorch() -> None:
+    assert symgrad.derive("LeakyRelu").gradients[0].local.subs(x, 0) == Rational(1, 100)
+
+
+def test_users_declare_their_own_layer_in_one_call() -> None:
+    mish = symgrad.elementwise("Mish", x * tanh(log(1 + exp(x))), x)
+    d = symgrad.derive(mish)
+    assert prove_equal(d.gradients[0].plain, sympy.diff(x * tanh(log(1 + exp(x))), x))
+    assert d.grads["x"].has(dout)
+    assert "class Mish" in symgrad.generate([mish])
+
+
+def test_binary_layers_name_their_output_out() -> None:
+    assert symgrad.catalog["Mul"].output == out
+    assert symgrad.catalog["Sigmoid"].output == y
+
+
+def test_proof_rejects_unequal_forms() -> None:
+    assert not prove_equal(y * (1 + y), y * (1 - y))
+    assert not prove_equal(x, x + Rational(1, 10**30) * 0 + 1e-20 * 0 + 1)
+
+
+def test_a_symbolic_zero_that_numbers_contradict_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SymPy is wrong in corners; a simplify that claims 0 must be confirmed numerically.
+    monkeypatch.setattr(sympy, "simplify", lambda e, *a, **k: sympy.S.Zero)
+    with pytest.raises(DerivationError, match="not 0 numerically"):
+        prove_equal(x**2, x)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("Bad", x**2, "z"), "'z' does not occur"),
+        (("Bad", x * Symbol("w"), x), "uses w, which is not an input"),
+        (("bad name", x, x), "not a valid Python class name"),
+        (("Bad", x * Symbol("dout"), x, "dout"), "cannot be used as an input name"),
+    ],
+)
+def test_bad_declarations_get_one_line_errors(args: tuple, message: str) -> None:
+    with pytest.raises(SymgradError, match=message) as err:
+        symgrad.elementwise(*args)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_name_suggests_the_closest() -> None:
+    with pytest.raises(SymgradError, match="did you mean 'Sigmoid'"):
+        symgrad.derive("sigmod")
+
+
+def test_catalog_is_a_mapping_of_specs() -> None:
+    assert set(CATALOG) >= {
+        "Mul",
+        "Add",
+        "Relu",
+        "Sigmoid",
+        "Tanh",
+        "Exp",
+        "LeakyRelu",
+        "Softplus",
+        "SiLU",
+    }
+    assert all(isinstance(s, symgrad.LayerSpec) for s in symgrad.catalog.values())

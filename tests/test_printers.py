@@ -1,0 +1,52 @@
+"""Printers, golden tables in SymPy's style: expression in, exact text out."""
+
+from __future__ import annotations
+
+import pytest
+from sympy import Max, Piecewise, Rational, Symbol, exp, sqrt, tanh
+from sympy.matrices.expressions import MatrixSymbol, Transpose
+
+from symgrad.functions import logistic, softplus
+from symgrad.latex_printer import latex
+from symgrad.numpy_printer import numpy_code
+
+x, y, dout, mask = (Symbol(n) for n in ("x", "y", "dout", "mask"))
+
+NUMPY = [
+    (dout * y * (1 - y), "dout * y * (1 - y)"),
+    (dout * (1 - y**2), "dout * (1 - y**2)"),
+    (1 / (1 + exp(-x)), "1 / (1 + np.exp(-x))"),
+    (Rational(1, 100) * x, "0.01 * x"),
+    (Rational(1, 3) * x, "1 / 3 * x"),
+    (Max(0, x), "np.maximum(x, 0)"),
+    (1 / x**2, "1 / x**2"),
+    (sqrt(x), "np.sqrt(x)"),
+    (Piecewise((dout, mask), (0, True)), "dout * mask"),
+    (Piecewise((dout, x > 0), (dout / 100, True)), "np.where(x > 0, dout, 0.01 * dout)"),
+    (logistic(x), "1 / (1 + np.exp(-x))"),
+    (x * softplus(x), "x * (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))"),
+    ((1 - y) ** -2, "1 / (1 - y) ** 2"),
+    (tanh(x) ** 2, "np.tanh(x) ** 2"),
+]
+
+LATEX = [
+    (dout * y * (1 - y), r"\frac{\partial L}{\partial y} y \left(1 - y\right)"),
+    (logistic(x), r"\sigma\left(x\right)"),
+    (softplus(x), r"\operatorname{softplus}\left(x\right)"),
+    (mask, r"\mathbb{1}[\text{mask}]"),
+    (Transpose(MatrixSymbol("X", 2, 3)), r"X^{\mathsf{T}}"),
+]
+
+
+@pytest.mark.parametrize(("expr", "text"), NUMPY)
+def test_numpy_printer(expr, text: str) -> None:
+    assert numpy_code(expr) == text
+
+
+@pytest.mark.parametrize(("expr", "text"), LATEX)
+def test_latex_printer(expr, text: str) -> None:
+    assert latex(expr) == text
+
+
+def test_dout_is_named_after_the_output() -> None:
+    assert latex(dout, "out") == r"\frac{\partial L}{\partial \mathrm{out}}"
