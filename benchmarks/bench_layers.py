@@ -10,7 +10,11 @@ What is measured, in one run:
    ``symgrad.generate``) and of the textbook class (``symgrad.textbook.LAYERS``). Targets:
    generated/hand-written <= 1.05 for every layer, <= 0.3 for Relu.
 2. Relu only: bytes moved per second by forward+backward, against the machine's copy bandwidth
-   (``np.copyto`` on 256 MiB arrays, bytes read + bytes written per second).
+   (``np.copyto`` on 256 MiB arrays, bytes read + bytes written per second). Traffic models:
+   generated, minimum (read x, write y and a 1-byte mask; read mask and dout, write dx) and as
+   its NumPy calls run; textbook as its calls run (printed next to each). A small shape's working
+   set may fit in the last-level cache, so the copy bandwidth at the layer's own array size
+   (cache-warm) is printed as well.
 3. The cold time to derive and generate the whole catalog, in a fresh interpreter, 3 times.
    Target: < 5 s.
 
@@ -34,7 +38,11 @@ Method and fairness rules:
   are printed as a median per repetition, generated/textbook. Large NumPy temporaries come from
   ``malloc``; when glibc hands freed memory back to the OS, every call pays to fault fresh pages
   in, and that can cost more than the arithmetic. It is part of what a caller pays, so it is
-  timed, but the column shows when it dominates.
+  timed, but the column shows when it dominates. glibc raises its mmap threshold the first
+  time a large block is freed, so without care the first cases would fault and later ones not,
+  depending on case order; the benchmark therefore frees one 30 MiB block before any case
+  (``settle_allocator``), putting every case in the steady state of a long-running process.
+  Arrays of 32 MiB and more (1024x4096 float64) are always mmap'ed and fault on every call.
 - Inputs are standard-normal random numbers (fixed seed), so masks are ~50% true and
   unpredictable, and nothing overflows. Generated and textbook results are compared once per
   case; a mismatch is printed.
@@ -228,6 +236,13 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
+def settle_allocator() -> None:
+    """Allocate and free one 30 MiB block, so that glibc's dynamic mmap threshold is raised
+    once, before any case, not in whichever case first frees a large array."""
+    block = np.ones(30 * 2**20, dtype=np.uint8)
+    del block
+
+
 def copy_bandwidth(nbytes: int, dtype: type[np.floating] = np.float64, repeats: int = 10) -> float:
     """Bytes read + written per second by ``np.copyto`` on arrays of ``nbytes`` each."""
     src = np.ones(nbytes // np.dtype(dtype).itemsize, dtype=dtype)
@@ -327,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("times: min over interleaved repetitions of forward+backward; ratio = gen/ref (min),")
     print("(med) = ratio of medians; dout copies made outside the timed region for both;")
     print("faults = median minor page faults per timed call (4 KiB pages), gen/ref.\n")
+    settle_allocator()
     generated = load(symgrad.generate(list(symgrad.catalog)))
     print(table_header())
     cases = run_cases(generated, shapes, args.repeats)
