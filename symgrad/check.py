@@ -65,7 +65,7 @@ def _check(d: Derivation, generated: type, formula: dict | None, seed: int) -> R
 def _symbolic(d: Derivation, formula: dict | None) -> str:
     if formula is None:
         return "no reference"
-    back = {**{m: c for m, c in d.masks.items()}, d.spec.output: d.spec.forward}
+    back = {**d.masks, **d.intermediates, d.spec.output: d.spec.forward}
     for g in d.gradients:
         expected = formula.get(g.wrt.name)
         if expected is None:

@@ -26,9 +26,10 @@ dout*(1 - y**2)
 
 from __future__ import annotations
 
+import ast
 import functools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy
 
@@ -37,6 +38,7 @@ from symgrad.errors import DerivationError
 from symgrad.functions import logistic, name_known_functions, softplus
 from symgrad.graph import Graph, build_graph
 from symgrad.numerics import relative_error
+from symgrad.numpy_printer import numpy_code
 from symgrad.spec import LayerSpec, dout
 
 
@@ -47,8 +49,12 @@ class Candidate:
     expr: sympy.Expr
     origin: str
     cost: int
-    accurate: bool
+    error: float  # worst relative error in float64 over the probe points
     proven: bool | None  # None: not needed, a better candidate was proven first
+
+    @property
+    def accurate(self) -> bool:
+        return self.error <= _ACCURATE
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,12 @@ class Derivation:
     @property
     def grads(self) -> dict[str, sympy.Expr]:
         return {g.wrt.name: g.expr for g in self.gradients}
+
+    @property
+    def intermediates(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """Saved subexpressions of the forward other than masks, inputs and the output."""
+        skip = {*self.spec.inputs, self.spec.output, *self.masks}
+        return {s: e for s, e in self.saved.items() if s not in skip}
 
     @property
     def masks(self) -> dict[sympy.Symbol, sympy.Expr]:
@@ -145,11 +157,13 @@ def _derive(spec: LayerSpec) -> Derivation:
         best, considered = _choose(spec, stable, v, plain)
         chosen.append((v, plain, best, considered))
     masks = _masks([c.expr for _, _, c, _ in chosen])
+    shared = _shared([c.expr for _, _, c, _ in chosen], stable)
     gradients = tuple(
         Gradient(v, plain, best.expr, best.origin, considered, _gradient_expr(best.expr, masks))
         for v, plain, best, considered in chosen
     )
-    saved = _saved(spec, stable, gradients, masks)
+    gradients = tuple(replace(g, expr=g.expr.xreplace(shared)) for g in gradients)
+    saved = _saved(spec, stable, gradients, {**masks, **shared})
     graph = build_graph(spec.forward, spec.inputs, spec.output)
     return Derivation(spec, stable, gradients, saved, tuple(conventions), graph)
 
@@ -183,7 +197,8 @@ def _choose(
 
 
 def _key(c: Candidate) -> tuple:
-    return (not c.accurate, c.cost, len(c.expr.free_symbols), len(str(c.expr)), str(c.expr))
+    size = (len(c.expr.free_symbols), len(str(c.expr)), str(c.expr))
+    return (not c.accurate, c.cost, c.error, *size)
 
 
 def _first_proven(
@@ -193,7 +208,7 @@ def _first_proven(
         if c.proven is None:
             proven = prove_equal(c.expr.subs(spec.output, spec.forward), plain)
             j = considered.index(c)
-            c = considered[j] = Candidate(c.expr, c.origin, c.cost, c.accurate, proven)
+            c = considered[j] = replace(c, proven=proven)
         if c.proven:
             return c
     return None
@@ -215,7 +230,7 @@ def _rank(
             if not variant.free_symbols <= allowed:
                 continue
             error = relative_error(variant, spec.inputs, {spec.output: stable}, plain)
-            out[variant] = Candidate(variant, origin, cost(variant), bool(error <= _ACCURATE), None)
+            out[variant] = Candidate(variant, origin, cost(variant), float(error), None)
     return list(out.values())
 
 
@@ -289,30 +304,35 @@ def _absorb_sign(e: sympy.Expr) -> sympy.Expr:
 
 # --- cost ---------------------------------------------------------------------------------------
 
-_WEIGHTS = {"ADD": 1, "SUB": 1, "MUL": 1, "DIV": 1, "NEG": 1, "POW": 2, "PIECEWISE": 2}
-_COMPARISONS = {"GT", "LT", "GE", "LE", "EQ", "NE", "STRICTGREATERTHAN", "STRICTLESSTHAN"}
+_CHEAP_CALLS = {"maximum", "minimum", "abs", "where", "sign"}
+
+
+def code_cost(code: str) -> int:
+    """Count the array operations in a NumPy expression.
+
+    >>> code_cost("dout * (1 - y**2)"), code_cost("1 / (1 + np.exp(-x))")
+    (3, 13)
+    """
+    total = 0
+    for node in ast.walk(ast.parse(code, mode="eval")):
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+            total += 1
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            total += 2 if node.func.attr in _CHEAP_CALLS else 10
+    return total
 
 
 def cost(e: sympy.Expr) -> int:
-    """A weighted operation count: arithmetic 1, powers 2, transcendental functions 10.
+    """The cost of evaluating ``e`` as the generated NumPy code does, common parts computed once:
+    each array operation 1, a transcendental ufunc (``np.exp``, ``np.tanh``, ...) 10.
 
     >>> from sympy import Symbol, exp
     >>> y, x = Symbol("y"), Symbol("x")
-    >>> cost(y * (1 - y)), cost(exp(-x) / (1 + exp(-x)) ** 2)
-    (2, 15)
+    >>> cost(y * (1 - y)), cost(-y**2 + y), cost(exp(-x) / (1 + exp(-x)) ** 2)
+    (2, 3, 14)
     """
     replacements, reduced = sympy.cse(e)
-    return sum(_ops(part) for part in [r for _, r in replacements] + reduced)
-
-
-def _ops(e: sympy.Expr) -> int:
-    total = 0
-    for term in sympy.Add.make_args(sympy.count_ops(e, visual=True)):
-        n, op = term.as_coeff_Mul()
-        name = str(op)
-        weight = _WEIGHTS.get(name, 1 if name in _COMPARISONS else 10)
-        total += int(n) * weight if op != 1 else 0
-    return total
+    return sum(code_cost(numpy_code(part)) for part in [r for _, r in replacements] + reduced)
 
 
 # --- proofs ---------------------------------------------------------------------------------
@@ -381,6 +401,25 @@ def _masks(locals_: list[sympy.Expr]) -> dict[sympy.Expr, sympy.Symbol]:
     return {c: sympy.Symbol(n) for c, n in zip(conditions, names)}
 
 
+_SHORT_NAMES = {"logistic": "sig", "tanh": "th", "exp": "ex", "softplus": "sp"}
+
+
+def _shared(locals_: list[sympy.Expr], stable: sympy.Expr) -> dict[sympy.Expr, sympy.Symbol]:
+    """Name the expensive subexpressions that the forward computes anyway and the backward
+    needs (SiLU's ``σ(x)``), so that forward saves them instead of backward recomputing them."""
+    found: dict[sympy.Expr, sympy.Symbol] = {}
+    for e in locals_:
+        for sub in sympy.preorder_traversal(e):
+            function = isinstance(sub, sympy.Function) and not isinstance(sub, sympy.Piecewise)
+            if not function or sub in found or not stable.has(sub) or sub == stable:
+                continue
+            name = _SHORT_NAMES.get(type(sub).__name__, type(sub).__name__)
+            if name in {s.name for s in found.values()}:
+                name = f"{name}{len(found) + 1}"
+            found[sub] = sympy.Symbol(name)
+    return found
+
+
 def _gradient_expr(local: sympy.Expr, masks: dict[sympy.Expr, sympy.Symbol]) -> sympy.Expr:
     return sympy.piecewise_fold(dout * local).xreplace(masks)
 
@@ -391,12 +430,13 @@ def _saved(
     gradients: tuple[Gradient, ...],
     masks: dict[sympy.Expr, sympy.Symbol],
 ) -> dict[sympy.Symbol, sympy.Expr]:
-    """What ``forward`` must cache, in a stable order: masks, then inputs, then the output."""
+    """What ``forward`` must cache, in a stable order: masks and shared intermediates, then
+    inputs, then the output."""
     needed = set().union(*(g.expr.free_symbols for g in gradients)) - {dout}
     saved: dict[sympy.Symbol, sympy.Expr] = {}
-    for cond, symbol in masks.items():
+    for value, symbol in masks.items():
         if symbol in needed:
-            saved[symbol] = cond
+            saved[symbol] = value
     for v in spec.inputs:
         if v in needed:
             saved[v] = v

@@ -18,7 +18,7 @@ What changes, and why:
 >>> from sympy import Symbol, exp, Rational
 >>> x, dout, y = Symbol("x"), Symbol("dout"), Symbol("y")
 >>> numpy_code(dout * y * (1 - y))
-'dout * y * (1 - y)'
+'dout * (1 - y) * y'
 >>> numpy_code(1 / (1 + exp(-x)))
 '1 / (1 + np.exp(-x))'
 >>> numpy_code(Rational(1, 100) * x + x**2)
@@ -32,6 +32,7 @@ import re
 
 import sympy
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import precedence
 
 
 class SymgradNumPyPrinter(NumPyPrinter):
@@ -52,6 +53,19 @@ class SymgradNumPyPrinter(NumPyPrinter):
         if e == sympy.S.Half:
             return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
         return super()._print_Pow(expr, rational=rational)
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        """Put the first compound factor second, so NumPy reuses its temporary array:
+        ``dout * (1 - y) * y`` allocates one array where ``dout * y * (1 - y)`` allocates two."""
+        factors = sympy.Mul.make_args(expr)
+        simple = all(not (f.is_Pow and f.exp.is_negative) and not f.is_Rational for f in factors)
+        compound = [f for f in factors if not (f.is_Atom or f.is_Pow)]
+        if not simple or not compound or len(factors) < 3 or factors[0] in compound:
+            return super()._print_Mul(expr)
+        first = next(f for f in factors if f not in compound)
+        rest = [f for f in factors if f is not first and f not in compound]
+        ordered = [first, *compound, *rest]
+        return " * ".join(self.parenthesize(f, precedence(expr)) for f in ordered)
 
     def _print_Rational(self, expr: sympy.Rational) -> str:
         return _decimal(expr) or f"{expr.p}/{expr.q}"

@@ -172,7 +172,7 @@ def test_backward_computes_the_derived_expression(name: str, generated) -> None:
 
 def test_simple_backward_lines_are_printed_verbatim(generated_source: str) -> None:
     for name, line in [
-        ("Sigmoid", "dx = dout * y * (1 - y)"),
+        ("Sigmoid", "dx = dout * (1 - y) * y"),
         ("Tanh", "dx = dout * (1 - y**2)"),
         ("Relu", "dx = dout * mask"),
         ("Mul", "dy = dout * x"),

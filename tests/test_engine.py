@@ -33,7 +33,8 @@ EXPECTED_SAVED = {
     "Add": [],
     "Relu": ["mask"],
     "LeakyRelu": ["mask"],
-    "Softplus": ["x"],
+    "Softplus": ["y"],
+    "SiLU": ["sig", "y"],
 }
 
 
@@ -51,7 +52,7 @@ def test_forward_saves_exactly_what_backward_needs(name: str) -> None:
 def test_every_catalog_gradient_equals_the_textbook_formula(name: str) -> None:
     d = symgrad.derive(name)
     expected = formulas()[name]
-    back = {**d.masks, d.spec.output: d.spec.forward}
+    back = {**d.masks, **d.intermediates, d.spec.output: d.spec.forward}
     for g in d.gradients:
         want = expected[g.wrt.name].xreplace({Symbol(s.name): e for s, e in back.items()})
         assert prove_equal(g.expr.xreplace(back), want)

@@ -13,7 +13,7 @@ from symgrad.numpy_printer import numpy_code
 x, y, dout, mask = (Symbol(n) for n in ("x", "y", "dout", "mask"))
 
 NUMPY = [
-    (dout * y * (1 - y), "dout * y * (1 - y)"),
+    (dout * y * (1 - y), "dout * (1 - y) * y"),
     (dout * (1 - y**2), "dout * (1 - y**2)"),
     (1 / (1 + exp(-x)), "1 / (1 + np.exp(-x))"),
     (Rational(1, 100) * x, "0.01 * x"),
