@@ -18,6 +18,7 @@ gave a wrong result stops generation. Output is deterministic to the byte and pa
 from __future__ import annotations
 
 import functools
+import itertools
 import textwrap
 import types
 import warnings
@@ -28,11 +29,14 @@ import numpy as np
 import sympy
 
 from symgrad import __version__
-from symgrad.engine import Derivation, derive
+from symgrad.engine import Derivation, code_cost, derive
 from symgrad.errors import DerivationError
+from symgrad.functions import logistic
+from symgrad.matrix_engine import MatrixDerivation
 from symgrad.numerics import error_against, evaluate, probe_grid
-from symgrad.numpy_printer import numpy_code
-from symgrad.spec import LayerSpec, dout
+from symgrad.numpy_printer import numpy_code, total
+from symgrad.row_engine import RowDerivation
+from symgrad.spec import LayerSpec, MatrixSpec, N, dout, i, j, k, n
 
 _INDENT = " " * 8
 _MAX_LINE = 100
@@ -56,7 +60,9 @@ def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgr
     >>> "dx = dout * (1 - y) * y" in code
     True
     """
-    derivations = [s if isinstance(s, Derivation) else derive(s) for s in specs]
+    derivations = [
+        derive(s) if isinstance(s, (str, LayerSpec)) or hasattr(s, "kind") else s for s in specs
+    ]
     names = [d.name for d in derivations]
     if len(set(names)) != len(names):
         raise DerivationError(f"two layers are called {_first_duplicate(names)!r}")
@@ -78,6 +84,10 @@ def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgr
 
 def class_source(d: Derivation) -> list[str]:
     """The lines of one generated class."""
+    if isinstance(d, MatrixDerivation):
+        return matrix_class_source(d)
+    if isinstance(d, RowDerivation):
+        return row_class_source(d)
     spec = d.spec
     saved = list(d.saved)
     args = ", ".join(f"{v.name}: np.ndarray" for v in spec.inputs)
@@ -200,8 +210,8 @@ def _overflows(expr: sympy.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarr
     """Per probe point: does evaluating ``expr`` raise an overflow there?"""
     flags = np.zeros(n, dtype=bool)
     code = compile(numpy_code(expr), "<symgrad-probe>", "eval")
-    for i in range(n):
-        point = {k: np.asarray(v)[i : i + 1] if np.ndim(v) else v for k, v in env.items()}
+    for p in range(n):
+        point = {key: np.asarray(v)[p : p + 1] if np.ndim(v) else v for key, v in env.items()}
         with (
             warnings.catch_warnings(),
             np.errstate(over="raise", invalid="ignore", divide="ignore"),
@@ -209,7 +219,7 @@ def _overflows(expr: sympy.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarr
             try:
                 eval(code, {"np": np}, point)
             except FloatingPointError:
-                flags[i] = True
+                flags[p] = True
     return flags
 
 
@@ -218,14 +228,248 @@ def _finite_truth(expr: sympy.Expr, inputs: tuple[sympy.Symbol, ...], env: dict)
     limit = float(np.finfo(np.float64).max)
     n = env[inputs[0].name].shape[0]
     out = np.zeros(n, dtype=bool)
-    for i in range(n):
-        value = expr.evalf(30, subs={v: sympy.Float(env[v.name][i], 30) for v in inputs})
-        out[i] = bool(value.is_real and abs(value) <= limit)
+    for p in range(n):
+        value = expr.evalf(30, subs={v: sympy.Float(env[v.name][p], 30) for v in inputs})
+        out[p] = bool(value.is_real and abs(value) <= limit)
     return out
 
 
 def _first_duplicate(names: list[str]) -> str:
     return next(n for n in names if names.count(n) > 1)
+
+
+# --- matrix layers -----------------------------------------------------------------------------
+
+
+def matrix_class_source(d: MatrixDerivation) -> list[str]:
+    """A matrix layer: parameters passed to ``__init__``, gradients of parameters stored as
+    ``d<name>`` attributes, the gradient of the input returned (reshaped back if flattened)."""
+    spec = d.spec
+    code = {v: sympy.MatrixSymbol(_code_name(v, spec), *v.shape) for v in spec.variables}
+    code[d.dout] = d.dout
+    saved = [code[v].name for v in d.saved]
+    params = [p.name for p in spec.params]
+    args = ", ".join(f"{p}: np.ndarray" for p in params)
+    lines = [f"class {spec.name}:", *_matrix_docstring(d, code), ""]
+    lines += [f"    def __init__(self, {args}) -> None:"]
+    lines += [f"{_INDENT}self.{p} = {p}" for p in params]
+    lines += [f"{_INDENT}self.{s}: np.ndarray | None = None" for s in saved]
+    if spec.flatten:
+        lines += [f"{_INDENT}self.x_shape: tuple[int, ...] | None = None"]
+    lines += [f"{_INDENT}self.d{p}: np.ndarray | None = None" for p in params]
+    lines += [""]
+    (x,) = (code[v].name for v in spec.inputs)
+    lines += [f"    def forward(self, {x}: np.ndarray) -> np.ndarray:"]
+    lines += [f"{_INDENT}{', '.join(params)} = {', '.join('self.' + p for p in params)}"]
+    if spec.flatten:
+        lines += [
+            f"{_INDENT}self.x_shape = {x}.shape",
+            f"{_INDENT}{x} = {x}.reshape({x}.shape[0], -1)",
+        ]
+    lines += _shape_checks(spec, code)
+    lines += [f"{_INDENT}self.{s} = {s}" for s in saved]
+    lines += [
+        f"{_INDENT}out = {numpy_code(spec.forward.xreplace(code))}",
+        f"{_INDENT}return out",
+        "",
+    ]
+    lines += ["    def backward(self, dout: np.ndarray) -> np.ndarray:"]
+    needed = [code[v].name for v in spec.variables if any(g.expr.has(v) for g in d.gradients)]
+    lines += [f"{_INDENT}{', '.join(needed)} = {', '.join('self.' + n for n in needed)}"]
+    for g in d.gradients:
+        target = f"self.d{g.wrt.name}" if g.wrt in spec.params else f"d{code[g.wrt].name}"
+        lines += [f"{_INDENT}{target} = {numpy_code(g.expr.xreplace(code))}"]
+    (dx,) = (f"d{code[v].name}" for v in spec.inputs)
+    back = f"{dx}.reshape(self.x_shape)" if spec.flatten else dx
+    lines += [f"{_INDENT}return {back}"]
+    return lines
+
+
+def _code_name(v: sympy.MatrixSymbol, spec: MatrixSpec) -> str:
+    """Inputs are lower-case in code (``x``), as in the textbook; parameters keep their names."""
+    return v.name.lower() if v in spec.inputs else v.name
+
+
+def _shape_checks(spec: MatrixSpec, code: dict) -> list[str]:
+    """A one-line ``ValueError`` for each product of two variables whose shapes must agree."""
+    checks = []
+    for product in spec.forward.atoms(sympy.MatMul):
+        factors = [f for f in product.args if isinstance(f, sympy.MatrixSymbol)]
+        for a, b in itertools.pairwise(factors):
+            left, right = code[a].name, code[b].name
+            shapes = f"{left} of shape {{{left}.shape}}, {right} of shape {{{right}.shape}}"
+            message = f"{spec.name}: {{shapes}} do not fit ({left} @ {right})"
+            checks += [
+                f"{_INDENT}if {left}.shape[1] != {right}.shape[0]:",
+                f'{_INDENT}    shapes = f"{shapes}"',
+                f'{_INDENT}    raise ValueError(f"{message}")',
+            ]
+    return checks
+
+
+def _matrix_docstring(d: MatrixDerivation, code: dict) -> list[str]:
+    spec = d.spec
+    out = [f'"""{spec.doc or spec.name}', ""]
+    for g in d.gradients:
+        target = f"d{g.wrt.name}" if g.wrt in spec.params else f"d{code[g.wrt].name}"
+        out.append(f"Derived backward: {target} = {numpy_code(g.expr.xreplace(code))}")
+    out.append(f"Saved by forward: {', '.join(code[v].name for v in d.saved) or 'nothing'}")
+    out.append('"""')
+    return _wrap_lines(out)
+
+
+# --- row-wise layers and losses -------------------------------------------------------------------
+
+
+def row_class_source(d: RowDerivation) -> list[str]:
+    """Softmax-like maps and losses over the last axis of (N, n) arrays."""
+    spec = d.spec
+    x = spec.inputs[0].name
+    grad = _flat(d.gradients[0].expr)
+    saved = sorted(s.name for s in grad.free_symbols - {N, n, i, j, k, dout})
+    lines = [f"class {spec.name}:", *_row_docstring(d, grad, saved), ""]
+    lines += ["    def __init__(self) -> None:"]
+    lines += [f"{_INDENT}self.{s}: np.ndarray | None = None" for s in saved]
+    if spec.is_loss:
+        lines += [f"{_INDENT}self.x_shape: tuple[int, ...] | None = None"]
+    lines += [""]
+    lines += _row_forward(d, saved)
+    lines += [""]
+    default = " = 1.0" if spec.is_loss else ""
+    annotation = "float | np.ndarray" if spec.is_loss else "np.ndarray"
+    lines += [f"    def backward(self, dout: {annotation}{default}) -> np.ndarray:"]
+    lines += [f"{_INDENT}{', '.join(saved)} = {', '.join('self.' + s for s in saved)}"]
+    if grad.has(N):
+        lines += [f"{_INDENT}N = {saved[0]}.shape[0]"]
+    line = f"d{x} = {numpy_code(grad)}"
+    if grad.has(logistic):
+        # σ printed as 1/(1 + exp(-x)): exp overflows to inf exactly where σ is 0, which
+        # 1/(1 + inf) gives exactly (probed for the Sigmoid layer by _overflow_guards).
+        lines += [f'{_INDENT}with np.errstate(over="ignore"):  # inf here gives the exact limit']
+        lines += [f"{_INDENT}    {line}"]
+    else:
+        lines += [f"{_INDENT}{line}"]
+    back = f"d{x}.reshape(self.x_shape)" if spec.is_loss else f"d{x}"
+    lines += [f"{_INDENT}return {back}"]
+    return lines
+
+
+def _flat(e: sympy.Expr) -> sympy.Expr:
+    """Indexed entries become whole arrays: ``x[i]`` and ``x[j]`` both print as ``x``."""
+    return e.replace(lambda a: isinstance(a, sympy.Indexed), lambda a: sympy.Symbol(a.base.name))
+
+
+def _row_forward(d: RowDerivation, saved: list[str]) -> list[str]:
+    spec = d.spec
+    x = spec.inputs[0].name
+    targets = [t.name for t in spec.targets]
+    args = ", ".join(f"{v}: np.ndarray" for v in [x, *targets])
+    result = "float" if spec.is_loss else "np.ndarray"
+    lines = [f"    def forward(self, {args}) -> {result}:"]
+    if spec.is_loss:
+        lines += _loss_checks(d, x, targets[0])
+    if d.shift_invariant:
+        lines += [
+            f"{_INDENT}# The forward is unchanged by adding a constant to a row (proven): subtract",
+            f"{_INDENT}# the row maximum so that exp cannot overflow.",
+            f"{_INDENT}{x} = {x} - {x}.max(axis=-1, keepdims=True)",
+        ]
+    values: list[tuple[str, sympy.Expr]] = []
+    if spec.is_loss:
+        for name, value in d.saved.items():
+            values.append((name.name, _flat(value)))
+        row = sympy.expand_log(d.stable_forward, force=True)
+        values.append(("loss", _total(_flat(row)) / N))
+        lines += [f"{_INDENT}N = {x}.shape[0]"]
+    else:
+        values.append((spec.output.name, _flat(d.stable_forward)))
+    taken = {x, *targets, *saved, "N", "loss", "dout"}
+    names = (sympy.Symbol(f"tmp{c}") for c in range(10**6) if f"tmp{c}" not in taken)
+    replacements, reduced = sympy.cse([v for _, v in values], symbols=names)
+    lines += [f"{_INDENT}{s} = {numpy_code(e)}" for s, e in replacements]
+    lines += [f"{_INDENT}{name} = {numpy_code(e)}" for (name, _), e in zip(values, reduced)]
+    lines += [f"{_INDENT}self.{s} = {s}" for s in saved]
+    lines += [f"{_INDENT}return {'float(loss)' if spec.is_loss else spec.output.name}"]
+    for row in lines:
+        if len(row) > _MAX_LINE:
+            raise DerivationError(
+                f"{spec.name}: a generated line is over {_MAX_LINE} characters:\n{row}"
+            )
+    return lines
+
+
+def _total(row_loss: sympy.Expr) -> sympy.Expr:
+    """Sum a row loss over the batch too: the outermost sum over the columns sums everything."""
+    return row_loss.replace(
+        lambda e: (
+            isinstance(e, sympy.Sum)
+            and not any(isinstance(p, sympy.Sum) for p in _parents(row_loss, e))
+        ),
+        lambda e: total(_cheapest(e.function)),
+    )
+
+
+def _cheapest(e: sympy.Expr) -> sympy.Expr:
+    """The body of a loss as written or expanded, whichever costs fewer array operations
+    (binary cross-entropy collapses to ``softplus(x) - t*x``; MSE keeps ``(y - t)**2``)."""
+    return min((e, sympy.expand(e)), key=lambda f: code_cost(numpy_code(f)))
+
+
+def _parents(root: sympy.Expr, target: sympy.Expr) -> list[sympy.Expr]:
+    """The ancestors of ``target`` in ``root``'s tree."""
+    path: list[sympy.Expr] = []
+
+    def walk(e: sympy.Expr, trail: list[sympy.Expr]) -> bool:
+        if e == target:
+            path.extend(trail)
+            return True
+        return any(walk(a, [*trail, e]) for a in e.args)
+
+    walk(root, [])
+    return path
+
+
+def _loss_checks(d: RowDerivation, x: str, t: str) -> list[str]:
+    """Input validation: finite logits, labels in range (turned into one-hot rows), shapes."""
+    name = d.spec.name
+    lines = [
+        f"{_INDENT}{x}, {t} = np.asarray({x}), np.asarray({t})",
+        f"{_INDENT}self.x_shape = {x}.shape",
+        f"{_INDENT}if {x}.ndim == 1:  # one sample",
+        f"{_INDENT}    {x}, {t} = {x}[np.newaxis], {t}[np.newaxis]",
+        f"{_INDENT}if not np.isfinite({x}).all():",
+        f'{_INDENT}    raise ValueError("{name}: {x} contains nan or inf")',
+    ]
+    if d.spec.constraints:
+        lines += [
+            f"{_INDENT}if {t}.ndim == {x}.ndim - 1:  # class labels: one-hot rows",
+            f"{_INDENT}    n = {x}.shape[-1]",
+            f"{_INDENT}    integer = np.issubdtype({t}.dtype, np.integer)",
+            f"{_INDENT}    if not integer or ({t} < 0).any() or ({t} >= n).any():",
+            f'{_INDENT}        message = f"labels must be integers in [0, {{n}}), got {{{t}}}"',
+            f'{_INDENT}        raise ValueError(f"{name}: {{message}}")',
+            f"{_INDENT}    {t} = np.eye(n, dtype={x}.dtype)[{t}]",
+        ]
+    lines += [
+        f"{_INDENT}if {t}.shape != {x}.shape:",
+        f'{_INDENT}    message = f"{t} has shape {{{t}.shape}}, {x} has shape {{{x}.shape}}"',
+        f'{_INDENT}    raise ValueError(f"{name}: {{message}}")',
+    ]
+    return lines
+
+
+def _row_docstring(d: RowDerivation, grad: sympy.Expr, saved: list[str]) -> list[str]:
+    x = d.spec.inputs[0].name
+    out = [f'"""{d.spec.doc or d.spec.name}', ""]
+    out.append(f"Derived backward: d{x} = {numpy_code(grad)}")
+    out.append(f"Saved by forward: {', '.join(saved) or 'nothing'}")
+    out.append('"""')
+    return _wrap_lines(out)
+
+
+def _wrap_lines(out: list[str]) -> list[str]:
+    wrap = functools.partial(textwrap.wrap, width=_MAX_LINE - 4, subsequent_indent="    ")
+    return ["    " + row if row else "" for line in out for row in (wrap(line) or [""])]
 
 
 def load(source: str, name: str = "symgrad_generated") -> types.ModuleType:

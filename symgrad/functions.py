@@ -25,6 +25,13 @@ class logistic(Function):
 
     nargs = 1
 
+    @classmethod
+    def eval(cls, u: sympy.Expr) -> sympy.Expr | None:
+        # Canonical form σ(-u) = 1 - σ(u), so that sums of σ terms cancel.
+        if u.could_extract_minus_sign():
+            return 1 - cls(-u)
+        return None
+
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         return self * (1 - self)
 
@@ -42,6 +49,13 @@ class softplus(Function):
     """softplus(u) = log(1 + exp(u))."""
 
     nargs = 1
+
+    @classmethod
+    def eval(cls, u: sympy.Expr) -> sympy.Expr | None:
+        # Canonical form softplus(-u) = softplus(u) - u.
+        if u.could_extract_minus_sign():
+            return cls(-u) + u
+        return None
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         return logistic(self.args[0])
@@ -68,6 +82,10 @@ def name_known_functions(expr: sympy.Expr) -> sympy.Expr:
     x*tanh(softplus(x))
     >>> name_known_functions(x / (1 + exp(-x)))
     x*logistic(x)
+    >>> name_known_functions(log(1 - 1 / (1 + exp(-x))))
+    -softplus(x)
+    >>> name_known_functions(log(1 / (1 + exp(-x))))
+    x - softplus(x)
     """
 
     def visit(e: sympy.Basic) -> sympy.Basic:
@@ -82,6 +100,11 @@ def name_known_functions(expr: sympy.Expr) -> sympy.Expr:
             u = _one_plus_exp_arg(e.args[0])
             if u is not None:
                 return softplus(u)
+            inner = e.args[0]
+            if isinstance(inner, logistic):  # log σ(u) = -softplus(-u)
+                return -softplus(-inner.args[0])
+            if inner.is_Add and (1 - inner).func is logistic:  # log(1 - σ(u)) = -softplus(u)
+                return -softplus((1 - inner).args[0])
         return e
 
     return visit(expr)

@@ -32,6 +32,21 @@ class SymgradLatexPrinter(LatexPrinter):
             return r"\mathrm{out}"
         return super()._print_Symbol(expr, style=style)
 
+    def _print_Indexed(self, expr: sympy.Indexed) -> str:
+        if expr.base.name == "dout":
+            index = ", ".join(self._print(a) for a in expr.indices)
+            name = self._settings["output_name"]
+            return rf"\left(\frac{{\partial L}}{{\partial {name}}}\right)_{{{index}}}"
+        return super()._print_Indexed(expr)
+
+    def _print_MatrixSymbol(self, expr: sympy.MatrixSymbol) -> str:
+        if expr.name == "dout":
+            return rf"\frac{{\partial L}}{{\partial {self._settings['output_name']}}}"
+        return super()._print_MatrixSymbol(expr)
+
+    def _print_OneMatrix(self, expr: sympy.OneMatrix) -> str:
+        return r"\mathbf{1}"
+
     def _print_logistic(self, expr: sympy.Function, exp: str | None = None) -> str:
         text = rf"\sigma\left({self._print(expr.args[0])}\right)"
         return f"{text}^{{{exp}}}" if exp else text

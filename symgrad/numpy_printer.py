@@ -54,6 +54,13 @@ class SymgradNumPyPrinter(NumPyPrinter):
             return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
         return super()._print_Pow(expr, rational=rational)
 
+    def _as_ordered_terms(self, expr: sympy.Expr, order: str | None = None) -> list:
+        """Terms of a sum with the positive ones first: ``y - t``, not ``-t + y``."""
+        terms = super()._as_ordered_terms(expr, order=order)
+        if isinstance(expr, sympy.Add):
+            terms = sorted(terms, key=lambda a: a.could_extract_minus_sign())
+        return terms
+
     def _print_Mul(self, expr: sympy.Mul) -> str:
         """Put the first compound factor second, so NumPy reuses its temporary array:
         ``dout * (1 - y) * y`` allocates one array where ``dout * y * (1 - y)`` allocates two."""
@@ -95,6 +102,42 @@ class SymgradNumPyPrinter(NumPyPrinter):
         where = self._module_format("numpy.where")
         return f"{where}({self._print(cond)}, {self._print(value)}, {self._print(other)})"
 
+    # --- matrices: ``@`` for products, ``.T``, a broadcast bias, column sums ------------------
+
+    def _print_MatMul(self, expr: sympy.MatMul) -> str:
+        args = list(expr.args)
+        if len(args) == 2 and isinstance(args[0], sympy.OneMatrix):
+            return self._print(args[1].T if isinstance(args[1], sympy.Transpose) else args[1])
+        if len(args) == 2 and isinstance(args[1], sympy.OneMatrix) and args[1].shape[1] == 1:
+            summed = args[0].T if isinstance(args[0], sympy.Transpose) else args[0]
+            if isinstance(args[0], sympy.Transpose):
+                return f"{self.parenthesize(args[0].arg, 100)}.sum(axis=0)"
+            return f"{self.parenthesize(summed, 100)}.sum(axis=1)"
+        return " @ ".join(self.parenthesize(a, precedence(expr)) for a in args)
+
+    def _print_Transpose(self, expr: sympy.Transpose) -> str:
+        return f"{self.parenthesize(expr.arg, 100)}.T"
+
+    def _print_MatAdd(self, expr: sympy.MatAdd) -> str:
+        return " + ".join(self._print(a) for a in expr.args)
+
+    def _print_MatrixSymbol(self, expr: sympy.MatrixSymbol) -> str:
+        return expr.name
+
+    # --- rows: indexed arrays are whole arrays, a sum over a row keeps its axis ---------------
+
+    def _print_Indexed(self, expr: sympy.Indexed) -> str:
+        return str(expr.base)
+
+    def _print_IndexedBase(self, expr: sympy.IndexedBase) -> str:
+        return str(expr)
+
+    def _print_Sum(self, expr: sympy.Sum) -> str:
+        return f"({self._print(expr.function)}).sum(axis=-1, keepdims=True)"
+
+    def _print_total(self, expr: sympy.Function) -> str:
+        return f"np.sum({self._print(expr.args[0])})"
+
     def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
         return f"({self._print(expr.lhs)}) {expr.rel_op} ({self._print(expr.rhs)})"
 
@@ -105,6 +148,12 @@ class SymgradNumPyPrinter(NumPyPrinter):
     def _print_softplus(self, expr: sympy.Function) -> str:
         u = self._print(expr.args[0])
         return f"(np.maximum({u}, 0) + np.log1p(np.exp(-np.abs({u}))))"
+
+
+class total(sympy.Function):
+    """The sum of all entries of an array (a loss summed over rows and columns)."""
+
+    nargs = 1
 
 
 def _decimal(r: sympy.Rational) -> str | None:

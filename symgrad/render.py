@@ -209,3 +209,142 @@ def derivation_text(d: Derivation) -> str:
 
 def _indent(block: str) -> list[str]:
     return ["  " + row for row in block.splitlines()]
+
+
+# --- matrix layers --------------------------------------------------------------------------------
+
+
+def _shape_tex(shape: tuple, tex) -> str:
+    return r" \times ".join(tex(s) for s in shape)
+
+
+def _under(e: sympy.Basic, tex) -> str:
+    return rf"\underbrace{{{tex(e)}}}_{{{_shape_tex(e.shape, tex)}}}"
+
+
+def _annotated(e: sympy.MatrixExpr, tex) -> str:
+    """A matrix formula with the shape of every factor written under it."""
+    if isinstance(e, sympy.MatMul):
+        return r"\,".join(_under(a, tex) for a in e.args)
+    if isinstance(e, sympy.MatAdd):
+        return " + ".join(_annotated(a, tex) for a in e.args)
+    return _under(e, tex)
+
+
+def matrix_latex(d) -> str:
+    """Forward, the trace identity, and each gradient with the shapes of its factors."""
+    spec = d.spec
+
+    def tex(e: sympy.Basic) -> str:
+        return _latex(e, "Y")
+
+    dy = r"\frac{\partial L}{\partial Y}"
+    rows = [rf"{_under(spec.output, tex)} &= {_annotated(spec.forward, tex)} && \text{{forward}}"]
+    rows.append(
+        rf"L &= \operatorname{{tr}}\left({dy}^{{\mathsf{{T}}}} Y\right)"
+        r" && \text{the backward as a scalar: } \frac{\partial L}{\partial V} = "
+        r"\frac{\partial}{\partial V} \operatorname{tr}(\cdot)"
+    )
+    for g in d.gradients:
+        shape = _shape_tex(g.wrt.shape, tex)
+        lhs = rf"\underbrace{{\frac{{\partial L}}{{\partial {tex(g.wrt)}}}}}_{{{shape}}}"
+        note = rf"\text{{shape of }} {tex(g.wrt)}"
+        if isinstance(g.expr, sympy.MatMul) and any(
+            isinstance(a, sympy.OneMatrix) for a in g.expr.args
+        ):
+            rows.append(rf"{lhs} &= {_annotated(g.expr, tex)} && {note}")
+            rows.append(
+                rf"&= \sum_{{n=1}}^{{N}} \left({dy}\right)_{{n,:}}^{{\mathsf{{T}}}}"
+                rf" && \text{{{tex(g.wrt)} is added to every row,"
+                r" so its gradient sums over the batch}"
+            )
+        else:
+            rows.append(rf"{lhs} &= {_annotated(g.expr, tex)} && {note}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def _sizes_text(d) -> str:
+    return "; ".join(", ".join(f"{s}={v}" for s, v in sizes.items()) for sizes in d.checked_sizes)
+
+
+def matrix_markdown(d, level: int = 2) -> str:
+    h = "#" * level
+    lines = [f"{h} {d.name}", "", d.spec.doc, "", "$$", d.latex(), "$$", ""]
+    lines += [f"{h}# Backward", ""]
+    for g in d.gradients:
+        lines.append(
+            f"- $\\frac{{\\partial L}}{{\\partial {_latex(g.wrt, 'Y')}}} = {_latex(g.expr, 'Y')}$"
+        )
+    lines += [f"- Cross-checked against elementwise differentiation at {_sizes_text(d)}."]
+    return "\n".join(lines) + "\n"
+
+
+def matrix_text(d) -> str:
+    spec = d.spec
+    out = [f"{d.name}: {spec.doc}", "", f"forward: {spec.output} = {spec.forward}", ""]
+    out += [f"backward (L = tr(doutᵀ·{spec.output}), dout = ∂L/∂{spec.output}):"]
+    for g in d.gradients:
+        out.append(f"  {g.name} = {g.expr}    shape {g.wrt.shape}")
+    out += ["", f"cross-checked elementwise at {_sizes_text(d)}"]
+    return "\n".join(out) + "\n"
+
+
+# --- row-wise layers and losses -------------------------------------------------------------
+
+
+def row_latex(d) -> str:
+    """The indexed-sum derivation, step by step, ending in the vectorised formula."""
+    spec = d.spec
+    out = "loss" if spec.is_loss else "y"
+
+    def tex(e: sympy.Basic) -> str:
+        return _latex(e, out)
+
+    x = spec.inputs[0]
+    i = sympy.Symbol("i", integer=True, nonnegative=True)
+    head = r"\ell" if spec.is_loss else rf"{tex(spec.output)}_{{i}}"
+    note = r"\text{loss of one row}" if spec.is_loss else r"\text{forward, for each row}"
+    rows = [rf"{head} &= {tex(spec.forward)} && {note}"]
+    lhs = (
+        rf"\frac{{\partial \ell}}{{\partial {tex(x)}_{{i}}}}"
+        if spec.is_loss
+        else rf"\frac{{\partial L}}{{\partial {tex(x)}_{{i}}}}"
+    )
+    g = d.gradients[0]
+    for k_, (label, e) in enumerate(g.steps[1:]):
+        start = f"{lhs} &=" if k_ == 0 else "&="
+        rows.append(rf"{start} {tex(e)} && \text{{{label}}}")
+    checked = ", ".join(map(str, d.checked_n))
+    if spec.is_loss:
+        rows.append(
+            rf"\frac{{\partial L}}{{\partial {tex(x)}}} &= {tex(g.expr)}"
+            rf" && \text{{mean over the N rows; checked at }} n = {checked}"
+        )
+    elif g.expr != g.steps[-1][1]:
+        rows.append(rf"&= {tex(g.expr)} && \text{{checked elementwise at }} n = {checked}")
+    else:
+        rows[-1] += rf",\ \text{{checked elementwise at }} n = {checked}"
+    del i
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def row_markdown(d, level: int = 2) -> str:
+    h = "#" * level
+    lines = [f"{h} {d.name}", "", d.spec.doc, "", "$$", d.latex(), "$$", ""]
+    lines += [f"{h}# Backward", ""]
+    out = "loss" if d.spec.is_loss else "y"
+    for g in d.gradients:
+        lines.append(f"- $\\frac{{\\partial L}}{{\\partial {g.wrt}}} = {_latex(g.expr, out)}$")
+    if d.shift_invariant:
+        lines.append("- The forward is unchanged by adding a constant to a row (proven), so the")
+        lines.append("  generated code subtracts the row maximum first and `exp` cannot overflow.")
+    return "\n".join(lines) + "\n"
+
+
+def row_text(d) -> str:
+    g = d.gradients[0]
+    out = [f"{d.name}: {d.spec.doc}", "", f"forward (one row): {d.spec.forward}", "", "steps:"]
+    out += [f"  {label}: {e}" for label, e in g.steps]
+    out += ["", f"backward: {g.name} = {g.expr}"]
+    out += [f"checked elementwise at n = {', '.join(map(str, d.checked_n))}"]
+    return "\n".join(out) + "\n"

@@ -100,3 +100,115 @@ def elementwise(
 def _as_symbol(v: sympy.Symbol | str) -> sympy.Symbol:
     name = v if isinstance(v, str) else v.name
     return sympy.Symbol(name)
+
+
+# --- matrix layers ------------------------------------------------------------------------------
+
+N, D, M = sympy.symbols("N D M", integer=True, positive=True)
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """A layer whose forward is a matrix expression: inputs, parameters, output ``Y``.
+
+    Shapes are symbolic (``N`` the batch, ``D`` the features in, ``M`` out). A bias is a column
+    ``b`` of shape (M, 1) broadcast over the batch as ``1·bᵀ`` (``OneMatrix(N, 1)*b.T``); in NumPy
+    it is a vector of shape (M,). ``flatten`` makes forward accept (N, ...) and flatten it to
+    (N, D), returning dx in the original shape, as the textbook's Affine does.
+    """
+
+    name: str
+    inputs: tuple[sympy.MatrixSymbol, ...]
+    params: tuple[sympy.MatrixSymbol, ...]
+    forward: sympy.MatrixExpr
+    output: sympy.MatrixSymbol
+    flatten: bool = False
+    doc: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "matrix"
+
+    @property
+    def variables(self) -> tuple[sympy.MatrixSymbol, ...]:
+        return self.inputs + self.params
+
+
+def matrix_layer(
+    name: str,
+    forward: sympy.MatrixExpr,
+    inputs: tuple[sympy.MatrixSymbol, ...],
+    params: tuple[sympy.MatrixSymbol, ...] = (),
+    flatten: bool = False,
+    doc: str = "",
+) -> MatrixSpec:
+    """Declare a matrix layer from its forward expression.
+
+    >>> X, W = sympy.MatrixSymbol("X", N, D), sympy.MatrixSymbol("W", D, M)
+    >>> matrix_layer("MatMul", X * W, inputs=(X,), params=(W,)).output.shape
+    (N, M)
+    """
+    if not name.isidentifier():
+        raise SymgradError(f"layer name {name!r} is not a valid Python class name")
+    free = forward.free_symbols
+    for v in (*inputs, *params):
+        if v not in free:
+            raise SymgradError(f"{v} does not occur in the forward expression {forward}")
+    output = sympy.MatrixSymbol("Y", *forward.shape)
+    return MatrixSpec(name, tuple(inputs), tuple(params), forward, output, flatten, doc)
+
+
+# --- row-wise layers and losses -----------------------------------------------------------------
+
+n = sympy.Symbol("n", integer=True, positive=True)
+i, j, k = sympy.symbols("i j k", integer=True, nonnegative=True)
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """A layer acting on each row of an (N, n) array, written with indexed sums over the n
+    columns. ``forward`` is the i-th output ``y[i]`` (a map such as softmax) or, for a loss, the
+    loss of one row; a loss is averaged over the N rows. ``constraints`` are facts about the
+    targets that the derivation may use, e.g. each row of ``t`` sums to 1."""
+
+    name: str
+    inputs: tuple[sympy.IndexedBase, ...]
+    targets: tuple[sympy.IndexedBase, ...]
+    forward: sympy.Expr
+    output: sympy.IndexedBase
+    is_loss: bool
+    constraints: tuple[tuple[sympy.Expr, sympy.Expr], ...] = ()
+    doc: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "loss" if self.is_loss else "rowwise"
+
+
+def rowwise(name: str, forward: sympy.Expr, x: sympy.IndexedBase, doc: str = "") -> RowSpec:
+    """Declare a row-wise map ``y[i] = forward`` (``i`` the column, sums over ``j``)."""
+    _check_indexed(name, forward, x)
+    return RowSpec(name, (x,), (), forward, sympy.IndexedBase("y"), False, (), doc)
+
+
+def loss(
+    name: str,
+    row_loss: sympy.Expr,
+    x: sympy.IndexedBase,
+    t: sympy.IndexedBase,
+    targets_sum_to_one: bool = False,
+    doc: str = "",
+) -> RowSpec:
+    """Declare a loss by the loss of one row (a sum over the columns ``k``); the layer's loss is
+    its mean over the batch. ``targets_sum_to_one`` states that each row of ``t`` is a
+    probability distribution (one-hot labels are)."""
+    _check_indexed(name, row_loss, x)
+    constraints = ((sympy.Sum(t[k], (k, 0, n - 1)), sympy.S.One),) if targets_sum_to_one else ()
+    return RowSpec(name, (x,), (t,), row_loss, sympy.IndexedBase("loss"), True, constraints, doc)
+
+
+def _check_indexed(name: str, expr: sympy.Expr, x: sympy.IndexedBase) -> None:
+    if not name.isidentifier():
+        raise SymgradError(f"layer name {name!r} is not a valid Python class name")
+    if not expr.has(x):
+        raise SymgradError(f"{x} does not occur in the forward expression {expr}")

@@ -6,9 +6,11 @@ as a SymPy expression. ``symgrad check`` and the tests compare the *derived* res
 these; the engine and codegen never import this module (a test enforces it), so nothing here can
 leak into generated code.
 
-The textbook's own layers (MulLayer, AddLayer, Relu, Sigmoid) are reproduced faithfully,
-defects included: ``Relu.backward`` writes into ``dout``; ``Sigmoid`` overflows at x = -1000.
-The others (Tanh, Exp, LeakyRelu, Softplus, SiLU) are written in the same style.
+The textbook's own layers (MulLayer, AddLayer, Relu, Sigmoid, Affine) are reproduced
+faithfully, defects included: ``Relu.backward`` writes into ``dout``; ``Sigmoid`` overflows at
+x = -1000. Its SoftmaxWithLoss is kept verbatim as ``BookSoftmaxWithLoss`` (``log(y + 1e-7)``,
+``dout`` ignored); the reference ``SoftmaxWithLoss`` is written from the formulas instead. The
+others are written in the same style.
 """
 
 from __future__ import annotations
@@ -134,6 +136,146 @@ class SiLU:
         return dout * (self.sig + self.out * (1 - self.sig))
 
 
+class Affine:
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.original_x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        self.x = x
+        return np.dot(self.x, self.W) + self.b
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx.reshape(*self.original_x_shape)
+
+
+class MatMul:
+    def __init__(self, W: np.ndarray) -> None:
+        self.W = W
+        self.x = None
+        self.dW = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        return np.dot(x, self.W)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self.dW = np.dot(self.x.T, dout)
+        return np.dot(dout, self.W.T)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    x = x - np.max(x, axis=-1, keepdims=True)
+    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+
+
+class Softmax:
+    def __init__(self) -> None:
+        self.out = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = softmax(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx = self.out * dout
+        sumdx = np.sum(dx, axis=-1, keepdims=True)
+        dx -= self.out * sumdx
+        return dx
+
+
+class SoftmaxWithLoss:
+    """Written from the formulas: exact cross-entropy, and the backward multiplies by dout."""
+
+    def __init__(self) -> None:
+        self.y = None
+        self.t = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        if t.ndim == 1:
+            t = np.eye(x.shape[1])[t]
+        self.t = t
+        self.y = softmax(x)
+        return -np.sum(t * np.log(self.y)) / x.shape[0]
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        return dout * (self.y - self.t) / self.t.shape[0]
+
+
+class BookSoftmaxWithLoss:
+    """The textbook's SoftmaxWithLoss verbatim (common/layers.py), defects included: its loss
+    adds 1e-7 inside the log, so its backward is not the gradient of its forward, and its
+    backward ignores ``dout``. Kept for benchmarks and for tests that show the defects."""
+
+    def __init__(self) -> None:
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        self.t = t
+        self.y = softmax(x)
+        self.loss = book_cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout: float = 1) -> np.ndarray:
+        batch_size = self.t.shape[0]
+        if self.t.size == self.y.size:
+            dx = (self.y - self.t) / batch_size
+        else:
+            dx = self.y.copy()
+            dx[np.arange(batch_size), self.t] -= 1
+            dx = dx / batch_size
+        return dx
+
+
+def book_cross_entropy_error(y: np.ndarray, t: np.ndarray) -> float:
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
+
+
+class MeanSquaredError:
+    def __init__(self) -> None:
+        self.y = None
+        self.t = None
+
+    def forward(self, y: np.ndarray, t: np.ndarray) -> float:
+        self.y, self.t = y, t
+        return 0.5 * np.sum((y - t) ** 2) / y.shape[0]
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        return dout * (self.y - self.t) / self.y.shape[0]
+
+
+class SigmoidWithLoss:
+    def __init__(self) -> None:
+        self.y = None
+        self.t = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        self.t = t
+        self.y = 1 / (1 + np.exp(-x))
+        loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        return np.sum(loss) / x.shape[0]
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        return dout * (self.y - self.t) / self.y.shape[0]
+
+
 LAYERS: dict[str, type] = {
     "Mul": MulLayer,
     "Add": AddLayer,
@@ -144,16 +286,32 @@ LAYERS: dict[str, type] = {
     "LeakyRelu": LeakyRelu,
     "Softplus": Softplus,
     "SiLU": SiLU,
+    "Affine": Affine,
+    "MatMul": MatMul,
+    "Softmax": Softmax,
+    "SoftmaxWithLoss": SoftmaxWithLoss,
+    "MeanSquaredError": MeanSquaredError,
+    "SigmoidWithLoss": SigmoidWithLoss,
 }
 
 
 def formulas() -> dict[str, dict[str, Any]]:
     """The textbook's backward formulas, ``{layer: {input: expr}}``, in ``dout``, the inputs and
     the output (``y`` for one-input layers). SymPy is imported only when this is called."""
-    from sympy import Piecewise, Rational, Symbol, exp
+    from sympy import IndexedBase, MatrixSymbol, OneMatrix, Piecewise, Rational, Sum, Symbol, exp
+
+    from symgrad.spec import D, M, N, i, k, n
 
     x, y, dout = Symbol("x"), Symbol("y"), Symbol("dout")
+    X, W, G = MatrixSymbol("X", N, D), MatrixSymbol("W", D, M), MatrixSymbol("dout", N, M)
+    xi, yi, ti, gi = (IndexedBase(s) for s in ("x", "y", "t", "dout"))
     return {
+        "Affine": {"X": G * W.T, "W": X.T * G, "b": G.T * OneMatrix(N, 1)},
+        "MatMul": {"X": G * W.T, "W": X.T * G},
+        "Softmax": {"x": yi[i] * (gi[i] - Sum(gi[k] * yi[k], (k, 0, n - 1)))},
+        "SoftmaxWithLoss": {"x": dout * (yi[i] - ti[i]) / N},
+        "MeanSquaredError": {"y": dout * (yi[i] - ti[i]) / N},
+        "SigmoidWithLoss": {"x": dout * (1 / (1 + exp(-xi[i])) - ti[i]) / N},
         "Mul": {"x": dout * y, "y": dout * x},
         "Add": {"x": dout, "y": dout},
         "Relu": {"x": Piecewise((dout, x > 0), (0, True))},

@@ -162,7 +162,7 @@ def check_layer(
 ) -> Report:
     """Run the gradient check and return the full :class:`Report` (no exception)."""
     rng = np.random.default_rng(seed)
-    arrays = [np.array(a, dtype=np.float64) for a in inputs]
+    arrays = [_promote(a) for a in inputs]
     names = _input_names(layer, len(arrays))
     report = Report(type(layer).__name__)
     params = _promote_parameters(layer)
@@ -338,6 +338,14 @@ def _kinks(layer: Any, arrays: list[np.ndarray], g: np.ndarray, k: int) -> np.nd
     return np.abs(right - left) > 1e-3 * np.maximum(
         np.maximum(np.abs(right), np.abs(left)), 1e-3 * typical
     )
+
+
+def _promote(a: Any) -> np.ndarray:
+    """A float64 copy of a real input; integer arrays (class labels) stay as they are."""
+    a = np.asarray(a)
+    if np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+        return a.copy()
+    return a.astype(np.float64)
 
 
 def _input_names(layer: Any, n: int) -> list[str]:

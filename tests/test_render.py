@@ -38,6 +38,7 @@ def test_latex_is_one_balanced_aligned_block(name: str) -> None:
     assert tex.count("{") == tex.count("}")
     assert tex.count(r"\left") == tex.count(r"\right")
     assert "dout" not in tex and "logistic" not in tex
+    assert tex.count(r"\begin{") == tex.count(r"\end{")
 
 
 def test_relu_derivation_states_the_kink_convention() -> None:

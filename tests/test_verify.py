@@ -9,6 +9,7 @@ import pytest
 
 import symgrad
 from symgrad import textbook
+from symgrad.check import build, sample
 from symgrad.verify import GradcheckError, check_layer, numerical_gradient, scale_verdict
 
 CATALOG = list(symgrad.catalog)
@@ -18,6 +19,12 @@ def _inputs(name: str, seed: int, dtype: type = np.float64) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     n = len(symgrad.catalog[name].inputs)
     return [(rng.standard_normal((3, 4)) * 2).astype(dtype) for _ in range(n)]
+
+
+def _case(name: str, generated, seed: int = 0, dtype: type = np.float64):
+    d = symgrad.derive(name)
+    params, inputs = sample(d, np.random.default_rng(seed), dtype)
+    return build(getattr(generated, name), d, params), inputs
 
 
 class Scaled:
@@ -51,20 +58,22 @@ class IgnoresDout:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("seed", range(3))
 def test_correct_layers_pass(name: str, dtype: type, seed: int, generated) -> None:
-    assert symgrad.gradcheck(getattr(generated, name)(), *_inputs(name, seed, dtype), seed=seed)
+    layer, inputs = _case(name, generated, seed, dtype)
+    assert symgrad.gradcheck(layer, *inputs, seed=seed)
 
 
 @pytest.mark.parametrize("name", CATALOG)
 def test_a_gradient_one_tenth_of_a_percent_off_is_caught(name: str, generated) -> None:
-    layer = Scaled(getattr(generated, name)(), 1.001)
+    layer, inputs = _case(name, generated)
     with pytest.raises(GradcheckError, match=r"relative error 5\.0\de-04"):
-        symgrad.gradcheck(layer, *_inputs(name, 0))
+        symgrad.gradcheck(Scaled(layer, 1.001), *inputs)
 
 
 @pytest.mark.parametrize("name", CATALOG)
 def test_a_backward_that_ignores_dout_is_caught(name: str, generated) -> None:
+    layer, inputs = _case(name, generated)
     with pytest.raises(GradcheckError):
-        symgrad.gradcheck(IgnoresDout(getattr(generated, name)()), *_inputs(name, 0))
+        symgrad.gradcheck(IgnoresDout(layer), *inputs)
 
 
 def test_the_message_names_input_index_expected_and_got(generated) -> None:
