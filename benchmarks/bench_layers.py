@@ -51,6 +51,7 @@ Method and fairness rules:
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import resource
 import statistics
@@ -64,6 +65,7 @@ from typing import Any
 import numpy as np
 
 import symgrad
+from symgrad.check import build
 from symgrad.codegen import load
 from symgrad.textbook import LAYERS
 
@@ -119,24 +121,54 @@ def status(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+MATRIX_SHAPE = (256, 1024, 1024)  # N, D, M for Affine and MatMul, as the issue asks
+
+
 def make_data(
-    n_inputs: int, shape: tuple[int, int], dtype: type[np.floating], seed: int = 0
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Standard-normal inputs and upstream gradient of the given shape and dtype."""
+    name: str, shape: tuple[int, int], dtype: type[np.floating], seed: int = 0
+) -> tuple[dict[str, np.ndarray], list[np.ndarray], Any, tuple[int, ...]]:
+    """Parameters, inputs and upstream gradient suited to the layer, and the shape timed.
+
+    Elementwise and row-wise layers get standard-normal arrays of ``shape``; Affine and MatMul
+    get x of (N, D), W of (D, M), b of (M,) with ``MATRIX_SHAPE``; losses get one-hot (softmax)
+    or uniform targets of ``shape`` and a scalar ``dout`` of 1.
+    """
     rng = np.random.default_rng(seed)
-    inputs = [rng.standard_normal(shape).astype(dtype) for _ in range(n_inputs)]
-    return inputs, rng.standard_normal(shape).astype(dtype)
+    spec = symgrad.catalog[name]
+    if spec.kind == "matrix":
+        n, d, m = MATRIX_SHAPE
+        params = {"W": rng.standard_normal((d, m)).astype(dtype) / 32}
+        if any(p.name == "b" for p in spec.params):
+            params["b"] = rng.standard_normal(m).astype(dtype)
+        x = rng.standard_normal((n, d)).astype(dtype)
+        return params, [x], rng.standard_normal((n, m)).astype(dtype), (n, d, m)
+    x = rng.standard_normal(shape).astype(dtype)
+    if spec.kind == "loss":
+        if spec.constraints:
+            t = np.eye(shape[1], dtype=dtype)[rng.integers(0, shape[1], shape[0])]
+        else:
+            t = rng.uniform(0, 1, shape).astype(dtype)
+        return {}, [x, t], 1.0, shape
+    inputs = [x] + [rng.standard_normal(shape).astype(dtype) for _ in spec.inputs[1:]]
+    return {}, inputs, rng.standard_normal(shape).astype(dtype), shape
+
+
+def factory(cls: type, name: str, params: dict[str, np.ndarray]) -> Callable[[], Any]:
+    """A function making a fresh layer (with the same parameters)."""
+    return functools.partial(build, cls, symgrad.derive(name), params)
 
 
 def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def time_once(cls: type, inputs: Sequence[np.ndarray], dout: np.ndarray) -> tuple[float, int]:
+def time_once(
+    make: Callable[[], Any], inputs: Sequence[np.ndarray], dout: Any
+) -> tuple[float, int]:
     """Seconds and minor page faults for one forward + backward; the layer and the ``dout`` copy
     are made outside the clock."""
-    layer = cls()
-    d = dout.copy()
+    layer = make()
+    d = np.copy(dout) if isinstance(dout, np.ndarray) else dout
     faults = minor_faults()
     start = time.perf_counter()
     out = layer.forward(*inputs)
@@ -151,7 +183,11 @@ Samples = list[tuple[float, int]]
 
 
 def interleaved(
-    gen: type, ref: type, inputs: Sequence[np.ndarray], dout: np.ndarray, repeats: int
+    gen: Callable[[], Any],
+    ref: Callable[[], Any],
+    inputs: Sequence[np.ndarray],
+    dout: Any,
+    repeats: int,
 ) -> tuple[Samples, Samples]:
     """Time ``gen`` and ``ref`` alternately, swapping which goes first every repetition."""
     gen_samples: Samples = []
@@ -174,27 +210,29 @@ def as_tuple(result: Any) -> tuple[np.ndarray, ...]:
     return tuple(result) if isinstance(result, tuple) else (result,)
 
 
-def results_differ(gen: type, ref: type, inputs: Sequence[np.ndarray], dout: np.ndarray) -> bool:
+def results_differ(
+    gen: Callable[[], Any], ref: Callable[[], Any], inputs: Sequence[np.ndarray], dout: Any
+) -> bool:
     """Do the two implementations disagree on forward or backward (beyond rounding)?"""
     outs = []
-    for cls in (gen, ref):
-        layer = cls()
+    for make in (gen, ref):
+        layer = make()
         y = layer.forward(*inputs)
-        outs.append((y, *as_tuple(layer.backward(dout.copy()))))
-    rtol = 1e-4 if dout.dtype == np.float32 else 1e-10
-    return not all(
-        a.dtype == b.dtype and np.allclose(a, b, rtol=rtol, atol=rtol)
-        for a, b in zip(*outs, strict=True)
-    )
+        grads = as_tuple(layer.backward(np.copy(dout) if isinstance(dout, np.ndarray) else dout))
+        params = tuple(getattr(layer, f"d{p}") for p in ("W", "b") if hasattr(layer, f"d{p}"))
+        outs.append((np.asarray(y), *grads, *params))
+    rtol = 1e-4 if inputs[0].dtype == np.float32 else 1e-10
+    return not all(np.allclose(a, b, rtol=rtol, atol=rtol) for a, b in zip(*outs, strict=True))
 
 
 def run_cases(generated: Any, shapes: Sequence[tuple[int, int]], repeats: int) -> list[Case]:
     cases = []
     for name, spec in symgrad.catalog.items():
-        gen, ref = getattr(generated, name), LAYERS[name]
         for dtype in DTYPES:
-            for shape in shapes:
-                inputs, dout = make_data(len(spec.inputs), shape, dtype)
+            for shape in shapes if spec.kind != "matrix" else shapes[:1]:
+                params, inputs, dout, shape = make_data(name, shape, dtype)
+                gen = factory(getattr(generated, name), name, params)
+                ref = factory(LAYERS[name], name, params)
                 mismatch = results_differ(gen, ref, inputs, dout)
                 gen_s, ref_s = interleaved(gen, ref, inputs, dout, repeats)
                 (gen_t, gen_f), (ref_t, ref_f) = zip(*gen_s), zip(*ref_s)
@@ -207,7 +245,7 @@ def run_cases(generated: Any, shapes: Sequence[tuple[int, int]], repeats: int) -
 
 def table_header() -> str:
     head = (
-        f"{'layer':<10} {'dtype':<8} {'shape':<10} {'gen ms':>8} {'ref ms':>8} "
+        f"{'layer':<16} {'dtype':<8} {'shape':<14} {'gen ms':>8} {'ref ms':>8} "
         f"{'ratio':>6} {'(med)':>6}  {'target':<7} {'status':<6} {'faults gen/ref':>14}"
     )
     return head + "\n" + "-" * len(head)
@@ -216,7 +254,7 @@ def table_header() -> str:
 def case_row(c: Case) -> str:
     note = "  (results differ!)" if c.mismatch else ""
     return (
-        f"{c.layer:<10} {c.dtype:<8} {shape_text(c.shape):<10} "
+        f"{c.layer:<16} {c.dtype:<8} {shape_text(c.shape):<14} "
         f"{min(c.gen) * 1e3:>8.3f} {min(c.ref) * 1e3:>8.3f} "
         f"{c.ratio:>6.3f} {c.ratio_median:>6.3f}  <= {c.target:<4} {status(c.passed):<6} "
         f"{faults_text(c.gen_faults, c.ref_faults):>14}{note}"

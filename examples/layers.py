@@ -87,8 +87,6 @@ class SoftmaxWithLoss:
         self.x_shape = x.shape
         if x.ndim == 1:  # one sample
             x, t = x[np.newaxis], t[np.newaxis]
-        if not np.isfinite(x).all():
-            raise ValueError("SoftmaxWithLoss: x contains nan or inf")
         if t.ndim == x.ndim - 1:  # class labels: one-hot rows
             n = x.shape[-1]
             integer = np.issubdtype(t.dtype, np.integer)
@@ -107,6 +105,11 @@ class SoftmaxWithLoss:
         tmp1 = tmp0.sum(axis=-1, keepdims=True)
         y = tmp0 / tmp1
         loss = -np.sum(t * (x - np.log(tmp1))) / N
+        if not np.isfinite(loss):
+            culprit = "x" if not np.isfinite(x).all() else "t"
+            if np.isfinite(x).all() and np.isfinite(t).all():
+                raise ValueError(f"SoftmaxWithLoss: the loss overflowed in {x.dtype}")
+            raise ValueError(f"SoftmaxWithLoss: {culprit} contains nan or inf")
         self.t = t
         self.y = y
         return float(loss)

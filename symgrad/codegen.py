@@ -388,6 +388,8 @@ def _row_forward(d: RowDerivation, saved: list[str]) -> list[str]:
     replacements, reduced = sympy.cse([v for _, v in values], symbols=names)
     lines += [f"{_INDENT}{s} = {numpy_code(e)}" for s, e in replacements]
     lines += [f"{_INDENT}{name} = {numpy_code(e)}" for (name, _), e in zip(values, reduced)]
+    if spec.is_loss:
+        lines += _finite_loss_check(spec.name, x, targets[0])
     lines += [f"{_INDENT}self.{s} = {s}" for s in saved]
     lines += [f"{_INDENT}return {'float(loss)' if spec.is_loss else spec.output.name}"]
     for row in lines:
@@ -437,8 +439,6 @@ def _loss_checks(d: RowDerivation, x: str, t: str) -> list[str]:
         f"{_INDENT}self.x_shape = {x}.shape",
         f"{_INDENT}if {x}.ndim == 1:  # one sample",
         f"{_INDENT}    {x}, {t} = {x}[np.newaxis], {t}[np.newaxis]",
-        f"{_INDENT}if not np.isfinite({x}).all():",
-        f'{_INDENT}    raise ValueError("{name}: {x} contains nan or inf")',
     ]
     if d.spec.constraints:
         lines += [
@@ -456,6 +456,19 @@ def _loss_checks(d: RowDerivation, x: str, t: str) -> list[str]:
         f'{_INDENT}    raise ValueError(f"{name}: {{message}}")',
     ]
     return lines
+
+
+def _finite_loss_check(name: str, x: str, t: str) -> list[str]:
+    """Name the culprit when the loss is not finite. Checking the one scalar costs nothing;
+    the inputs are scanned only to write the message."""
+    overflow = f"the loss overflowed in {{{x}.dtype}}"
+    return [
+        f"{_INDENT}if not np.isfinite(loss):",
+        f'{_INDENT}    culprit = "{x}" if not np.isfinite({x}).all() else "{t}"',
+        f"{_INDENT}    if np.isfinite({x}).all() and np.isfinite({t}).all():",
+        f'{_INDENT}        raise ValueError(f"{name}: {overflow}")',
+        f'{_INDENT}    raise ValueError(f"{name}: {{culprit}} contains nan or inf")',
+    ]
 
 
 def _row_docstring(d: RowDerivation, grad: sympy.Expr, saved: list[str]) -> list[str]:

@@ -212,7 +212,8 @@ def _choose(
 
 def _key(c: Candidate) -> tuple:
     size = (len(c.expr.free_symbols), len(str(c.expr)), str(c.expr))
-    return (not c.accurate, c.cost, c.error, *size)
+    fresh = sum(allocations(part) for part in _printed_parts(c.expr))
+    return (not c.accurate, c.cost, fresh, c.error, *size)
 
 
 def _first_proven(
@@ -318,6 +319,26 @@ def _absorb_sign(e: sympy.Expr) -> sympy.Expr:
 
 # --- cost ---------------------------------------------------------------------------------------
 
+
+def allocations(code: str) -> int:
+    """How many new arrays NumPy allocates for an expression: every call, and every operator
+    whose operands are both existing arrays (NumPy reuses a temporary operand in place).
+
+    >>> allocations("sig + y * (1 - sig)"), allocations("sig + y - sig * y")
+    (1, 2)
+    """
+    fresh = (ast.BinOp, ast.UnaryOp, ast.Call)
+    count = 0
+    for node in ast.walk(ast.parse(code, mode="eval")):
+        if isinstance(node, ast.Call):
+            count += 1
+        elif isinstance(node, ast.BinOp):
+            count += not (isinstance(node.left, fresh) or isinstance(node.right, fresh))
+        elif isinstance(node, ast.UnaryOp):
+            count += not isinstance(node.operand, fresh)
+    return count
+
+
 _CHEAP_CALLS = {"maximum", "minimum", "abs", "where", "sign"}
 
 
@@ -347,8 +368,13 @@ def cost(e: sympy.Expr) -> int:
     >>> cost(y * (1 - y)), cost(-y**2 + y), cost(exp(-x) / (1 + exp(-x)) ** 2)
     (2, 3, 15)
     """
+    return sum(code_cost(part) for part in _printed_parts(e))
+
+
+def _printed_parts(e: sympy.Expr) -> list[str]:
+    """The NumPy code of ``e`` with common subexpressions computed once, part by part."""
     replacements, reduced = sympy.cse(e)
-    return sum(code_cost(numpy_code(part)) for part in [r for _, r in replacements] + reduced)
+    return [numpy_code(part) for part in [r for _, r in replacements] + reduced]
 
 
 # --- proofs ---------------------------------------------------------------------------------
