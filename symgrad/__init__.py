@@ -25,6 +25,8 @@ _EXPORTS = {
     "gradcheck": "symgrad.verify",
     "numerical_gradient": "symgrad.verify",
     "GradcheckError": "symgrad.verify",
+    "check_layer": "symgrad.verify",
+    "compare": "symgrad.comparison",
     "SymgradError": "symgrad.errors",
     "DerivationError": "symgrad.errors",
     "parse_expr": "symgrad.parse",

@@ -187,3 +187,80 @@ def run(names_or_specs: list[Any]) -> tuple[str, bool]:
     failures = [r.detail for r in rows if r.detail]
     text = table(rows) + ("\n\n" + "\n".join(failures) if failures else "")
     return text, all(r.passed for r in rows)
+
+
+# --- a user's own layer: symgrad check path/to/file.py:ClassName ----------------------------------
+
+
+def is_user_target(text: str) -> bool:
+    """``file.py:ClassName`` names a user's layer rather than a catalog layer."""
+    path, sep, name = text.rpartition(":")
+    return bool(sep) and path.endswith(".py") and name.isidentifier()
+
+
+def check_user_layer(target: str, shape: tuple[int, ...], fast: bool = False) -> tuple[str, bool]:
+    """Load ``ClassName`` from ``file.py``, check it on random inputs; the table and verdict."""
+    import importlib.util
+    import inspect
+    import pathlib
+
+    from symgrad.errors import SymgradError
+
+    path_text, _, name = target.rpartition(":")
+    path = pathlib.Path(path_text)
+    if not path.is_file():
+        raise SymgradError(f"no such file: {path_text}")
+    module_spec = importlib.util.spec_from_file_location(f"_symgrad_user_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:  # the user's module: any error is theirs to see
+        raise SymgradError(f"cannot import {path_text}: {type(err).__name__}: {err}") from None
+    cls = getattr(module, name, None)
+    if not inspect.isclass(cls):
+        known = ", ".join(n for n, v in vars(module).items() if inspect.isclass(v)) or "none"
+        raise SymgradError(f"{path_text} has no class {name!r} (classes: {known})")
+    try:
+        layer = cls()
+    except Exception as err:
+        raise SymgradError(f"cannot construct {name}() without arguments: {err}") from None
+    forward = getattr(layer, "forward", None)
+    if forward is None or not callable(getattr(layer, "backward", None)):
+        raise SymgradError(f"{name} needs forward(...) and backward(dout) methods")
+    positional = [
+        p
+        for p in inspect.signature(forward).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(shape) for _ in positional or [None]]
+    try:
+        report = check_layer(layer, *inputs, fast=fast)
+    except Exception as err:
+        raise SymgradError(f"{name} raised {type(err).__name__}: {err}") from None
+    return user_table(report, shape, fast), report.passed
+
+
+def user_table(report: Any, shape: tuple[int, ...], fast: bool) -> str:
+    from symgrad.verify import scale_verdict
+
+    mode = "fast (random directions)" if fast else "full (every element)"
+    head = ("gradient", "worst rel. error", "cs231n scale", "verdict")
+    rows = [
+        (
+            f"{f.kind} {f.name}",
+            "-" if f.problem else f"{f.max_rel_error:.1e}",
+            f.problem or scale_verdict(f.max_rel_error),
+            "ok" if f.passed else "FAIL",
+        )
+        for f in report.findings
+    ]
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+    lines = [f"{report.layer}: inputs of shape {shape}, {mode}, float64", ""]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    lines.insert(3, "  ".join("-" * w for w in widths))
+    lines += [f"note: {n}" for n in report.notes]
+    if not report.passed:
+        lines += ["", report.message()]
+    lines += ["", "PASSED" if report.passed else "FAILED"]
+    return "\n".join(lines)

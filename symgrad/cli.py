@@ -57,8 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check", help="verify layers symbolically, against hand-written code and numerically"
     )
-    p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="catalog layers (default: all) or FILE.py:CLASS"
+    )
     _expr_options(p)
+    p.add_argument("--shape", default="4,5", help="input shape for FILE.py:CLASS (default 4,5)")
+    p.add_argument("--fast", action="store_true", help="random directions, not every element")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(
@@ -160,11 +164,32 @@ def _check_file(path: str, source: str) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from symgrad.check import run
+    from symgrad.check import check_user_layer, is_user_target, run
 
-    text, ok = run(_specs(args, args.names))
-    print(text)
+    users = [n for n in args.names if is_user_target(n)]
+    names = [n for n in args.names if not is_user_target(n)]
+    texts, ok = [], True
+    shape = _shape(args.shape)
+    for target in users:
+        text, passed = check_user_layer(target, shape, fast=args.fast)
+        texts.append(text)
+        ok = ok and passed
+    if names or not users:
+        text, passed = run(_specs(args, names))
+        texts.append(text)
+        ok = ok and passed
+    print("\n\n".join(texts))
     return 0 if ok else 1
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(s < 1 for s in shape):
+        raise SymgradError(f"--shape takes positive integers separated by commas, got {text!r}")
+    return shape
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:

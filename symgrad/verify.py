@@ -55,6 +55,8 @@ class Finding:
     max_rel_error: float
     passed: bool
     kind: str = "input"
+    problem: str = ""
+    others: tuple[tuple[tuple[int, ...], float, float], ...] = ()
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Report:
     layer: str
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fast: bool = False
 
     @property
     def passed(self) -> bool:
@@ -77,11 +80,19 @@ class Report:
         bad = [f for f in self.findings if not f.passed]
         lines = [f"{self.layer}: backward disagrees with numerical gradients"]
         for f in bad:
+            if f.problem:
+                lines.append(f"  {f.kind} {f.name}: {f.problem}")
+                continue
+            where = f"direction #{f.worst_index[0]}" if self.fast else f"index {f.worst_index}"
             lines.append(
-                f"  {f.kind} {f.name}: worst at index {f.worst_index}: expected {f.expected:.10g} "
+                f"  {f.kind} {f.name}: worst at {where}: expected {f.expected:.10g} "
                 f"(numerical), got {f.got:.10g} (backward); relative error {f.rel_error:.2e} "
                 f"({scale_verdict(f.rel_error)})"
             )
+            lines += [
+                f"    also at {index}: expected {want:.10g}, got {got:.10g}"
+                for index, want, got in f.others
+            ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -160,46 +171,114 @@ def check_layer(
     fast: bool = False,
     directions: int = 4,
 ) -> Report:
-    """Run the gradient check and return the full :class:`Report` (no exception)."""
+    """Run the gradient check and return the full :class:`Report` (no exception).
+
+    Before the check proper, ``forward`` runs once on other values (the inputs rolled by one
+    element), so a backward that reads a stale cache is caught; the layer only ever sees copies,
+    so a layer that writes into its inputs or ``dout`` still gets a correct verdict (and a note).
+    """
     rng = np.random.default_rng(seed)
     arrays = [_promote(a) for a in inputs]
     names = _input_names(layer, len(arrays))
-    report = Report(type(layer).__name__)
+    report = Report(type(layer).__name__, fast=fast)
     params = _promote_parameters(layer)
-    out = np.asarray(layer.forward(*[a.copy() for a in arrays]), dtype=np.float64)
-    g = rng.standard_normal(out.shape)
-    grads = _backward(layer, g, report)
+    g = _upstream(layer, arrays, rng)
+    grads = _analytic(layer, arrays, g, names, report)
     params = [p for p in params if _grad_of(layer, p) is not None]
     n = len(grads)
-    arrays = _avoid_kinks(layer, arrays, g, n, rng, report)
-    if report.notes and any("moved" in s for s in report.notes):
-        layer.forward(*[a.copy() for a in arrays])
-        grads = _backward(layer, g, report)
+    moved = _avoid_kinks(layer, arrays, g, n, rng, report)
+    if any(not np.array_equal(a, b) for a, b in zip(moved, arrays)):
+        arrays = moved
+        grads = _analytic(layer, arrays, g, names, report)
     for k in range(n):
+        if (problem := _dtype_problem(grads[k], arrays[k])) is not None:
+            report.findings.append(_failed(names[k], problem, "input"))
+            continue
         f = _contracted(layer, arrays, g, k)
-        target = arrays[k]
-        report.findings.append(
-            _compare(names[k], grads[k], target, f, rtol, atol, fast, directions, rng, "input")
+        finding = _compare(
+            names[k],
+            grads[k].astype(np.float64),
+            arrays[k],
+            f,
+            rtol,
+            atol,
+            fast,
+            directions,
+            rng,
+            "input",
         )
+        report.findings.append(finding)
     for p in params:
-        analytic = np.array(_grad_of(layer, p), dtype=np.float64)
-        f = _contracted_param(layer, arrays, g, p)
+        analytic = np.asarray(_grad_of(layer, p))
         target = getattr(layer, p)
-        report.findings.append(
-            _compare(p, analytic, target, f, rtol, atol, fast, directions, rng, "parameter")
+        if (problem := _dtype_problem(analytic, target)) is not None:
+            report.findings.append(_failed(p, problem, "parameter"))
+            continue
+        f = _contracted_param(layer, arrays, g, p)
+        finding = _compare(
+            p,
+            analytic.astype(np.float64),
+            target,
+            f,
+            rtol,
+            atol,
+            fast,
+            directions,
+            rng,
+            "parameter",
         )
+        report.findings.append(finding)
     return report
+
+
+def _upstream(layer: Any, arrays: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A random upstream gradient shaped like the output (a forward on rolled inputs finds the
+    shape and leaves a cache that a correct layer overwrites)."""
+    out = np.asarray(layer.forward(*[np.roll(a, 1) for a in arrays]), dtype=np.float64)
+    return rng.standard_normal(out.shape)
+
+
+def _analytic(
+    layer: Any, arrays: list[np.ndarray], g: np.ndarray, names: list[str], report: Report
+) -> list[np.ndarray]:
+    """forward then backward at ``arrays``, on copies; notes any in-place modification."""
+    given = [a.copy() for a in arrays]
+    layer.forward(*given)
+    grads = _backward(layer, g, report)
+    for name, a, b in zip(names, given, arrays):
+        if not np.array_equal(a, b):
+            _note(report, f"forward or backward modified its input {name} in place")
+    return grads
+
+
+def _note(report: Report, note: str) -> None:
+    if note not in report.notes:
+        report.notes.append(note)
+
+
+def _dtype_problem(grad: np.ndarray, target: np.ndarray) -> str | None:
+    """A float64 check needs float64 gradients: a float32 gradient has lost precision."""
+    if grad.shape != np.shape(target):
+        return f"gradient has shape {grad.shape}, expected {np.shape(target)}"
+    if np.issubdtype(grad.dtype, np.floating) and grad.dtype != np.asarray(target).dtype:
+        return (
+            f"gradient has dtype {grad.dtype} but the value is {np.asarray(target).dtype}: "
+            "precision is lost"
+        )
+    return None
+
+
+def _failed(name: str, problem: str, kind: str) -> Finding:
+    return Finding(name, (), float("nan"), float("nan"), np.inf, np.inf, False, kind, problem)
 
 
 def _backward(layer: Any, g: np.ndarray, report: Report) -> list[np.ndarray]:
     g_given = g.copy()
     result = layer.backward(g_given)
     if not np.array_equal(g_given, g):
-        note = "backward modified its dout argument in place (checked on a copy)"
-        if note not in report.notes:
-            report.notes.append(note)
+        _note(report, "backward modified its dout argument in place (checked on a copy)")
     grads = list(result) if isinstance(result, (tuple, list)) else [result]
-    return [np.asarray(a, dtype=np.float64) for a in grads]
+    return [np.asarray(a) for a in grads]
 
 
 def _compare(
@@ -236,8 +315,15 @@ def _finding(
     rel = np.where(np.isfinite(rel), rel, np.inf)
     if ratio.size == 0:
         return Finding(name, (), 0.0, 0.0, 0.0, 0.0, True, kind)
-    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    order = np.argsort(-ratio, axis=None, kind="stable")
+    worst = np.unravel_index(int(order[0]), ratio.shape)
+    others = tuple(
+        (tuple(int(v) for v in idx), float(numerical[idx]), float(analytic[idx]))
+        for idx in (np.unravel_index(int(o), ratio.shape) for o in order[1:3])
+        if ratio[idx] > 1.0
+    )
     return Finding(
+        others=others,
         name=name,
         worst_index=tuple(int(i) for i in worst),
         expected=float(numerical[worst]),

@@ -156,3 +156,59 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
 def test_console_script_and_module_agree() -> None:
     result = subprocess.run(["symgrad", "list"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout == run("list").stdout
+
+
+USER_LAYERS = """
+import numpy as np
+
+class Good:
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dout):
+        return dout * (1 - self.y**2)
+
+class Bad(Good):
+    def backward(self, dout):
+        return dout * (1 - self.y)
+
+class Boom(Good):
+    def forward(self, x):
+        raise RuntimeError("kaboom")
+
+class NeedsArgs:
+    def __init__(self, W):
+        self.W = W
+"""
+
+
+@pytest.fixture
+def user_file(tmp_path: Path) -> Path:
+    path = tmp_path / "my_layers.py"
+    path.write_text(USER_LAYERS)
+    return path
+
+
+@pytest.mark.parametrize("fast", [[], ["--fast"]])
+def test_check_a_users_layer_from_a_file(user_file: Path, fast: list[str]) -> None:
+    good = run("check", f"{user_file}:Good", "--shape", "3,4", *fast)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "input x" in good.stdout and "PASSED" in good.stdout
+    bad = run("check", f"{user_file}:Bad", *fast)
+    assert bad.returncode == 1
+    assert "FAIL" in bad.stdout and "wrong: > 1e-2" in bad.stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "extra", "needle"),
+    [
+        ("missing.py:Good", [], "no such file"),
+        ("{file}:Nope", [], "has no class 'Nope'"),
+        ("{file}:Boom", [], "Boom raised RuntimeError: kaboom"),
+        ("{file}:NeedsArgs", [], "cannot construct NeedsArgs()"),
+        ("{file}:Good", ["--shape", "0,2"], "--shape takes positive integers"),
+    ],
+)
+def test_check_file_bad_input(user_file: Path, target: str, extra: list[str], needle: str) -> None:
+    assert_one_line_error(run("check", target.format(file=user_file), *extra), needle)
