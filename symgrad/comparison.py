@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,10 @@ from symgrad.codegen import generate, load
 from symgrad.engine import derive
 from symgrad.verify import _input_names
 
-RTOL = 1e-7
+RTOL = {
+    np.dtype(np.float64): 1e-7,
+    np.dtype(np.float32): 1e-4,
+}  # far above rounding, far below bugs
 
 
 @dataclass(frozen=True)
@@ -70,30 +74,42 @@ class Comparison:
         return f"<Comparison {self.layer} vs {self.spec}: {'agree' if self.passed else 'differ'}>"
 
 
-def compare(layer: Any, spec: Any, *inputs: Any, seed: int = 0, rtol: float = RTOL) -> Comparison:
+def compare(
+    layer: Any, spec: Any, *inputs: Any, seed: int = 0, rtol: float | None = None
+) -> Comparison:
     """Compare ``layer`` with the layer symgrad derives for ``spec`` (a spec or catalog name).
 
     Without ``inputs``, random ones that suit the spec are drawn (for layers whose derivative
     has a kink, some entries are exactly at it). Parameters (``W``, ``b``) are taken from
-    ``layer`` so both compute with the same values.
+    ``layer`` so both compute with the same values. Values agree when they are within ``rtol``
+    relative (default 1e-7 in float64, 1e-4 when either layer computes in float32).
     """
     d = derive(spec)
-    reference_cls = getattr(load(generate([d])), d.name)
+    reference_cls = _reference_class(d.spec)
     rng = np.random.default_rng(seed)
     params, sampled = sample(d, rng)
     if not inputs:
         inputs = tuple(_with_kinks(d, sampled))
-    params = {p: np.array(getattr(layer, p, v), dtype=np.float64) for p, v in params.items()}
+    params = {p: np.array(getattr(layer, p, v), copy=True) for p, v in params.items()}
     reference = build(reference_cls, d, params)
     result = Comparison(type(layer).__name__, d.name)
     ours = _run(reference, inputs, rng, seed)
     theirs = _run(layer, inputs, rng, seed)
+    if rtol is None:
+        precisions = [np.asarray(v).dtype for v in (*ours.values(), *theirs.values())]
+        rtol = max(RTOL.get(np.dtype(p), RTOL[np.dtype(np.float64)]) for p in precisions)
     for what in ours:
         result.checked.append(what)
         diff = _difference(what, ours[what], theirs.get(what), rtol)
         if diff is not None:
             result.differences.append(diff)
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _reference_class(spec: Any) -> type:
+    """symgrad's generated class for a spec, generated once per process."""
+    return getattr(load(generate([spec])), spec.name)
 
 
 def _with_kinks(d: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -113,21 +129,19 @@ def _run(layer: Any, inputs: tuple, rng: np.random.Generator, seed: int) -> dict
     grads = layer.backward(dout)
     grads = grads if isinstance(grads, tuple) else (grads,)
     names = _input_names(layer, len(grads))
-    results = {"forward": np.asarray(out, dtype=np.float64)}
+    results = {"forward": np.asarray(out)}
     for k, g in enumerate(grads):
-        results[f"d{names[k]}" if k < len(names) else f"gradient {k}"] = np.asarray(
-            g, dtype=np.float64
-        )
+        results[f"d{names[k]}" if k < len(names) else f"gradient {k}"] = np.asarray(g)
     for name in sorted(vars(layer)):
         if name.startswith("d") and name[1:] in vars(layer) and vars(layer)[name] is not None:
-            results[name] = np.asarray(vars(layer)[name], dtype=np.float64)
+            results[name] = np.asarray(vars(layer)[name])
     return results
 
 
 def _difference(what: str, want: np.ndarray, got: Any, rtol: float) -> Difference | None:
     if got is None:
         return Difference(what, (), float("nan"), float("nan"), float("inf"))
-    got = np.asarray(got, dtype=np.float64)
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if got.shape != want.shape:
         return Difference(f"{what} (shape {got.shape}, expected {want.shape})", (), 0, 0, np.inf)
     scale = np.abs(want) + np.abs(got)
