@@ -30,6 +30,7 @@ _EXPORTS = {
     "SymgradError": "symgrad.errors",
     "DerivationError": "symgrad.errors",
     "parse_expr": "symgrad.parse",
+    "evaluate_graph": "symgrad.evaluation",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -71,7 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("expr", metavar="EXPR", help='e.g. "(apple*apple_num + orange*orange_num)*tax"')
     p.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="input values")
     p.add_argument("--output-name", default=None, help="name of the output (default: out)")
+    p.add_argument("--svg", metavar="FILE", help="also draw the graph, textbook style, as SVG")
     p.set_defaults(func=_cmd_graph)
+
+    p = sub.add_parser("doc", help="render every derivation as Markdown and one LaTeX document")
+    p.add_argument(
+        "-o", "--output", default="derivations", metavar="DIR", help="(default: derivations)"
+    )
+    p.add_argument("--check", action="store_true", help="exit 1 when DIR is not up to date")
+    p.set_defaults(func=_cmd_doc)
     return parser
 
 
@@ -195,7 +203,36 @@ def _shape(text: str) -> tuple[int, ...]:
 def _cmd_graph(args: argparse.Namespace) -> int:
     from symgrad.evaluation import evaluate_graph
 
-    print(evaluate_graph(args.expr, args.at, args.output_name).text())
+    evaluation = evaluate_graph(args.expr, args.at, args.output_name)
+    print(evaluation.text())
+    if args.svg:
+        from symgrad.figures import graph_svg
+
+        write_atomic(args.svg, graph_svg(evaluation))
+    return 0
+
+
+def _cmd_doc(args: argparse.Namespace) -> int:
+    from symgrad import docs
+    from symgrad.registry import catalog
+
+    try:
+        files = docs.render(list(catalog.values()))
+    except SymgradError:
+        raise
+    except Exception as err:  # a layer that fails to derive or render: say which, in one line
+        raise SymgradError(f"cannot render the derivations: {type(err).__name__}: {err}") from None
+    if args.check:
+        stale = docs.stale(args.output, files)
+        for path in stale:
+            print(f"stale: {path}")
+        if stale:
+            print(f"{args.output} is stale: run symgrad doc -o {args.output}", file=sys.stderr)
+            return 1
+        print(f"{args.output} is up to date ({len(files)} files)")
+        return 0
+    docs.write(args.output, files)
+    print(f"wrote {len(files)} files to {args.output}")
     return 0
 
 

@@ -157,7 +157,17 @@ def derive(spec_or_name: LayerSpec | str) -> Derivation:
 
 
 @functools.lru_cache(maxsize=256)
-def _derive(spec: LayerSpec) -> Derivation:
+def _derive(declared: LayerSpec) -> Derivation:
+    # Layers act on real arrays: differentiate with real symbols (so |x|' is sign(x), not an
+    # expression in re(x) and im(x)), and hand back the declared, plain symbols.
+    real = {s: sympy.Symbol(s.name, real=True) for s in (*declared.inputs, declared.output)}
+    plain_again = {r: s for s, r in real.items()}
+    spec = replace(
+        declared,
+        inputs=tuple(real[v] for v in declared.inputs),
+        forward=declared.forward.xreplace(real),
+        output=real[declared.output],
+    )
     stable = name_known_functions(spec.forward)
     if stable != spec.forward and not prove_equal(stable, spec.forward):
         stable = spec.forward
@@ -178,8 +188,30 @@ def _derive(spec: LayerSpec) -> Derivation:
     )
     gradients = tuple(replace(g, expr=g.expr.xreplace(shared)) for g in gradients)
     saved = _saved(spec, stable, gradients, {**masks, **shared})
-    graph = build_graph(spec.forward, spec.inputs, spec.output)
-    return Derivation(spec, stable, gradients, saved, tuple(conventions), graph)
+    graph = build_graph(declared.forward, declared.inputs, declared.output)
+    result = Derivation(declared, stable, gradients, saved, tuple(conventions), graph)
+    return _with_symbols(result, plain_again)
+
+
+def _with_symbols(d: Derivation, mapping: dict[sympy.Symbol, sympy.Symbol]) -> Derivation:
+    """The derivation with ``mapping`` applied to every expression it holds."""
+
+    def m(e: sympy.Expr) -> sympy.Expr:
+        return e.xreplace(mapping)
+
+    gradients = tuple(
+        replace(
+            g,
+            wrt=m(g.wrt),
+            plain=m(g.plain),
+            local=m(g.local),
+            expr=m(g.expr),
+            considered=tuple(replace(c, expr=m(c.expr)) for c in g.considered),
+        )
+        for g in d.gradients
+    )
+    saved = {m(s): m(e) for s, e in d.saved.items()}
+    return replace(d, stable_forward=m(d.stable_forward), gradients=gradients, saved=saved)
 
 
 # --- candidates -------------------------------------------------------------------------------

@@ -60,22 +60,61 @@ class GraphEvaluation:
     def __repr__(self) -> str:
         return f"<GraphEvaluation {self.graph.output} = {fmt(self.value)}>"
 
+    def _repr_svg_(self) -> str:
+        """Jupyter draws the graph as the textbook does: values above, gradients below."""
+        from symgrad.figures import graph_svg
+
+        return graph_svg(self)
+
+    def _repr_latex_(self) -> str:
+        out = rf"\mathrm{{{_tex_name(self.graph.output)}}}"
+        rows = [rf"{out} &= {fmt(self.value)}"]
+        rows += [
+            rf"\frac{{\partial {out}}}{{\partial \mathrm{{{_tex_name(v)}}}}} &= {fmt(g)}"
+            for v, g in self.gradients.items()
+        ]
+        return "$\\begin{aligned}" + r" \\ ".join(rows) + "\\end{aligned}$"
+
 
 def evaluate_graph(text: str, at: list[str], output: str | None = None) -> GraphEvaluation:
     """Parse ``text`` ("expr" or "name = expr"), bind ``at`` ("name=value"), evaluate."""
     name, _, rhs = text.rpartition("=") if _is_assignment(text) else ("", "", text)
     expr = parse_expr(rhs)
+    expr = expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in expr.free_symbols})
     output_symbol = sympy.Symbol(output or name.strip() or "out")
     inputs = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
     if output_symbol in inputs:
         raise SymgradError(f"the output name {output_symbol} is also an input")
     values = _bind(at, inputs)
+    try:
+        return _evaluate(expr, inputs, output_symbol, values)
+    except (ValueError, TypeError, ZeroDivisionError, ArithmeticError) as err:
+        message = str(err).strip().replace("\n", " ")
+        raise SymgradError(f"cannot evaluate the graph of {rhs.strip()!r}: {message}") from None
+
+
+def _evaluate(
+    expr: sympy.Expr,
+    inputs: tuple[sympy.Symbol, ...],
+    output_symbol: sympy.Symbol,
+    values: dict[sympy.Symbol, sympy.Expr],
+) -> GraphEvaluation:
     graph = build_graph(expr, inputs, output_symbol)
     node_values = {n.symbol: _exact(n.value.xreplace(values)) for n in graph.nodes}
+    for n in graph.nodes:
+        if not node_values[n.symbol].is_finite:
+            at = ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
+            raise SymgradError(f"node {n.symbol} = {n.local} is not finite at {at}")
     adjoints = graph.adjoints(sympy.S.One)
+    adjoints = {k: v.xreplace({output_symbol: graph.nodes[-1].value}) for k, v in adjoints.items()}
     gradients = {
         v: _exact(graph.in_inputs(adjoints.get(v, sympy.S.Zero)).xreplace(values)) for v in inputs
     }
+    for v, g in gradients.items():
+        if not g.is_finite:
+            raise SymgradError(
+                f"the gradient of {v} is not finite (a kink or a pole at this point)"
+            )
     return GraphEvaluation(graph, values, node_values, gradients)
 
 
@@ -104,6 +143,10 @@ def _bind(at: list[str], inputs: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol,
     if missing:
         raise SymgradError(f"no value for {', '.join(missing)} (give --at {missing[0]}=VALUE)")
     return values
+
+
+def _tex_name(symbol: sympy.Symbol) -> str:
+    return symbol.name.replace("_", r"\_")
 
 
 def _exact(e: sympy.Expr) -> sympy.Expr:

@@ -212,3 +212,22 @@ def test_check_a_users_layer_from_a_file(user_file: Path, fast: list[str]) -> No
 )
 def test_check_file_bad_input(user_file: Path, target: str, extra: list[str], needle: str) -> None:
     assert_one_line_error(run("check", target.format(file=user_file), *extra), needle)
+
+
+def test_graph_writes_a_textbook_figure(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    svg = tmp_path / "shop.svg"
+    result = run("graph", SHOPPING, "--at", *SHOPPING_AT, "--svg", str(svg))
+    assert result.returncode == 0, result.stderr
+    root = ET.fromstring(svg.read_text())
+    texts = [t.text for t in root.iter() if t.tag.endswith("text")]
+    assert {"715", "2.2", "650"} <= set(texts)
+
+
+@pytest.mark.parametrize(
+    ("expr", "at", "needle"),
+    [("x/y", ["x=1", "y=0"], "not finite"), ("sqrt(x)", ["x=0"], "not finite")],
+)
+def test_graph_at_a_pole_is_one_line(expr: str, at: list[str], needle: str) -> None:
+    assert_one_line_error(run("graph", expr, "--at", *at), needle)

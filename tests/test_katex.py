@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -185,6 +186,9 @@ class Fragment:
     display: bool
 
 
+DERIVATIONS = Path(__file__).resolve().parents[1] / "derivations"
+
+
 def collect_fragments() -> tuple[list[Fragment], list[str]]:
     fragments: list[Fragment] = []
     problems: list[str] = []
@@ -203,6 +207,12 @@ def collect_fragments() -> tuple[list[Fragment], list[str]]:
             kind = "$$" if m.display else "$"
             where = f"markdown() line {m.line} {kind}"
             fragments.append(Fragment(f"{name}/md/{k}", name, where, m.tex, m.display))
+    for page in sorted(DERIVATIONS.glob("*.md")):
+        page_problems: list[str] = []
+        for k, m in enumerate(markdown_math(page.read_text(encoding="utf-8"), page_problems)):
+            where = f"line {m.line} {'$$' if m.display else '$'}"
+            fragments.append(Fragment(f"{page.name}/{k}", page.name, where, m.tex, m.display))
+        problems += [f"{page.name}: {p}" for p in page_problems]
     return fragments, problems
 
 
@@ -271,7 +281,8 @@ def test_every_emitted_fragment_renders_in_katex_strict_mode(batch: Batch) -> No
     batch.require()
     assert not batch.problems, "malformed Markdown math:\n" + "\n".join(batch.problems)
     emitted = [(f, r) for f, r in batch.checked if f.layer != "control"]
-    assert {f.layer for f, _ in emitted} == set(CATALOG)
+    pages = {f"{name}.md" for name in CATALOG}
+    assert {f.layer for f, _ in emitted} == set(CATALOG) | pages
     failures = [
         f"{f.layer} [{f.where}]: {r.error}\n    tex: {f.tex!r}" for f, r in emitted if not r.ok
     ]

@@ -1,0 +1,336 @@
+"""``symgrad doc``: the catalog's derivations as a browsable book and a LaTeX document.
+
+For every catalog layer ``derivations/<Layer>.md`` holds, in Markdown that GitHub renders with
+``$$`` math: the forward definition, the step-by-step derivation, the backward in textbook
+notation (with shapes for matrix layers), the generated code, the backward code rendered as
+math by latexify-py (so the reader sees that the code they run is the formula they read), and
+the verification verdict. ``derivations/README.md`` is the table of contents and
+``derivations/symgrad.tex`` the same material as one LaTeX document, with the textbook's
+computational-graph figures in TikZ. Everything is rendered into a temporary folder first and
+moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from symgrad.check import check_all
+from symgrad.codegen import class_source
+from symgrad.engine import derive
+from symgrad.errors import SymgradError
+from symgrad.numpy_printer import numpy_code
+
+VERDICT = {True: "pass", False: "FAIL"}
+SHOPPING = (
+    "price = (apple*apple_num + orange*orange_num)*tax",
+    ["apple=100", "apple_num=2", "orange=150", "orange_num=3", "tax=1.1"],
+)
+SIGMOID_GRAPH = ("y = 1/(1 + exp(-x))", ["x=0"])
+
+
+def render(specs: Iterable[Any]) -> dict[str, str]:
+    """Every file of the book, by relative path."""
+    derivations = [derive(s) for s in specs]
+    rows = {r.layer: r for r in check_all(derivations)}
+    files = {f"{d.name}.md": layer_page(d, rows[d.name]) for d in derivations}
+    files["README.md"] = index_page(derivations, rows)
+    files["symgrad.tex"] = tex_document(derivations, rows)
+    return files
+
+
+# --- Markdown ------------------------------------------------------------------------------------
+
+
+def layer_page(d: Any, row: Any) -> str:
+    lines = [d.markdown().replace("## ", "# ", 1).rstrip("\n"), ""]
+    lines += ["## Generated code", "", "```python", *class_source(d), "```", ""]
+    math = code_as_math(d)
+    if math:
+        lines += ["## The code as math", ""]
+        lines += [
+            "Each backward line of the generated code, rendered by latexify-py, below the "
+            "derived formula it was printed from.",
+            "",
+        ]
+        for (target, tex), derived in zip(math, _derived_tex(d)):
+            lines += [f"Derived, `{target}`:", "", "$$", derived, "$$", ""]
+            if tex:
+                lines += ["Code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
+            else:
+                lines += [f"Code: {_NOT_RENDERED}.", ""]
+    lines += ["## Verification", "", *verification_table(row), ""]
+    return "\n".join(lines)
+
+
+def verification_table(row: Any) -> list[str]:
+    agree = "agree" if row.forward is not None else "no hand-written layer"
+    if row.forward is not None and row.passed is False and (row.forward or row.backward):
+        agree = "disagree"
+    return [
+        "| check | result |",
+        "|---|---|",
+        f"| derived backward = the textbook's formula (symbolic proof) | {row.symbolic} |",
+        f"| generated = hand-written layer, forward and backward | {agree} |",
+        f"| generated backward = numerical gradient, random upstream gradient | "
+        f"{VERDICT[row.numerical <= 1e-5]} |",
+        f"| verdict | {VERDICT[row.passed]} |",
+    ]
+
+
+def index_page(derivations: list[Any], rows: dict[str, Any]) -> str:
+    lines = [
+        "# symgrad: derived backpropagation",
+        "",
+        "Every backward formula here was derived by symgrad from the layer's forward definition,",
+        "proven equal to the plain derivative, printed as NumPy code and verified. Regenerate",
+        "with `symgrad doc`; `symgrad doc --check` fails when these files are stale. The same",
+        "material as one LaTeX document: [symgrad.tex](symgrad.tex).",
+        "",
+        "| layer | kind | backward | verified |",
+        "|---|---|---|---|",
+    ]
+    for d in derivations:
+        backward = "; ".join(f"`{g.name} = {_code(d, g)}`" for g in d.gradients)
+        verdict = VERDICT[rows[d.name].passed]
+        lines.append(f"| [{d.name}]({d.name}.md) | {d.spec.kind} | {backward} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def _code(d: Any, g: Any) -> str:
+    from symgrad.codegen import _flat
+
+    expr = g.expr
+    if d.spec.kind == "matrix":
+        code = {
+            v: v.func(v.name.lower() if v in d.spec.inputs else v.name, *v.args[1:])
+            for v in d.spec.variables
+        }
+        expr = expr.xreplace(code)
+    elif d.spec.kind in ("rowwise", "loss"):
+        expr = _flat(expr)
+    return numpy_code(expr).replace("|", "\\|")
+
+
+_NOT_RENDERED = (
+    "not rendered: latexify-py prints `@`, `.T` and `.sum(axis=...)` wrongly (an empty sum), so "
+    "this line is shown as code only"
+)
+
+
+def code_as_math(d: Any) -> list[tuple[str, str | None]]:
+    """(target, LaTeX by latexify) for each backward line; None where latexify would mislead."""
+    out = []
+    for g in d.gradients:
+        code = _code(d, g).replace("\\|", "|")
+        target = f"d{g.wrt.name.lower() if d.spec.kind == 'matrix' else g.wrt.name}"
+        out.append((target, _latexify(target, code)))
+    return out
+
+
+def _derived_tex(d: Any) -> list[str]:
+    """The derived gradient of each input, as the derivation shows it."""
+    import sympy
+
+    from symgrad.latex_printer import latex
+
+    output = {"matrix": "Y", "loss": "loss"}.get(d.spec.kind, "y")
+    if d.spec.kind == "elementwise":
+        output = d.spec.output.name
+    out = []
+    for g in d.gradients:
+        value = g.expr
+        if d.spec.kind == "elementwise":
+            value = sympy.piecewise_fold(sympy.Symbol("dout") * g.local)
+        out.append(
+            rf"\frac{{\partial L}}{{\partial {latex(g.wrt, output)}}} = {latex(value, output)}"
+        )
+    return out
+
+
+def _latexify(name: str, code: str) -> str | None:
+    tree = ast.parse(code, mode="eval")
+    misleading = any(
+        (isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult))
+        or (
+            isinstance(n, ast.Attribute)
+            and not (isinstance(n.value, ast.Name) and n.value.id == "np")
+        )
+        for n in ast.walk(tree)
+    )
+    if misleading:
+        return None
+    try:
+        import latexify
+    except ImportError:  # the dependency is skipped on Python >= 3.14
+        return None
+    args = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id != "np"})
+    source = f"import numpy as np\n\n\ndef {name}({', '.join(args)}):\n    return {code}\n"
+    filename = f"<symgrad-latexify-{name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), namespace)
+    return str(latexify.get_latex(namespace[name], use_math_symbols=True))
+
+
+# --- LaTeX ---------------------------------------------------------------------------------------
+
+_PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[margin=2cm]{geometry}
+\usepackage{amsmath,amssymb}
+\usepackage{adjustbox}
+\usepackage{xcolor}
+\usepackage{tikz}
+\usetikzlibrary{arrows.meta,positioning}
+\title{symgrad: derived backpropagation}
+\author{Generated by \texttt{symgrad doc}; do not edit}
+\date{}
+\begin{document}
+\maketitle
+\tableofcontents
+"""
+
+_UNICODE = {
+    "′": "$'$",
+    "·": r"$\cdot$",
+    "σ": r"$\sigma$",
+    "ᵀ": r"$^{\mathsf{T}}$",
+    "Σ": r"$\Sigma$",
+    "½": r"$\frac{1}{2}$",
+    "²": r"$^2$",
+    "∂": r"$\partial$",
+    "≤": r"$\le$",
+    "→": r"$\to$",
+    "×": r"$\times$",
+    "…": r"\ldots{}",
+    "−": "-",
+    "⊙": r"$\odot$",
+}
+_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+}
+
+
+def tex_text(text: str) -> str:
+    """Plain text for LaTeX: specials escaped, the few Unicode symbols we use as math."""
+    out = "".join(_SPECIALS.get(c, c) for c in text)
+    for char, tex in _UNICODE.items():
+        out = out.replace(char, tex)
+    return out
+
+
+def tex_document(derivations: list[Any], rows: dict[str, Any]) -> str:
+    parts = [_PREAMBLE, _figures_section()]
+    for d in derivations:
+        parts.append(tex_section(d, rows[d.name]))
+    parts.append("\\end{document}\n")
+    return "\n".join(parts)
+
+
+def _figures_section() -> str:
+    from symgrad.evaluation import evaluate_graph
+    from symgrad.figures import graph_tikz
+
+    lines = ["\\section{Computational graphs}", ""]
+    for title, (expr, at) in (
+        ("The textbook's shopping example", SHOPPING),
+        ("Sigmoid", SIGMOID_GRAPH),
+    ):
+        lines += [
+            f"\\subsection*{{{title}}}",
+            "",
+            "Forward values above each edge, gradients below (red).",
+            "",
+        ]
+        lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
+        lines += [graph_tikz(evaluate_graph(expr, at)).strip()]
+        lines += ["\\end{adjustbox}", "\\end{center}", ""]
+    return "\n".join(lines)
+
+
+def tex_section(d: Any, row: Any) -> str:
+    code = [line for line in _without_docstring(class_source(d))]
+    lines = [f"\\section{{{d.name}}}", "", tex_text(d.spec.doc or ""), ""]
+    lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
+    lines += ["$\\displaystyle " + d.latex() + "$", "\\end{adjustbox}", "\\end{center}", ""]
+    for c in getattr(d, "conventions", ()):
+        lines += [f"\\noindent Convention: {tex_text(c)}", ""]
+    lines += ["\\paragraph{Generated code}", "{\\footnotesize", "\\begin{verbatim}", *code]
+    lines += ["\\end{verbatim}", "}", ""]
+    math = [(t, m) for t, m in code_as_math(d) if m]
+    if math:
+        lines += ["\\paragraph{The code as math (latexify-py)}", ""]
+        lines += [f"\\[ {m} \\]" for _, m in math] + [""]
+    lines += ["\\paragraph{Verification}", ""]
+    lines += ["\\begin{tabular}{ll}"]
+    for line in verification_table(row)[2:]:
+        check, result = (cell.strip() for cell in line.strip("|").split("|"))
+        lines += [f"{tex_text(check)} & {tex_text(result)} \\\\"]
+    lines += ["\\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def _without_docstring(lines: list[str]) -> list[str]:
+    out, inside = [], False
+    for line in lines:
+        quotes = line.count('"""')
+        if inside or quotes:
+            if quotes == 1:
+                inside = not inside
+            continue
+        out.append(line)
+    return out
+
+
+# --- writing and checking ------------------------------------------------------------------------
+
+
+def write(outdir: str | os.PathLike, files: dict[str, str]) -> None:
+    """Write the book into ``outdir`` all at once: render into a temporary sibling folder,
+    then swap it in, so a failure never leaves a half-written document."""
+    target = Path(outdir).resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".symgrad-doc-", dir=target.parent))
+    except OSError as err:
+        raise SymgradError(f"cannot write {outdir}: {err.strerror}") from None
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        backup = None
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            target.rename(backup)
+        staging.rename(target)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SymgradError(f"cannot write {outdir}: {err.strerror}") from None
+
+
+def stale(outdir: str | os.PathLike, files: dict[str, str]) -> list[str]:
+    """The files of ``outdir`` that differ from ``files`` (missing ones included)."""
+    root = Path(outdir)
+    out = []
+    for name, text in files.items():
+        path = root / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            out.append(str(path))
+    return out

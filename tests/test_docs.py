@@ -1,0 +1,142 @@
+"""The rendered book: committed, up to date, compiled by a real LaTeX engine, written atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import symgrad
+from symgrad import docs
+from symgrad.errors import SymgradError
+
+ROOT = Path(__file__).resolve().parents[1]
+DERIVATIONS = ROOT / "derivations"
+CATALOG = list(symgrad.catalog)
+
+
+def _engine(name: str) -> str:
+    """The path of a required binary; a skip locally, a failure under CI."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (.ci/run installs TeX Live with apt-get)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, str]:
+    return docs.render(list(symgrad.catalog.values()))
+
+
+def test_derivations_are_committed_and_up_to_date(files: dict[str, str]) -> None:
+    assert docs.stale(DERIVATIONS, files) == [], "run `symgrad doc` and commit derivations/"
+    assert sorted(p.name for p in DERIVATIONS.iterdir()) == sorted(files)
+
+
+def test_doc_check_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "symgrad", "doc", "--check", "-o", str(DERIVATIONS)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_layer_page_has_every_part(files: dict[str, str]) -> None:
+    for name in CATALOG:
+        page = files[f"{name}.md"]
+        for part in ("$$", "## Backward", "## Generated code", "```python", "## Verification"):
+            assert part in page, (name, part)
+        assert "| verdict | pass |" in page
+        assert f"[{name}]({name}.md)" in files["README.md"]
+
+
+def test_code_and_math_side_by_side(files: dict[str, str]) -> None:
+    sigmoid = files["Sigmoid.md"]
+    assert "## The code as math" in sigmoid
+    assert r"\mathrm{dx}(\mathrm{dout}, y) = \mathrm{dout}" in sigmoid  # latexify-py's rendering
+    assert "not rendered" in files["Affine.md"]  # latexify misprints `@` and .sum: no wrong math
+
+
+def test_tex_is_ascii_with_a_section_per_layer_and_figures(files: dict[str, str]) -> None:
+    tex = files["symgrad.tex"]
+    assert tex.isascii()
+    assert "\\tableofcontents" in tex
+    assert all(f"\\section{{{name}}}" in tex for name in CATALOG)
+    assert tex.count("\\begin{tikzpicture}") == 2  # the shopping example and sigmoid
+
+
+def test_pdflatex_compiles_the_document(tmp_path: Path) -> None:
+    pdflatex = _engine("pdflatex")
+    shutil.copy(DERIVATIONS / "symgrad.tex", tmp_path)
+    for _ in range(2):  # the second run writes the table of contents
+        result = subprocess.run(
+            [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "symgrad.tex"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+    log = (tmp_path / "symgrad.log").read_text(errors="replace")
+    assert "! " not in log and "Undefined control sequence" not in log
+    assert (tmp_path / "symgrad.pdf").stat().st_size > 10_000
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = subprocess.run(
+        [sys.executable, "-m", "symgrad", "doc", "-o", str(blocker / "sub")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "cannot write" in result.stderr
+
+
+def test_a_failed_write_leaves_the_old_book(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "book"
+    target.mkdir()
+    (target / "old.md").write_text("old")
+    real_write = Path.write_text
+    calls = []
+
+    def flaky(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        calls.append(self.name)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_write(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", flaky)
+    with pytest.raises(SymgradError, match="cannot write"):
+        docs.write(target, {"a.md": "1", "b.md": "2", "c.md": "3", "d.md": "4"})
+    assert sorted(p.name for p in target.iterdir()) == ["old.md"]
+    assert [p.name for p in tmp_path.iterdir()] == ["book"]
+
+
+def test_a_layer_that_fails_to_derive_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    code = (
+        "import sys, symgrad.docs as d\n"
+        "def boom(specs):\n"
+        "    raise ZeroDivisionError('division by zero in Softmax')\n"
+        "d.render = boom\n"
+        "from symgrad.cli import main\n"
+        "sys.exit(main(['doc', '-o', sys.argv[1]]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "/tmp/never-written"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    message = "cannot render the derivations: ZeroDivisionError: division by zero in Softmax"
+    assert result.stderr.strip().splitlines() == [f"symgrad: error: {message}"]
+    assert not Path("/tmp/never-written").exists()
