@@ -173,12 +173,15 @@ def _body(lines: list[Line], d: Derivation, truth: list[sympy.Expr]) -> list[str
             out += [f"{_INDENT}    {code}"]
         else:
             out += [f"{_INDENT}{code}"]
-    for row in out:
+    return _fits(d.name, out)
+
+
+def _fits(name: str, lines: list[str]) -> list[str]:
+    """The lines, or an error when one is too long for ``ruff format`` to leave alone."""
+    for row in lines:
         if len(row) > _MAX_LINE:
-            raise DerivationError(
-                f"{d.name}: a generated line is longer than {_MAX_LINE} characters"
-            )
-    return out
+            raise DerivationError(f"{name}: a generated line is over {_MAX_LINE} characters")
+    return lines
 
 
 def _overflow_guards(lines: list[Line], d: Derivation, truth: list[sympy.Expr]) -> list[bool]:
@@ -392,12 +395,7 @@ def _row_forward(d: RowDerivation, saved: list[str]) -> list[str]:
         lines += _finite_loss_check(spec.name, x, targets[0])
     lines += [f"{_INDENT}self.{s} = {s}" for s in saved]
     lines += [f"{_INDENT}return {'float(loss)' if spec.is_loss else spec.output.name}"]
-    for row in lines:
-        if len(row) > _MAX_LINE:
-            raise DerivationError(
-                f"{spec.name}: a generated line is over {_MAX_LINE} characters:\n{row}"
-            )
-    return lines
+    return _fits(spec.name, lines)
 
 
 def _total(row_loss: sympy.Expr) -> sympy.Expr:

@@ -39,6 +39,7 @@ from symgrad.functions import logistic, name_known_functions, softplus
 from symgrad.graph import Graph, build_graph
 from symgrad.numerics import relative_error
 from symgrad.numpy_printer import numpy_code
+from symgrad.result import Rendered
 from symgrad.spec import LayerSpec, dout
 
 
@@ -73,8 +74,8 @@ class Gradient:
         return f"d{self.wrt.name}"
 
 
-@dataclass(frozen=True)
-class Derivation:
+@dataclass(frozen=True, repr=False)
+class Derivation(Rendered):
     """Everything derived for one layer. ``grads`` maps input names to backward expressions."""
 
     spec: LayerSpec
@@ -103,34 +104,6 @@ class Derivation:
         return {
             s: e for s, e in self.saved.items() if isinstance(e, sympy.core.relational.Relational)
         }
-
-    def latex(self) -> str:
-        """The step-by-step derivation as a LaTeX ``aligned`` block."""
-        from symgrad.render import derivation_latex
-
-        return derivation_latex(self)
-
-    def text(self) -> str:
-        """The derivation as plain text (SymPy's pretty printer)."""
-        from symgrad.render import derivation_text
-
-        return derivation_text(self)
-
-    def markdown(self) -> str:
-        """The derivation as Markdown with ``$$`` math."""
-        from symgrad.render import derivation_markdown
-
-        return derivation_markdown(self)
-
-    def _repr_latex_(self) -> str:
-        return f"$\\displaystyle {self.latex()}$"
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def __repr__(self) -> str:
-        grads = ", ".join(f"{g.name} = {g.expr}" for g in self.gradients)
-        return f"<Derivation {self.name}: {grads}>"
 
 
 def derive(spec_or_name: LayerSpec | str) -> Derivation:

@@ -25,6 +25,7 @@ import sympy
 from sympy import MatrixSymbol
 
 from symgrad.errors import DerivationError
+from symgrad.result import Rendered
 from symgrad.spec import D, M, MatrixSpec, N
 
 SIZES = ({N: 2, D: 3, M: 4}, {N: 3, D: 2, M: 2})
@@ -40,8 +41,8 @@ class MatrixGradient:
         return f"d{self.wrt.name}"
 
 
-@dataclass(frozen=True)
-class MatrixDerivation:
+@dataclass(frozen=True, repr=False)
+class MatrixDerivation(Rendered):
     """Gradients of a matrix layer and the sizes at which they were cross-checked."""
 
     spec: MatrixSpec
@@ -67,31 +68,6 @@ class MatrixDerivation:
         """Inputs that the backward needs (parameters are attributes anyway)."""
         needed = set().union(*(g.expr.free_symbols for g in self.gradients))
         return {v: v for v in self.spec.inputs if v in needed}
-
-    def latex(self) -> str:
-        from symgrad.render import matrix_latex
-
-        return matrix_latex(self)
-
-    def text(self) -> str:
-        from symgrad.render import matrix_text
-
-        return matrix_text(self)
-
-    def markdown(self) -> str:
-        from symgrad.render import matrix_markdown
-
-        return matrix_markdown(self)
-
-    def _repr_latex_(self) -> str:
-        return f"$\\displaystyle {self.latex()}$"
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def __repr__(self) -> str:
-        grads = ", ".join(f"{g.name} = {g.expr}" for g in self.gradients)
-        return f"<MatrixDerivation {self.name}: {grads}>"
 
 
 @functools.lru_cache(maxsize=64)

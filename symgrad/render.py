@@ -18,6 +18,16 @@ from symgrad.latex_printer import latex as _latex
 from symgrad.spec import dout
 
 
+def render(d: object, fmt: str) -> str:
+    """``d`` as ``"latex"``, ``"text"`` or ``"markdown"``, whichever engine derived it."""
+    renderers = {
+        "Derivation": (derivation_latex, derivation_text, derivation_markdown),
+        "MatrixDerivation": (matrix_latex, matrix_text, matrix_markdown),
+        "RowDerivation": (row_latex, row_text, row_markdown),
+    }[type(d).__name__]
+    return dict(zip(("latex", "text", "markdown"), renderers))[fmt](d)
+
+
 def derivation_latex(d: Derivation) -> str:
     """The whole derivation as one ``aligned`` block."""
     out = d.spec.output.name

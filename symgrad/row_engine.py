@@ -28,6 +28,7 @@ from sympy import IndexedBase, Sum
 
 from symgrad.errors import DerivationError
 from symgrad.functions import logistic, name_known_functions, softplus
+from symgrad.result import Rendered
 from symgrad.spec import N, RowSpec, i, k, n
 
 CHECK_N = (2, 3, 4, 5)
@@ -48,8 +49,8 @@ class RowGradient:
         return f"d{self.wrt.name}"
 
 
-@dataclass(frozen=True)
-class RowDerivation:
+@dataclass(frozen=True, repr=False)
+class RowDerivation(Rendered):
     spec: RowSpec
     stable_forward: sympy.Expr
     shift_invariant: bool
@@ -68,31 +69,6 @@ class RowDerivation:
     @property
     def grads(self) -> dict[str, sympy.Expr]:
         return {g.wrt.name: g.expr for g in self.gradients}
-
-    def latex(self) -> str:
-        from symgrad.render import row_latex
-
-        return row_latex(self)
-
-    def text(self) -> str:
-        from symgrad.render import row_text
-
-        return row_text(self)
-
-    def markdown(self) -> str:
-        from symgrad.render import row_markdown
-
-        return row_markdown(self)
-
-    def _repr_latex_(self) -> str:
-        return f"$\\displaystyle {self.latex()}$"
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def __repr__(self) -> str:
-        grads = ", ".join(f"{g.name} = {g.expr}" for g in self.gradients)
-        return f"<RowDerivation {self.name}: {grads}>"
 
 
 @functools.lru_cache(maxsize=64)
