@@ -86,14 +86,6 @@ class Derivation(Rendered):
     graph: Graph
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def grads(self) -> dict[str, sympy.Expr]:
-        return {g.wrt.name: g.expr for g in self.gradients}
-
-    @property
     def intermediates(self) -> dict[sympy.Symbol, sympy.Expr]:
         """Saved subexpressions of the forward other than masks, inputs and the output."""
         skip = {*self.spec.inputs, self.spec.output, *self.masks}

@@ -52,16 +52,9 @@ class MatrixDerivation(Rendered):
     checked_sizes: tuple[dict, ...]
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def conventions(self) -> tuple[str, ...]:
+        """Statements about points without a derivative: none for this kind of layer."""
         return ()
-
-    @property
-    def grads(self) -> dict[str, sympy.MatrixExpr]:
-        return {g.wrt.name: g.expr for g in self.gradients}
 
     @property
     def saved(self) -> dict[MatrixSymbol, MatrixSymbol]:

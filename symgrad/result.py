@@ -1,15 +1,29 @@
-"""What every derivation can do to show itself: text, LaTeX, Markdown, and Jupyter display.
+"""What every derivation has in common, whichever engine produced it.
 
 The engines (:mod:`symgrad.engine`, :mod:`symgrad.matrix_engine`, :mod:`symgrad.row_engine`)
-return different dataclasses; each inherits these methods, which hand over to
+return different dataclasses, each with a ``spec`` and ``gradients`` (each gradient with
+``wrt``, ``name`` and ``expr``). They inherit from :class:`Rendered` the name, the ``grads``
+mapping and the display methods, which hand over to
 :mod:`symgrad.render` (imported only when something is shown).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Rendered:
-    """Display methods for a derivation with ``name`` and ``gradients``."""
+    """Common properties and display methods of a derivation (a dataclass with ``spec`` and
+    ``gradients``)."""
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.name)  # type: ignore[attr-defined]
+
+    @property
+    def grads(self) -> dict[str, Any]:
+        """Each input's (and parameter's) backward expression, by name."""
+        return {g.wrt.name: g.expr for g in self.gradients}  # type: ignore[attr-defined]
 
     def latex(self) -> str:
         """The step-by-step derivation as a LaTeX ``aligned`` block."""
@@ -37,4 +51,4 @@ class Rendered:
 
     def __repr__(self) -> str:
         grads = ", ".join(f"{g.name} = {g.expr}" for g in self.gradients)  # type: ignore[attr-defined]
-        return f"<{type(self).__name__} {self.name}: {grads}>"  # type: ignore[attr-defined]
+        return f"<{type(self).__name__} {self.name}: {grads}>"

@@ -59,16 +59,9 @@ class RowDerivation(Rendered):
     checked_n: tuple[int, ...]
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def conventions(self) -> tuple[str, ...]:
+        """Statements about points without a derivative: none for this kind of layer."""
         return ()
-
-    @property
-    def grads(self) -> dict[str, sympy.Expr]:
-        return {g.wrt.name: g.expr for g in self.gradients}
 
 
 @functools.lru_cache(maxsize=64)
