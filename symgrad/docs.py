@@ -55,10 +55,15 @@ def layer_page(d: Any, row: Any) -> str:
     if math:
         lines += ["## The code as math", ""]
         lines += [
-            "Each backward line of the generated code, rendered by latexify-py, below the "
-            "derived formula it was printed from.",
+            "Each line of the generated code, rendered by latexify-py, below the formula it "
+            "was printed from.",
             "",
         ]
+        forward = forward_as_math(d)
+        if forward is not None:
+            declared, tex = forward
+            lines += [f"Declared forward, `{d.spec.output}`:", "", "$$", declared, "$$", ""]
+            lines += ["Forward code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
         for (target, tex), derived in zip(math, _derived_tex(d)):
             lines += [f"Derived, `{target}`:", "", "$$", derived, "$$", ""]
             if tex:
@@ -132,6 +137,20 @@ def code_as_math(d: Any) -> list[tuple[str, str | None]]:
         target = f"d{g.wrt.name.lower() if d.spec.kind == 'matrix' else g.wrt.name}"
         out.append((target, _latexify(target, code)))
     return out
+
+
+def forward_as_math(d: Any) -> tuple[str, str] | None:
+    """The declared forward and latexify's reading of the generated forward line
+    (elementwise layers; the others compute with ``@`` and sums that latexify misprints)."""
+    if d.spec.kind != "elementwise":
+        return None
+    from symgrad.latex_printer import latex
+
+    code = numpy_code(d.stable_forward.xreplace({c: m for m, c in d.masks.items()}))
+    tex = _latexify(d.spec.output.name, code)
+    if tex is None:
+        return None
+    return f"{latex(d.spec.output)} = {latex(d.spec.forward)}", tex
 
 
 def _derived_tex(d: Any) -> list[str]:

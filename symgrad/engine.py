@@ -15,6 +15,11 @@ Notation (see :mod:`symgrad.spec`): inputs ``x`` (and ``y`` for a second input),
 4. chooses the cheapest to evaluate (a weighted operation count), then the shortest;
 5. replaces comparisons by boolean masks (``mask = x > 0``) and records what ``forward`` must save.
 
+The one place the engine looks beyond SymPy is step 4's accuracy test and cost: a candidate is
+judged as the NumPy code it would become (:mod:`symgrad.numerics` evaluates that code at probe
+points; :func:`cost` counts its array operations), because that is what the user runs. The
+engine writes no files and prints nothing.
+
 >>> from symgrad.registry import catalog
 >>> derive(catalog["Sigmoid"]).grads["x"]
 dout*y*(1 - y)

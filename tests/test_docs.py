@@ -62,6 +62,7 @@ def test_code_and_math_side_by_side(files: dict[str, str]) -> None:
     sigmoid = files["Sigmoid.md"]
     assert "## The code as math" in sigmoid
     assert r"\mathrm{dx}(\mathrm{dout}, y) = \mathrm{dout}" in sigmoid  # latexify-py's rendering
+    assert r"y(x) = \frac{1}{1 + \exp" in sigmoid  # the forward line too
     assert "not rendered" in files["Affine.md"]  # latexify misprints `@` and .sum: no wrong math
 
 
