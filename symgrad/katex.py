@@ -78,26 +78,7 @@ def ensure_katex(install: bool = False, timeout: float = INSTALL_TIMEOUT) -> Pat
     if not (tools / "package-lock.json").is_file() or not (tools / "check.js").is_file():
         return None
     command = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
-    try:
-        proc = subprocess.run(
-            command,
-            cwd=tools,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"`npm ci` in {tools} ran past {timeout:g} s") from None
-    except OSError as exc:
-        raise RuntimeError(f"cannot run `npm ci` in {tools}: {exc}") from None
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"`npm ci` in {tools} exited {proc.returncode}: {_error_line(proc.stderr, proc.stdout)}"
-        )
+    _run(command, tools, None, timeout, f"`npm ci` in {tools}")
     found = find_katex()
     if found is None:
         raise RuntimeError(f"`npm ci` in {tools} succeeded but node_modules/katex is missing")
@@ -145,24 +126,31 @@ def _run_node(tools: Path, args: list[str], stdin: str, timeout: float = CHECK_T
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("`node` is not on PATH")
+    return _run([node, str(tools / "check.js"), *args], tools, stdin, timeout, "check.js")
+
+
+def _run(command: list[str], cwd: Path, stdin: str | None, timeout: float, what: str) -> str:
+    """Run ``command``; its stdout, or a one-line ``RuntimeError`` saying what went wrong."""
     try:
         proc = subprocess.run(
-            [node, str(tools / "check.js"), *args],
-            cwd=tools,
+            command,
+            cwd=cwd,
             input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
             capture_output=True,
             text=True,
             encoding="utf-8",
+            errors="replace",
             timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"check.js ran past {timeout:g} s") from None
+        raise RuntimeError(f"{what} ran past {timeout:g} s") from None
     except OSError as exc:
-        raise RuntimeError(f"cannot run node: {exc}") from None
+        raise RuntimeError(f"cannot run {what}: {exc}") from None
     if proc.returncode != 0:
         raise RuntimeError(
-            f"check.js exited {proc.returncode}: {_error_line(proc.stderr, proc.stdout)}"
+            f"{what} exited {proc.returncode}: {_error_line(proc.stderr, proc.stdout)}"
         )
     return proc.stdout
 

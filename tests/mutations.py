@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import symgrad
-from symgrad.check import build
+from symgrad.check import build, sample
 from symgrad.codegen import generate, load
 from symgrad.verify import check_layer
 
@@ -205,25 +205,10 @@ def mutant(base: type, mutation: Mutation) -> type:
 
 
 def inputs_for(d: Any, seed: int, dtype: type) -> tuple[dict, list]:
-    """Parameters and inputs; layers with a kink get some inputs exactly at it."""
+    """Parameters and inputs; square matrices, and layers with a kink get inputs at it."""
+    square = {"N": SQUARE, "D": SQUARE, "M": SQUARE}
     rng = np.random.default_rng(seed)
-    spec = d.spec
-    if spec.kind == "matrix":
-        params = {"W": rng.standard_normal((SQUARE, SQUARE)).astype(dtype)}
-        if any(p.name == "b" for p in spec.params):
-            params["b"] = rng.standard_normal(SQUARE).astype(dtype)
-        return params, [rng.standard_normal((SQUARE, SQUARE)).astype(dtype)]
-    x = (rng.standard_normal(SHAPE) * 2).astype(dtype)
-    if _has_mask(d):
-        x.flat[::5] = 0.0
-    if spec.kind == "loss":
-        if spec.constraints:
-            t = np.eye(SHAPE[1], dtype=dtype)[rng.integers(0, SHAPE[1], SHAPE[0])]
-        else:
-            t = rng.uniform(0, 1, SHAPE).astype(dtype)
-        return {}, [x, t]
-    others = [(rng.standard_normal(SHAPE) * 2).astype(dtype) for _ in spec.inputs[1:]]
-    return {}, [x, *others]
+    return sample(d, rng, dtype, shape=SHAPE, sizes=square, at_kinks=True)
 
 
 # --- the three checkers: each returns True when it finds the layer correct -------------------
