@@ -25,7 +25,7 @@ engine writes no files and prints nothing.
 dout*y*(1 - y)
 >>> derive("Tanh").grads["x"]
 dout*(1 - y**2)
->>> derive("Mul").grads
+>>> derive("MulLayer").grads
 {'x': dout*y, 'y': dout*x}
 """
 

@@ -97,7 +97,7 @@ class Exp:
         return dout * self.out
 
 
-class LeakyRelu:
+class LeakyReLU:
     def __init__(self, slope: float = 0.01) -> None:
         self.slope = slope
         self.mask = None
@@ -277,13 +277,13 @@ class SigmoidWithLoss:
 
 
 LAYERS: dict[str, type] = {
-    "Mul": MulLayer,
-    "Add": AddLayer,
+    "MulLayer": MulLayer,
+    "AddLayer": AddLayer,
     "Relu": Relu,
     "Sigmoid": Sigmoid,
     "Tanh": Tanh,
     "Exp": Exp,
-    "LeakyRelu": LeakyRelu,
+    "LeakyReLU": LeakyReLU,
     "Softplus": Softplus,
     "SiLU": SiLU,
     "Affine": Affine,
@@ -312,13 +312,13 @@ def formulas() -> dict[str, dict[str, Any]]:
         "SoftmaxWithLoss": {"x": dout * (yi[i] - ti[i]) / N},
         "MeanSquaredError": {"y": dout * (yi[i] - ti[i]) / N},
         "SigmoidWithLoss": {"x": dout * (1 / (1 + exp(-xi[i])) - ti[i]) / N},
-        "Mul": {"x": dout * y, "y": dout * x},
-        "Add": {"x": dout, "y": dout},
+        "MulLayer": {"x": dout * y, "y": dout * x},
+        "AddLayer": {"x": dout, "y": dout},
         "Relu": {"x": Piecewise((dout, x > 0), (0, True))},
         "Sigmoid": {"x": dout * (1 - y) * y},
         "Tanh": {"x": dout * (1 - y**2)},
         "Exp": {"x": dout * y},
-        "LeakyRelu": {"x": Piecewise((dout, x > 0), (Rational(1, 100) * dout, True))},
+        "LeakyReLU": {"x": Piecewise((dout, x > 0), (Rational(1, 100) * dout, True))},
         "Softplus": {"x": dout / (1 + exp(-x))},
         "SiLU": {"x": dout * (1 / (1 + exp(-x)) + y * (1 - 1 / (1 + exp(-x))))},
     }

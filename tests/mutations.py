@@ -174,7 +174,7 @@ def _has_mask(d: Any) -> bool:
 
 
 def _not_identity(d: Any) -> bool:
-    return d.name != "Add"
+    return d.name != "AddLayer"
 
 
 MUTATIONS = (
@@ -184,9 +184,9 @@ MUTATIONS = (
     Mutation("wrong sum axis", lambda d: d.name == "Affine", _wrong_sum_axis),
     Mutation("missing 1/N", _kind("loss"), _missing_1_over_n),
     Mutation("off by a factor of 2", lambda d: True, _map_backward(lambda g, _: 2 * g)),
-    Mutation("swapped Mul gradients", lambda d: d.name == "Mul", _swapped),
+    Mutation("swapped Mul gradients", lambda d: d.name == "MulLayer", _swapped),
     Mutation("stale cache", _not_identity, _stale_cache),
-    Mutation("gradient of the wrong input", lambda d: d.name == "Mul", _wrong_input),
+    Mutation("gradient of the wrong input", lambda d: d.name == "MulLayer", _wrong_input),
     Mutation("derivative at the wrong point", _not_identity, _wrong_point),
     Mutation("wrong kink side", _has_mask, _wrong_kink_side),
     Mutation("float32 parameter gradient", _kind("matrix"), _float32_parameter_gradient),

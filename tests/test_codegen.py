@@ -112,7 +112,7 @@ def test_forward_caches_exactly_what_backward_needs(name: str, generated) -> Non
 
 def test_relu_caches_a_mask_sigmoid_its_output_mul_its_inputs(generated) -> None:
     x = np.array([-1.0, 0.0, 2.0])
-    relu, sig, mul = generated.Relu(), generated.Sigmoid(), generated.Mul()
+    relu, sig, mul = generated.Relu(), generated.Sigmoid(), generated.MulLayer()
     relu.forward(x)
     sig.forward(x)
     mul.forward(x, 2 * x)
@@ -191,7 +191,7 @@ def test_simple_backward_lines_are_printed_verbatim(generated_source: str) -> No
         ("Sigmoid", "dx = dout * (1 - y) * y"),
         ("Tanh", "dx = dout * (1 - y**2)"),
         ("Relu", "dx = dout * mask"),
-        ("Mul", "dy = dout * x"),
+        ("MulLayer", "dy = dout * x"),
     ]:
         assert line in generated_source, name
 

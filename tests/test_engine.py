@@ -21,19 +21,19 @@ EXPECTED = {
     "Sigmoid": {"x": dout * y * (1 - y)},
     "Tanh": {"x": dout * (1 - y**2)},
     "Exp": {"x": dout * y},
-    "Mul": {"x": dout * y, "y": dout * x},
-    "Add": {"x": dout, "y": dout},
+    "MulLayer": {"x": dout * y, "y": dout * x},
+    "AddLayer": {"x": dout, "y": dout},
     "Relu": {"x": Piecewise((dout, mask), (0, True))},
-    "LeakyRelu": {"x": Piecewise((dout, mask), (Rational(1, 100) * dout, True))},
+    "LeakyReLU": {"x": Piecewise((dout, mask), (Rational(1, 100) * dout, True))},
 }
 EXPECTED_SAVED = {
     "Sigmoid": ["y"],
     "Tanh": ["y"],
     "Exp": ["y"],
-    "Mul": ["x", "y"],
-    "Add": [],
+    "MulLayer": ["x", "y"],
+    "AddLayer": [],
     "Relu": ["mask"],
-    "LeakyRelu": ["mask"],
+    "LeakyReLU": ["mask"],
     "Softplus": ["y"],
     "SiLU": ["sig", "y"],
 }
@@ -74,7 +74,7 @@ def test_relu_states_its_kink_convention() -> None:
 
 
 def test_leaky_relu_uses_the_negative_slope_at_zero_like_pytorch() -> None:
-    assert symgrad.derive("LeakyRelu").gradients[0].local.subs(x, 0) == Rational(1, 100)
+    assert symgrad.derive("LeakyReLU").gradients[0].local.subs(x, 0) == Rational(1, 100)
 
 
 def test_users_declare_their_own_layer_in_one_call() -> None:
@@ -86,7 +86,7 @@ def test_users_declare_their_own_layer_in_one_call() -> None:
 
 
 def test_binary_layers_name_their_output_out() -> None:
-    assert symgrad.catalog["Mul"].output == out
+    assert symgrad.catalog["MulLayer"].output == out
     assert symgrad.catalog["Sigmoid"].output == y
 
 
@@ -131,14 +131,24 @@ def test_catalog_covers_matrix_layers_and_losses() -> None:
 
 def test_catalog_is_a_mapping_of_specs() -> None:
     assert set(CATALOG) >= {
-        "Mul",
-        "Add",
+        "MulLayer",
+        "AddLayer",
         "Relu",
         "Sigmoid",
         "Tanh",
         "Exp",
-        "LeakyRelu",
+        "LeakyReLU",
         "Softplus",
         "SiLU",
     }
     assert all(hasattr(s, "kind") and s.name in CATALOG for s in symgrad.catalog.values())
+
+
+def test_catalog_names_follow_the_book_then_pytorch() -> None:
+    # The book's class names (ch. 5 and common/layers.py), then PyTorch's where it has none.
+    book = {"MulLayer", "AddLayer", "Relu", "Sigmoid", "Affine", "SoftmaxWithLoss"}
+    pytorch = {"LeakyReLU", "Tanh", "Softplus", "SiLU", "Softmax"}
+    assert book | pytorch <= set(symgrad.catalog)
+    assert not {"Mul", "Add", "LeakyRelu"} & set(symgrad.catalog)
+    for name in ("mullayer", "LEAKYRELU", "leakyrelu", "relu"):
+        assert symgrad.catalog[name].name.lower() == name.lower()

@@ -49,7 +49,7 @@ def test_relu_derivation_states_the_kink_convention() -> None:
 
 
 def test_binary_layers_show_each_input() -> None:
-    tex = symgrad.derive("Mul").latex()
+    tex = symgrad.derive("MulLayer").latex()
     assert (
         r"\frac{\partial L}{\partial x} &= \frac{\partial L}{\partial \mathrm{out}} \cdot y" in tex
     )

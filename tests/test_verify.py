@@ -77,12 +77,12 @@ def test_a_backward_that_ignores_dout_is_caught(name: str, generated) -> None:
 
 
 def test_the_message_names_input_index_expected_and_got(generated) -> None:
-    class SwappedMul(generated.Mul):  # the classic bug: forgetting to swap x and y
+    class SwappedMul(generated.MulLayer):  # the classic bug: forgetting to swap x and y
         def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return dout * self.x, dout * self.y
 
     with pytest.raises(GradcheckError) as err:
-        symgrad.gradcheck(SwappedMul(), *_inputs("Mul", 0))
+        symgrad.gradcheck(SwappedMul(), *_inputs("MulLayer", 0))
     text = str(err.value)
     assert "input x" in text and "input y" in text
     assert "worst at index (" in text and "expected" in text and "got" in text

@@ -2,4 +2,4 @@
 
 from symgrad.spec import elementwise, x, y
 
-SPEC = elementwise("Add", x + y, x, y, doc="The textbook's AddLayer: out = x + y.")
+SPEC = elementwise("AddLayer", x + y, x, y, doc="The textbook's AddLayer: out = x + y.")

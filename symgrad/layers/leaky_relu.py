@@ -5,7 +5,7 @@ from sympy import Piecewise, Rational
 from symgrad.spec import elementwise, x
 
 SPEC = elementwise(
-    "LeakyRelu",
+    "LeakyReLU",
     Piecewise((x, x > 0), (Rational(1, 100) * x, True)),
     x,
     doc="Leaky ReLU: y = x for x > 0, 0.01·x otherwise.",

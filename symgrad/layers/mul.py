@@ -2,4 +2,4 @@
 
 from symgrad.spec import elementwise, x, y
 
-SPEC = elementwise("Mul", x * y, x, y, doc="The textbook's MulLayer: out = x·y.")
+SPEC = elementwise("MulLayer", x * y, x, y, doc="The textbook's MulLayer: out = x·y.")
