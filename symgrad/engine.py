@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 
 import sympy
 
-from symgrad.conventions import HEAVISIDE_AT_ZERO, apply_conventions, uses_step_convention
+from symgrad.conventions import conventions_used, differentiate
 from symgrad.errors import DerivationError
 from symgrad.functions import logistic, name_known_functions, softplus
 from symgrad.graph import Graph, build_graph
@@ -141,13 +141,10 @@ def _derive(declared: LayerSpec) -> Derivation:
     stable = name_known_functions(spec.forward)
     if stable != spec.forward and not prove_equal(stable, spec.forward):
         stable = spec.forward
-    conventions: list[str] = []
+    conventions = conventions_used(spec.forward, spec.inputs)
     chosen: list[tuple[sympy.Symbol, sympy.Expr, Candidate, tuple[Candidate, ...]]] = []
     for v in spec.inputs:
-        raw = sympy.diff(spec.forward, v)
-        if uses_step_convention(raw) and HEAVISIDE_AT_ZERO not in conventions:
-            conventions.append(HEAVISIDE_AT_ZERO)
-        plain = apply_conventions(raw)
+        plain = differentiate(spec.forward, v)
         best, considered = _choose(spec, stable, v, plain)
         chosen.append((v, plain, best, considered))
     masks = _masks([c.expr for _, _, c, _ in chosen])
@@ -258,7 +255,7 @@ def _substituted_forms(
     output substituted where it occurs."""
     out = spec.output
     forms: list[tuple[sympy.Expr, str]] = [(plain, "plain derivative")]
-    named = apply_conventions(sympy.diff(stable, v))
+    named = differentiate(stable, v)
     if named != plain:
         forms.append((named, "derivative of the forward with named functions"))
     for form, origin in list(forms):

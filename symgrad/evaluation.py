@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from symgrad.constants import exact
 from symgrad.errors import SymgradError
 from symgrad.graph import Graph, build_graph
 from symgrad.parse import parse_expr
@@ -79,7 +80,7 @@ class GraphEvaluation:
 def evaluate_graph(text: str, at: list[str], output: str | None = None) -> GraphEvaluation:
     """Parse ``text`` ("expr" or "name = expr"), bind ``at`` ("name=value"), evaluate."""
     name, _, rhs = text.rpartition("=") if _is_assignment(text) else ("", "", text)
-    expr = parse_expr(rhs)
+    expr = exact(parse_expr(rhs))
     expr = expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in expr.free_symbols})
     output_symbol = sympy.Symbol(output or name.strip() or "out")
     inputs = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
@@ -135,7 +136,7 @@ def _bind(at: list[str], inputs: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol,
             raise SymgradError(
                 f"{key!r} does not occur in the expression (its inputs: {', '.join(names)})"
             )
-        number = parse_expr(value)
+        number = exact(parse_expr(value))
         if not number.is_number:
             raise SymgradError(f"the value of {key} must be a number, got {value!r}")
         values[names[key]] = number

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from symgrad.conventions import apply_conventions
+from symgrad.conventions import differentiate
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,7 @@ class _Builder:
         local = _rebuild(e, parts, args_in)
         args = tuple(dict.fromkeys(a for a in args_in if a.is_Symbol))
         symbol = self.output if root else sympy.Symbol(f"{self.prefix}{len(self.nodes) + 1}")
-        grads = tuple(
-            _in_own_output(apply_conventions(sympy.diff(local, a)), local, symbol) for a in args
-        )
+        grads = tuple(_in_own_output(differentiate(local, a), local, symbol) for a in args)
         self.nodes.append(Node(symbol, op, args, local, e, grads))
         self.memo[e] = symbol
         return symbol

@@ -5,8 +5,11 @@ built directly. No Python is evaluated and ``sympy.sympify`` is never called on 
 
 What is accepted:
 
-* numbers: integer and decimal literals (``2``, ``3.5``, ``1e-3``), kept exact: ``0.01`` is
-  ``Rational(1, 100)``, never the binary float nearest to it;
+* numbers: integer and decimal literals (``2``, ``3.5``, ``1e-3``). A decimal literal is a
+  :class:`~symgrad.constants.Decimal`: exact (``0.01`` is 1/100, never the binary float nearest
+  to it) and printed as written, because SymPy would otherwise fold ``0.7978845608*(x +
+  0.044715*x**3)`` into 15-digit fractions; in an exponent it is the exact rational
+  (``x**0.5`` is ``sqrt(x)``);
 * names: any identifier is a variable (``sympy.Symbol``), except that ``pi`` is ``sympy.pi``,
   names starting with ``_`` are rejected, and function names must be called;
 * operators ``+ - * / **`` and unary ``+ -`` (``^`` is rejected: write ``**``);
@@ -21,7 +24,9 @@ is a :class:`~symgrad.errors.SymgradError` with a one-line message naming the of
 >>> parse_expr("x*tanh(log(1 + exp(x)))")
 x*tanh(log(exp(x) + 1))
 >>> parse_expr("x**2 - 3.5*x")
-x**2 - 7*x/2
+x**2 - 3.5*x
+>>> parse_expr("x**0.5")
+sqrt(x)
 >>> parse_expr("x^2")
 Traceback (most recent call last):
     ...
@@ -33,10 +38,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 
 import sympy
 
+from symgrad.constants import Decimal as DecimalConstant
+from symgrad.constants import exact
 from symgrad.errors import SymgradError
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse_expr"]
@@ -139,7 +145,7 @@ def parse_expr(text: str) -> sympy.Expr:
 
     >>> parse_expr("(apple*apple_num + orange*orange_num)*tax")
     tax*(apple*apple_num + orange*orange_num)
-    >>> parse_expr("0.01*x") == sympy.Rational(1, 100) * sympy.Symbol("x")
+    >>> exact(parse_expr("0.01*x")) == sympy.Rational(1, 100) * sympy.Symbol("x")
     True
     >>> parse_expr("__import__('os')")
     Traceback (most recent call last):
@@ -251,8 +257,7 @@ class _Builder:
         exponent = number.as_tuple().exponent
         if not isinstance(exponent, int) or abs(exponent) > _MAX_DECIMAL_EXPONENT:
             raise SymgradError(f"number out of range: {self.quote(node)}")
-        fraction = Fraction(number)
-        return sympy.Rational(fraction.numerator, fraction.denominator)
+        return DecimalConstant(literal)
 
     def name(self, node: ast.Name) -> sympy.Expr:
         identifier = node.id
@@ -295,7 +300,7 @@ class _Builder:
 
     def power(self, node: ast.BinOp, depth: int) -> sympy.Expr:
         base = self.build(node.left, depth + 1)
-        exponent = self.build(node.right, depth + 1)
+        exponent = exact(self.build(node.right, depth + 1))
         if _power_too_large(base, exponent):
             raise SymgradError(f"power is too large to compute exactly: {self.quote(node)}")
         return self.checked(base**exponent, node)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sympy
 
+from symgrad.conventions import HEAVISIDE_AT_ZERO, TIES_SPLIT_EVENLY
 from symgrad.engine import Derivation, Gradient
 from symgrad.graph import Graph, Node
 from symgrad.latex_printer import latex as _latex
@@ -94,8 +95,10 @@ def _gradient_rows(d: Derivation, g: Gradient, tex) -> list[str]:
             rows.append(rf"&= {tex(collected)}")
     final = _final_expr(d, g)
     note = r"\text{chosen form, proven equal}"
-    if d.conventions:
+    if HEAVISIDE_AT_ZERO in d.conventions:
         note = r"\text{chosen form; derivative at the kink taken as } 0"
+    elif TIES_SPLIT_EVENLY in d.conventions:
+        note = r"\text{chosen form; a tie splits the gradient evenly}"
     rows.append(rf"&= {tex(final)} && {note}")
     return rows
 

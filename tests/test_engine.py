@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sympy
 from sympy import Piecewise, Rational, Symbol, exp, log, tanh
 
 import symgrad
+from symgrad.conventions import TIES_SPLIT_EVENLY
 from symgrad.engine import prove_equal
 from symgrad.errors import DerivationError, SymgradError
 from symgrad.textbook import formulas
@@ -152,3 +154,36 @@ def test_catalog_names_follow_the_book_then_pytorch() -> None:
     assert not {"Mul", "Add", "LeakyRelu"} & set(symgrad.catalog)
     for name in ("mullayer", "LEAKYRELU", "leakyrelu", "relu"):
         assert symgrad.catalog[name].name.lower() == name.lower()
+
+
+@pytest.mark.parametrize("text", ["max(x, y)", "min(x, y)", "max(x, y) + 2*min(x, y)"])
+def test_a_tie_splits_dout_evenly_and_loses_none_of_it(text: str) -> None:
+    # PyTorch's torch.maximum convention: tied inputs get half of dout each.
+    from symgrad.codegen import generate, load
+
+    spec = symgrad.elementwise("Tied", text, "x", "y")
+    layer = load(generate([spec])).Tied()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(50)
+    y = np.where(rng.random(50) < 0.5, x, rng.standard_normal(50))  # half of them tied
+    dout = rng.standard_normal(50)
+    out = layer.forward(x, y)
+    dx, dy = layer.backward(dout)
+    # d/dt f(x + t, y + t) = dx + dy, and at a tie of max/min f(x + t, x + t) moves like x.
+    slope = {"max(x, y)": 1.0, "min(x, y)": 1.0, "max(x, y) + 2*min(x, y)": 3.0}[text]
+    tied = x == y
+    np.testing.assert_allclose((dx + dy)[tied], slope * dout[tied], rtol=1e-15)
+    np.testing.assert_allclose(dx[tied], dy[tied], rtol=1e-15)
+    assert np.isfinite(out).all()
+    assert TIES_SPLIT_EVENLY in symgrad.derive(spec).conventions
+
+
+def test_relu_keeps_its_kink_convention_not_the_tie_one() -> None:
+    d = symgrad.derive("Relu")
+    assert d.gradients[0].local.subs(x, 0) == 0
+    assert TIES_SPLIT_EVENLY not in d.conventions
+
+
+def test_graph_at_a_tie_gives_each_input_half() -> None:
+    g = symgrad.evaluate_graph("max(x, y)", ["x=1", "y=1"])
+    assert [str(v) for v in g.gradients.values()] == ["1/2", "1/2"]

@@ -27,6 +27,7 @@ from sympy import (
     tanh,
 )
 
+from symgrad.constants import Decimal, exact
 from symgrad.errors import SymgradError
 from symgrad.parse import MAX_DEPTH, MAX_LENGTH, parse_expr
 
@@ -79,14 +80,30 @@ ACCEPTED: list[tuple[str, sympy.Expr]] = [
 
 @pytest.mark.parametrize(("text", "expected"), ACCEPTED)
 def test_accepted(text: str, expected: sympy.Expr) -> None:
-    assert parse_expr(text) == expected
+    assert exact(parse_expr(text)) == expected
 
 
 def test_decimals_are_exact_not_binary_floats() -> None:
     result = parse_expr("0.1")
-    assert isinstance(result, sympy.Rational)
-    assert result == Rational(1, 10)
+    assert isinstance(result, Decimal) and result.value == Rational(1, 10)
     assert not result.atoms(sympy.Float)
+    assert sympy.N(result, 40) == sympy.N(Rational(1, 10), 40)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("0.5*x*(1+tanh(0.7978845608*(x+0.044715*x**3)))", "0.7978845608*(0.044715*x**3 + x)"),
+        ("0.01*x", "0.01*x"),
+        ("1e-3*x", "1e-3*x"),
+        ("x**0.5", "sqrt(x)"),
+    ],
+)
+def test_decimals_are_kept_as_written(text: str, shown: str) -> None:
+    # SymPy folds numbers into sums; a Decimal is printed as the user wrote it.
+    expr = parse_expr(text)
+    assert shown in str(expr)
+    assert "/" not in str(expr) or "/" in text
 
 
 REJECTED: list[tuple[str, str]] = [
@@ -172,7 +189,8 @@ def test_parsing_never_calls_eval(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "eval", refuse)
     monkeypatch.setattr(builtins, "exec", refuse)
     monkeypatch.setattr(sympy, "sympify", refuse)
-    assert parse_expr("x*tanh(log(1+exp(x))) + 0.5") == x * tanh(log(1 + exp(x))) + Rational(1, 2)
+    expected = x * tanh(log(1 + exp(x))) + Rational(1, 2)
+    assert exact(parse_expr("x*tanh(log(1+exp(x))) + 0.5")) == expected
     with pytest.raises(SymgradError):
         parse_expr("__import__('os').system('true')")
 
