@@ -6,11 +6,12 @@ as a SymPy expression. ``symgrad check`` and the tests compare the *derived* res
 these; the engine and codegen never import this module (a test enforces it), so nothing here can
 leak into generated code.
 
-The textbook's own layers (MulLayer, AddLayer, Relu, Sigmoid, Affine) are reproduced
-faithfully, defects included: ``Relu.backward`` writes into ``dout``; ``Sigmoid`` overflows at
-x = -1000. Its SoftmaxWithLoss is kept verbatim as ``BookSoftmaxWithLoss`` (``log(y + 1e-7)``,
-``dout`` ignored); the reference ``SoftmaxWithLoss`` is written from the formulas instead. The
-others are written in the same style.
+The textbook's own layers (MulLayer, AddLayer, Relu, Sigmoid, Affine, BatchNormalization,
+Dropout) are reproduced faithfully, defects included: ``Relu.backward`` writes into ``dout``;
+``Sigmoid`` overflows at x = -1000; ``Dropout`` draws a fresh mask on every forward. Its
+SoftmaxWithLoss is kept verbatim as ``BookSoftmaxWithLoss`` (``log(y + 1e-7)``, ``dout``
+ignored); the reference ``SoftmaxWithLoss`` is written from the formulas instead. The others
+are written in the same style.
 """
 
 from __future__ import annotations
@@ -274,6 +275,97 @@ class SigmoidWithLoss:
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         return dout * (self.y - self.t) / self.y.shape[0]
+
+
+class BatchNormalization:
+    """The textbook's BatchNormalization verbatim (common/layers.py, ch. 6), with its running
+    averages and its eps of 10e-7; ``train_flg`` selects batch statistics."""
+
+    def __init__(
+        self,
+        gamma: np.ndarray,
+        beta: np.ndarray,
+        momentum: float = 0.9,
+        running_mean: np.ndarray | None = None,
+        running_var: np.ndarray | None = None,
+    ) -> None:
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = momentum
+        self.input_shape = None
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.batch_size = None
+        self.xc = None
+        self.std = None
+        self.dgamma = None
+        self.dbeta = None
+
+    def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
+        self.input_shape = x.shape
+        if x.ndim != 2:
+            x = x.reshape(x.shape[0], -1)
+        out = self._forward(x, train_flg)
+        return out.reshape(*self.input_shape)
+
+    def _forward(self, x: np.ndarray, train_flg: bool) -> np.ndarray:
+        if self.running_mean is None:
+            _, D = x.shape
+            self.running_mean = np.zeros(D)
+            self.running_var = np.zeros(D)
+        if train_flg:
+            mu = x.mean(axis=0)
+            xc = x - mu
+            var = np.mean(xc**2, axis=0)
+            std = np.sqrt(var + 10e-7)
+            xn = xc / std
+            self.batch_size = x.shape[0]
+            self.xc = xc
+            self.xn = xn
+            self.std = std
+            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
+            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var
+        else:
+            xc = x - self.running_mean
+            xn = xc / np.sqrt(self.running_var + 10e-7)
+        return self.gamma * xn + self.beta
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if dout.ndim != 2:
+            dout = dout.reshape(dout.shape[0], -1)
+        dx = self._backward(dout)
+        return dx.reshape(*self.input_shape)
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        dbeta = dout.sum(axis=0)
+        dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        dvar = 0.5 * dstd / self.std
+        dxc += (2.0 / self.batch_size) * self.xc * dvar
+        dmu = np.sum(dxc, axis=0)
+        dx = dxc - dmu / self.batch_size
+        self.dgamma = dgamma
+        self.dbeta = dbeta
+        return dx
+
+
+class Dropout:
+    """The textbook's Dropout verbatim: a fresh random mask on every training forward."""
+
+    def __init__(self, dropout_ratio: float = 0.5) -> None:
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+
+    def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
+        if train_flg:
+            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            return x * self.mask
+        return x * (1.0 - self.dropout_ratio)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.mask
 
 
 LAYERS: dict[str, type] = {
