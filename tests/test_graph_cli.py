@@ -108,3 +108,8 @@ def test_real_points_of_the_same_functions_still_work() -> None:
 
 def test_an_input_value_that_is_not_real_is_one_line() -> None:
     assert_one_line_error(run("graph", "x", "--at", "x=sqrt(-1)"), "must be a real number")
+
+
+def test_an_output_named_like_an_input_is_one_line() -> None:
+    # The inputs are real symbols and the output is not: the names are what must differ.
+    assert_one_line_error(run("graph", "x = x*2", "--at", "x=1"), "the output name x")
