@@ -1,7 +1,14 @@
 """Evaluating a computational graph at given values, forward and backward (``symgrad graph``).
 
+The graph has the nodes the user wrote (:func:`symgrad.parse.parse_written`): ``(a*b)*c`` is two
+×-nodes, ``apple*2*1.1`` is ×2 then ×1.1, as in the textbook's figures. The forward pass computes
+each node from its arguments' values and the backward pass multiplies each node's gradient by its
+local derivatives, node by node, as the textbook's layers do.
+
 Values are exact: ``1.1`` is read as 11/10, so the textbook's shopping example gives a price of
-exactly 715 and a tax gradient of exactly 650.
+exactly 715 and a tax gradient of exactly 650. A value or gradient that is infinite, undefined
+or not real (``log(x)`` at x = -1) is a :class:`~symgrad.errors.SymgradError` naming the node
+and the reason, never a number.
 
 >>> g = evaluate_graph("(apple*apple_num + orange*orange_num)*tax",
 ...                    ["apple=100", "apple_num=2", "orange=150", "orange_num=3", "tax=1.1"])
@@ -13,6 +20,12 @@ apple_num   110
 orange      3.3
 orange_num  165
 tax         650
+>>> [(str(n.symbol), n.op, fmt(g.node_values[n.symbol])) for n in g.graph.nodes]
+[('u1', '×', '200'), ('u2', '×', '450'), ('u3', '+', '650'), ('out', '×', '715')]
+>>> evaluate_graph("log(x)", ["x=-1"])
+Traceback (most recent call last):
+    ...
+symgrad.errors.SymgradError: node out = log(x) is not real at x = -1 (log of a negative number)
 """
 
 from __future__ import annotations
@@ -23,18 +36,24 @@ import sympy
 
 from symgrad.constants import exact
 from symgrad.errors import SymgradError
-from symgrad.graph import Graph, build_graph
-from symgrad.parse import parse_expr
+from symgrad.functions import logistic, softplus
+from symgrad.graph import Graph, Node, build_graph
+from symgrad.parse import parse_expr, parse_written
 
 
 @dataclass(frozen=True)
 class GraphEvaluation:
-    """A graph with its forward value at each node and the gradient of each input."""
+    """A graph with its forward value at each node and the gradient of each input.
+
+    ``values`` are the inputs' values, ``node_values`` each node's, ``gradients`` ∂out/∂input
+    and ``node_gradients`` ∂out/∂source for every input and node (the red numbers of a figure).
+    """
 
     graph: Graph
     values: dict[sympy.Symbol, sympy.Expr]
     node_values: dict[sympy.Symbol, sympy.Expr]
     gradients: dict[sympy.Symbol, sympy.Expr]
+    node_gradients: dict[sympy.Symbol, sympy.Expr]
 
     @property
     def value(self) -> sympy.Expr:
@@ -78,45 +97,133 @@ class GraphEvaluation:
 
 
 def evaluate_graph(text: str, at: list[str], output: str | None = None) -> GraphEvaluation:
-    """Parse ``text`` ("expr" or "name = expr"), bind ``at`` ("name=value"), evaluate."""
+    """Parse ``text`` ("expr" or "name = expr"), bind ``at`` ("name=value"), evaluate.
+
+    The graph is built from the expression as written (see the module docstring); every
+    written name is an input, even where it cancels (``x - x``).
+    """
     name, _, rhs = text.rpartition("=") if _is_assignment(text) else ("", "", text)
-    expr = exact(parse_expr(rhs))
-    expr = expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in expr.free_symbols})
+    tree = parse_written(rhs)
     output_symbol = sympy.Symbol(output or name.strip() or "out")
-    inputs = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
-    if output_symbol in inputs:
+    inputs = tuple(sympy.Symbol(n, real=True) for n in tree.names())
+    if output_symbol.name in tree.names():
         raise SymgradError(f"the output name {output_symbol} is also an input")
     values = _bind(at, inputs)
+    graph = build_graph(tree, inputs, output_symbol)
     try:
-        return _evaluate(expr, inputs, output_symbol, values)
+        return _evaluate(graph, values)
     except (ValueError, TypeError, ZeroDivisionError, ArithmeticError) as err:
         message = str(err).strip().replace("\n", " ")
         raise SymgradError(f"cannot evaluate the graph of {rhs.strip()!r}: {message}") from None
 
 
-def _evaluate(
-    expr: sympy.Expr,
-    inputs: tuple[sympy.Symbol, ...],
-    output_symbol: sympy.Symbol,
-    values: dict[sympy.Symbol, sympy.Expr],
-) -> GraphEvaluation:
-    graph = build_graph(expr, inputs, output_symbol)
-    node_values = {n.symbol: _exact(n.value.xreplace(values)) for n in graph.nodes}
+def _evaluate(graph: Graph, values: dict[sympy.Symbol, sympy.Expr]) -> GraphEvaluation:
+    """Forward through the nodes, then backward, checking every number on the way."""
+    point = ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
+    known: dict[sympy.Symbol, sympy.Expr] = dict(values)
     for n in graph.nodes:
-        if not node_values[n.symbol].is_finite:
-            at = ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
-            raise SymgradError(f"node {n.symbol} = {n.local} is not finite at {at}")
-    adjoints = graph.adjoints(sympy.S.One)
-    adjoints = {k: v.xreplace({output_symbol: graph.nodes[-1].value}) for k, v in adjoints.items()}
-    gradients = {
-        v: _exact(graph.in_inputs(adjoints.get(v, sympy.S.Zero)).xreplace(values)) for v in inputs
-    }
-    for v, g in gradients.items():
-        if not g.is_finite:
+        value = _exact(_numeric(n.local).xreplace(known))
+        _check(value, f"node {n.symbol} = {_shown(n.value)}", point, n.local, known, graph)
+        known[n.symbol] = value
+    adjoints: dict[sympy.Symbol, sympy.Expr] = {graph.output: sympy.S.One}
+    for n in reversed(graph.nodes):
+        upstream = adjoints.get(n.symbol, sympy.S.Zero)
+        for a, local in zip(n.args, n.local_grads):
+            slope = _exact(_numeric(local).xreplace(known))
+            _check_slope(slope, n, a, local, point, known, graph)
+            adjoints[a] = adjoints.get(a, sympy.S.Zero) + upstream * slope
+    sources = (*graph.inputs, *(n.symbol for n in graph.nodes))
+    node_gradients = {s: _exact(adjoints.get(s, sympy.S.Zero)) for s in sources}
+    for v in graph.inputs:
+        if not node_gradients[v].is_finite:
             raise SymgradError(
-                f"the gradient of {v} is not finite (a kink or a pole at this point)"
+                f"the gradient of {v} is not finite at {point} (a kink or a pole at this point)"
             )
-    return GraphEvaluation(graph, values, node_values, gradients)
+    node_values = {n.symbol: known[n.symbol] for n in graph.nodes}
+    gradients = {v: node_gradients[v] for v in graph.inputs}
+    return GraphEvaluation(graph, values, node_values, gradients, node_gradients)
+
+
+def _check(
+    value: sympy.Expr,
+    what: str,
+    point: str,
+    expr: sympy.Expr,
+    known: dict[sympy.Symbol, sympy.Expr],
+    graph: Graph,
+) -> None:
+    """Raise, naming ``what`` and why, unless ``value`` (``expr`` at ``known``) is real, finite."""
+    if value.is_finite is not True:
+        kind = "undefined, as 0/0 is" if value is sympy.nan else "infinite"
+        raise SymgradError(f"{what} is not finite at {point} ({kind})")
+    if not _is_real(value):
+        raise SymgradError(f"{what} is not real at {point} ({_why_complex(expr, known, graph)})")
+
+
+def _check_slope(
+    slope: sympy.Expr,
+    n: Node,
+    arg: sympy.Symbol,
+    local: sympy.Expr,
+    point: str,
+    known: dict[sympy.Symbol, sympy.Expr],
+    graph: Graph,
+) -> None:
+    """Raise unless the local derivative ∂n/∂arg is real and finite at this point."""
+    which = arg if arg in graph.inputs else f"{arg} = {_shown(graph.node(arg).value)}"
+    what = f"the gradient of {which} (∂{n.symbol}/∂{arg} = {_shown(local)} at node {n.symbol})"
+    if slope.is_finite is not True:
+        raise SymgradError(f"{what} is not finite at {point} (a kink or a pole at this point)")
+    _check(slope, what, point, local, known, graph)
+
+
+def _is_real(value: sympy.Expr) -> bool:
+    """Whether the finite number ``value`` is real; by 30 digits where SymPy cannot tell."""
+    if value.is_real is not None:
+        return bool(value.is_real)
+    z = complex(value.evalf(30))
+    return abs(z.imag) <= 1e-25 * max(1.0, abs(z.real))
+
+
+def _why_complex(expr: sympy.Expr, known: dict[sympy.Symbol, sympy.Expr], graph: Graph) -> str:
+    """The first operation in ``expr`` that takes real numbers to a complex one, in words."""
+    for e in sympy.postorder_traversal(_numeric(expr)):
+        if not isinstance(e, sympy.log | sympy.Pow) or not e.free_symbols:
+            continue
+        args = [_exact(a.xreplace(known)) for a in e.args]
+        if not all(_is_real(a) for a in args) or _is_real(_exact(e.xreplace(known))):
+            continue
+        if isinstance(e, sympy.log):
+            return "log of a negative number" + _which(e.args[0], args[0], graph)
+        base, exponent = e.args
+        if exponent == sympy.S.Half:
+            return "square root of a negative number" + _which(base, args[0], graph)
+        power = exponent if exponent.is_number else fmt(args[1])
+        return f"a negative number to the power {power}" + _which(base, args[0], graph)
+    return "its value is complex"
+
+
+def _which(arg: sympy.Expr, value: sympy.Expr, graph: Graph) -> str:
+    """``": x - 2 = -1"``: the offending argument and its value, unless it is an input or a
+    constant (the message shows those already)."""
+    if arg in graph.inputs or arg.is_number:
+        return ""
+    shown = graph.in_inputs(arg)
+    if arg == graph.output:
+        shown = graph.nodes[-1].value
+    return f": {_shown(shown)} = {fmt(value)}"
+
+
+def _numeric(e: sympy.Expr) -> sympy.Expr:
+    """``e`` ready for numbers: exact decimals, and logistic and softplus written with exp."""
+    e = exact(e)
+    return e.replace(lambda f: isinstance(f, logistic | softplus), lambda f: f.rewrite(sympy.exp))
+
+
+def _shown(e: sympy.Expr, limit: int = 60) -> str:
+    """``e`` on one line, shortened to ``limit`` characters."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_assignment(text: str) -> bool:
@@ -139,6 +246,8 @@ def _bind(at: list[str], inputs: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol,
         number = exact(parse_expr(value))
         if not number.is_number:
             raise SymgradError(f"the value of {key} must be a number, got {value!r}")
+        if not _is_real(number):
+            raise SymgradError(f"the value of {key} must be a real number, got {value!r}")
         values[names[key]] = number
     missing = [n for n in names if names[n] not in values]
     if missing:

@@ -7,7 +7,8 @@ its source on one line, and two numbers are written on that line: the forward va
 (black), and the gradient ∂out/∂(source) BELOW it (red, the textbook's colour for the backward
 pass). A quantity used by several nodes still has one line, which forks after its numbers, so
 the red number is always the whole gradient. The output arrow leaves the last node with the
-output's value above and 1 below.
+output's value above and 1 below. The nodes are those the user wrote (``apple*2*1.1`` is ×2
+then ×1.1, as in the textbook's figure 5-2), and the numbers are the evaluation's own, exact.
 
 Layout rule:
 
@@ -216,14 +217,8 @@ def layout(evaluation: GraphEvaluation) -> Layout:
 
 def _stem_texts(evaluation: GraphEvaluation) -> dict[sympy.Symbol, tuple[str, str]]:
     """(value, ∂out/∂source) of every input and node, formatted."""
-    graph = evaluation.graph
     known = {**evaluation.values, **evaluation.node_values}
-    adjoints = graph.adjoints(sympy.S.One)
-    sources = (*graph.inputs, *(n.symbol for n in graph.nodes))
-    return {
-        s: (fmt(known[s]), fmt(sympy.sympify(adjoints.get(s, sympy.S.Zero)).xreplace(known)))
-        for s in sources
-    }
+    return {s: (fmt(known[s]), fmt(g)) for s, g in evaluation.node_gradients.items()}
 
 
 def _grid(graph: Graph, stems: dict[sympy.Symbol, tuple[str, str]]) -> _Grid:
@@ -587,7 +582,11 @@ def _tikz_number(text: str) -> str:
 
 
 def _tikz_op(op: str) -> str:
-    r"""An op label in math mode: ``×(-1)`` → ``$\times(-1)$``, ``exp`` → ``$\exp$``."""
+    r"""An op label in math mode: ``×(-1)`` → ``$\times(-1)$``, ``exp`` → ``$\exp$``.
+
+    >>> _tikz_op("×2"), _tikz_op("×pi"), _tikz_op("÷"), _tikz_op("2^x"), _tikz_op("x^0.5")
+    ('$\\times2$', '$\\times\\pi$', '$\\div$', '${2}^{x}$', '$x^{0.5}$')
+    """
     if op.isidentifier():
         name = op if op in _LATEX_FUNCTIONS else rf"mathrm{{{_latex_text(op)}}}"
         return rf"$\{name}$"
@@ -597,7 +596,11 @@ def _tikz_op(op: str) -> str:
         return r"$x^y$"
     if op.startswith("x^"):
         return f"$x^{{{_latex_text(op[2:])}}}$"
-    return "$" + _latex_text(op).replace("×", r"\times") + "$"  # "×2", "×(-1)": no letter follows
+    if op.endswith("^x"):  # a constant base: "2^x"
+        return f"${{{_latex_text(op[:-2])}}}^{{x}}$"
+    math = re.sub(r"(?<![A-Za-z])pi(?![A-Za-z])", r"\\pi ", _latex_text(op)).rstrip()
+    math = math.replace("×", r"\times").replace("÷", r"\div")
+    return "$" + re.sub(r"(\\times|\\div)(?=[A-Za-z])", r"\1 ", math) + "$"  # "×exp(2)": a space
 
 
 def _latex_text(text: str) -> str:

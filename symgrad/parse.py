@@ -31,12 +31,24 @@ sqrt(x)
 Traceback (most recent call last):
     ...
 symgrad.errors.SymgradError: '^' is not an operator here; use '**' for powers (in 'x^2')
+
+SymPy evaluates as it builds: ``(apple*apple_num)*tax`` becomes one product of three factors and
+``apple*2*1.1`` one product with two numbers. :func:`parse_written` keeps what the user wrote: a
+:class:`Written` tree with one node per operator and per call of the source, each carrying its
+text and its SymPy value (the same value :func:`parse_expr` returns; one walk builds both).
+
+>>> tree = parse_written("(apple*apple_num)*tax")
+>>> tree.op, [a.text for a in tree.args]
+('*', ['apple*apple_num', 'tax'])
+>>> tree.expr
+apple*apple_num*tax
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import sympy
@@ -45,7 +57,15 @@ from symgrad.constants import Decimal as DecimalConstant
 from symgrad.constants import exact
 from symgrad.errors import SymgradError
 
-__all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse_expr"]
+__all__ = [
+    "BINARY_OPS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "Written",
+    "operate",
+    "parse_expr",
+    "parse_written",
+]
 
 MAX_LENGTH = 2000
 """Longest text accepted, in characters."""
@@ -92,11 +112,25 @@ _VARIADIC_FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {"max": sympy.Max, "
 
 _FUNCTION_NAMES = frozenset(_UNARY_FUNCTIONS) | frozenset(_VARIADIC_FUNCTIONS)
 
-_BINARY_OPERATORS: dict[type[ast.operator], Callable[[sympy.Expr, sympy.Expr], sympy.Expr]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
+_BINARY_OPERATORS: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+}
+
+BINARY_OPS = ("+", "-", "*", "/", "**")
+"""The binary operators of a :class:`Written` tree, as in the source."""
+
+_OPERATIONS: dict[str, Callable[..., sympy.Expr]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: a ** exact(b),
+    "neg": lambda a: -a,
+    **_UNARY_FUNCTIONS,
+    **_VARIADIC_FUNCTIONS,
 }
 
 _OPERATOR_SYMBOLS: dict[type[ast.AST], str] = {
@@ -137,6 +171,65 @@ _FORBIDDEN: dict[type[ast.AST], str] = {
 }
 
 
+@dataclass(frozen=True, eq=False)
+class Written:
+    """One operation of the source text, as the user wrote it.
+
+    ``op`` is ``"name"`` (a variable), ``"number"`` (a literal, or ``pi``), one of
+    :data:`BINARY_OPS`, ``"neg"`` (unary minus; unary plus makes no node), or the name of the
+    called function as written (``"exp"``, ``"sigmoid"``, ``"max"``). ``args`` are the operands
+    in source order: Python's operators are left-associative, so ``a*b*c`` is ``(a*b)*c``, a
+    product of a product, and parentheses give the tree its shape. ``expr`` is the SymPy value of
+    this subtree, evaluated (what :func:`parse_expr` returns for its text); ``text`` is its source
+    text on one line. ``constant`` says the subtree names no variable (``2*1.1``, ``pi/2``).
+
+    Identity is the object's: two subtrees written alike are two objects (the graph builder
+    decides what to share).
+
+    >>> tree = parse_written("apple*2*1.1")
+    >>> [(w.op, w.text) for w in tree.walk()]
+    [('name', 'apple'), ('number', '2'), ('*', 'apple*2'), ('number', '1.1'), ('*', 'apple*2*1.1')]
+    >>> tree.expr, tree.names()
+    (2*1.1*apple, ('apple',))
+    """
+
+    op: str
+    args: tuple[Written, ...]
+    expr: sympy.Expr
+    text: str
+    constant: bool
+
+    def walk(self) -> Iterator[Written]:
+        """Every subtree once, operands before the operation that uses them (no recursion)."""
+        stack: list[tuple[Written, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded or not node.args:
+                yield node
+                continue
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args))
+
+    def names(self) -> tuple[str, ...]:
+        """The variables written in this subtree, sorted (even where they cancel, as in x - x)."""
+        return tuple(sorted({w.expr.name for w in self.walk() if w.op == "name"}))
+
+
+def operate(op: str, args: Sequence[sympy.Expr]) -> sympy.Expr:
+    """The SymPy value of the operation ``op`` of a :class:`Written` node applied to ``args``.
+
+    This is how the parser evaluates each node; the graph builder uses it for node expressions.
+    A power's exponent is made exact (``x**0.5`` is ``sqrt(x)``).
+
+    >>> x = sympy.Symbol("x")
+    >>> operate("-", [x, 1]), operate("**", [x, DecimalConstant("0.5")]), operate("sigmoid", [x])
+    (x - 1, sqrt(x), 1/(1 + exp(-x)))
+    """
+    if op not in _OPERATIONS:
+        raise SymgradError(f"unknown operation {op!r}")
+    return _OPERATIONS[op](*args)
+
+
 def parse_expr(text: str) -> sympy.Expr:
     """Parse ``text`` into a SymPy expression without evaluating any Python.
 
@@ -151,6 +244,21 @@ def parse_expr(text: str) -> sympy.Expr:
     Traceback (most recent call last):
         ...
     symgrad.errors.SymgradError: names starting with '_' are not allowed: '__import__'
+    """
+    return parse_written(text).expr
+
+
+def parse_written(text: str) -> Written:
+    """Parse ``text`` into its :class:`Written` tree: the operations as the user wrote them.
+
+    Accepts and rejects exactly what :func:`parse_expr` does, with the same messages, and
+    ``parse_written(text).expr == parse_expr(text)``.
+
+    >>> tree = parse_written("(apple*apple_num + orange*orange_num)*tax")
+    >>> [w.op for w in tree.walk() if w.op in BINARY_OPS]
+    ['*', '*', '+', '*']
+    >>> [w.op for w in parse_written("-x + sigmoid(x)/2").walk()]
+    ['name', 'neg', 'name', 'sigmoid', 'number', '/', '+']
     """
     source = _checked_text(text)
     tree = _syntax_tree(source)
@@ -213,18 +321,19 @@ def _position(source: str, error: SyntaxError) -> str:
 
 
 class _Builder:
-    """Walks a whitelisted ``ast`` tree and builds the SymPy expression it denotes."""
+    """Walks a whitelisted ``ast`` tree and builds the :class:`Written` tree it denotes."""
 
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def build(self, node: ast.expr, depth: int) -> sympy.Expr:
+    def build(self, node: ast.expr, depth: int) -> Written:
         if depth > MAX_DEPTH:
             raise SymgradError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)")
         if isinstance(node, ast.Constant):
-            return self.constant(node)
+            return self.leaf("number", node, self.constant(node))
         if isinstance(node, ast.Name):
-            return self.name(node)
+            expr = self.name(node)
+            return self.leaf("number" if expr is sympy.pi else "name", node, expr)
         if isinstance(node, ast.BinOp):
             return self.binary(node, depth)
         if isinstance(node, ast.UnaryOp):
@@ -232,6 +341,16 @@ class _Builder:
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         raise self.forbidden(node)
+
+    def leaf(self, op: str, node: ast.expr, expr: sympy.Expr) -> Written:
+        return Written(op, (), expr, self.text(node), op == "number")
+
+    def node(self, op: str, node: ast.expr, args: Sequence[Written]) -> Written:
+        """The operation ``op`` on ``args``, checked (see :meth:`checked`) unless it is ``neg``."""
+        expr = operate(op, [a.expr for a in args])
+        if op != "neg":
+            expr = self.checked(expr, node)
+        return Written(op, tuple(args), expr, self.text(node), all(a.constant for a in args))
 
     def constant(self, node: ast.Constant) -> sympy.Expr:
         value = node.value
@@ -272,7 +391,7 @@ class _Builder:
             return sympy.pi
         return sympy.Symbol(identifier)
 
-    def binary(self, node: ast.BinOp, depth: int) -> sympy.Expr:
+    def binary(self, node: ast.BinOp, depth: int) -> Written:
         """Build ``a + b - c * d ...``: left-associative chains are walked without recursion."""
         if isinstance(node.op, ast.Pow):
             return self.power(node, depth)
@@ -283,14 +402,14 @@ class _Builder:
             current = current.left
         result = self.build(current, depth + 1)
         for link in reversed(chain):
-            operate = self.operator(link)
-            result = self.checked(operate(result, self.build(link.right, depth + 1)), link)
+            op = self.operator(link)
+            result = self.node(op, link, [result, self.build(link.right, depth + 1)])
         return result
 
-    def operator(self, node: ast.BinOp) -> Callable[[sympy.Expr, sympy.Expr], sympy.Expr]:
-        operate = _BINARY_OPERATORS.get(type(node.op))
-        if operate is not None:
-            return operate
+    def operator(self, node: ast.BinOp) -> str:
+        op = _BINARY_OPERATORS.get(type(node.op))
+        if op is not None:
+            return op
         if isinstance(node.op, ast.BitXor):
             raise SymgradError(
                 f"'^' is not an operator here; use '**' for powers (in {self.quote(node)})"
@@ -298,32 +417,29 @@ class _Builder:
         symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
         raise SymgradError(f"operator '{symbol}' is not allowed: {self.quote(node)}")
 
-    def power(self, node: ast.BinOp, depth: int) -> sympy.Expr:
+    def power(self, node: ast.BinOp, depth: int) -> Written:
         base = self.build(node.left, depth + 1)
-        exponent = exact(self.build(node.right, depth + 1))
-        if _power_too_large(base, exponent):
+        exponent = self.build(node.right, depth + 1)
+        if _power_too_large(base.expr, exact(exponent.expr)):
             raise SymgradError(f"power is too large to compute exactly: {self.quote(node)}")
-        return self.checked(base**exponent, node)
+        return self.node("**", node, [base, exponent])
 
-    def unary(self, node: ast.UnaryOp, depth: int) -> sympy.Expr:
+    def unary(self, node: ast.UnaryOp, depth: int) -> Written:
         if isinstance(node.op, ast.USub):
-            return -self.build(node.operand, depth + 1)
+            return self.node("neg", node, [self.build(node.operand, depth + 1)])
         if isinstance(node.op, ast.UAdd):
             return self.build(node.operand, depth + 1)
         symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
         raise SymgradError(f"operator '{symbol}' is not allowed: {self.quote(node)}")
 
-    def call(self, node: ast.Call, depth: int) -> sympy.Expr:
+    def call(self, node: ast.Call, depth: int) -> Written:
         function = self.function_name(node)
         if node.keywords:
             raise SymgradError(f"keyword arguments are not allowed: {self.quote(node)}")
         if any(isinstance(arg, ast.Starred) for arg in node.args):
             raise SymgradError(f"'*' unpacking is not allowed: {self.quote(node)}")
         self.check_arity(function, node.args, node)
-        args = [self.build(arg, depth + 1) for arg in node.args]
-        if function in _VARIADIC_FUNCTIONS:
-            return self.checked(_VARIADIC_FUNCTIONS[function](*args), node)
-        return self.checked(_UNARY_FUNCTIONS[function](args[0]), node)
+        return self.node(function, node, [self.build(arg, depth + 1) for arg in node.args])
 
     def function_name(self, node: ast.Call) -> str:
         """The whitelisted name that ``node`` calls, or a SymgradError saying why not."""
@@ -368,6 +484,10 @@ class _Builder:
 
     def segment(self, node: ast.AST) -> str | None:
         return ast.get_source_segment(self.source, node)
+
+    def text(self, node: ast.AST) -> str:
+        """The source text of ``node`` on one line."""
+        return _one_line(self.segment(node) or "")
 
     def quote(self, node: ast.AST) -> str:
         segment = self.segment(node)

@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 import pytest
 import sympy
 
-from symgrad.errors import SymgradError
 from symgrad.evaluation import GraphEvaluation, evaluate_graph, fmt
 from symgrad.figures import (
     ASCENT,
@@ -21,8 +20,6 @@ from symgrad.figures import (
     layout,
     text_width,
 )
-from symgrad.graph import build_graph
-from symgrad.parse import parse_expr
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -31,35 +28,24 @@ SHOP = (
     ["apple=100", "apple_num=2", "orange=150", "orange_num=3", "tax=1.1"],
 )
 SIGMOID = ("1/(1+exp(-x))", ["x=0.5"])
+FIG_5_2 = ("apple*2*1.1", ["apple=100"])  # constants folded into the nodes: ×2, then ×1.1
+FIG_5_3 = ("apple*apple_num*tax", ["apple=100", "apple_num=2", "tax=1.1"])
 MORE = [
     ("x*exp(x)", ["x=1"]),  # an input used twice: a fork and an edge that skips a column
     ("x*y + exp(x*y)", ["x=1", "y=2"]),  # a shared node
     ("tanh(w*x + b)", ["w=2", "x=0.5", "b=-1"]),
-    ("a*b*c + d", ["a=1", "b=2", "c=3", "d=4"]),  # a node with three arguments
+    ("a*b*c + d", ["a=1", "b=2", "c=3", "d=4"]),  # two binary ×, as written
+    ("max(a, b, c)*d", ["a=1", "b=2", "c=3", "d=4"]),  # a node with three arguments
     ("log(1 + exp(x))*sin(y) + x**2", ["x=0.3", "y=2"]),
     ("max(x, 0)*w + sqrt(w)", ["x=-1", "w=4"]),
+    ("(x - 1)/y + 2**x - 0.5/x", ["x=2", "y=4"]),  # labels -1, ÷, 2^x, 0.5/x
+    ("-sigmoid(x)*0.044715 + x**0.5", ["x=4"]),  # wide constant labels widen every circle
 ]
-ALL = [SHOP, SIGMOID, *MORE]
+ALL = [SHOP, SIGMOID, FIG_5_2, FIG_5_3, *MORE]
 
 
 def _evaluate(text: str, at: list[str]) -> GraphEvaluation:
-    """``evaluate_graph``, or the same evaluation by hand should it fail to finish a gradient.
-
-    It once failed on 1/(1+exp(-x)): ``∂out/∂x = out**2*exp(-1/2)`` kept the output's symbol,
-    which ``Graph.in_inputs`` does not replace. The figures compute their own gradients.
-    """
-    try:
-        return evaluate_graph(text, at)
-    except SymgradError:
-        expr = parse_expr(text)
-        inputs = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
-        values = {sympy.Symbol(k): parse_expr(v) for k, v in (a.split("=") for a in at)}
-        graph = build_graph(expr, inputs, sympy.Symbol("out"))
-        node_values = {n.symbol: n.value.xreplace(values) for n in graph.nodes}
-        adjoints = graph.adjoints(sympy.S.One)
-        known = {**values, **node_values}
-        gradients = {v: adjoints[v].xreplace(known) for v in inputs}
-        return GraphEvaluation(graph, values, node_values, gradients)
+    return evaluate_graph(text, at)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +56,18 @@ def shop() -> GraphEvaluation:
 @pytest.fixture(scope="module")
 def sigmoid() -> GraphEvaluation:
     return _evaluate(*SIGMOID)
+
+
+def _stems(svg: str) -> list[tuple[str, str]]:
+    """(value, gradient) written on each stem, left to right then top to bottom."""
+    texts = [t for t, _ in _texts(svg)]
+    values = [t for t in texts if t.get("class") == "value"]
+    pairs = []
+    for above in sorted(values, key=lambda t: (float(t.get("x")), float(t.get("y")))):
+        below = [t for t in texts if t.get("class") == "grad" and t.get("x") == above.get("x")]
+        nearest = min(below, key=lambda t: abs(float(t.get("y")) - float(above.get("y"))))
+        pairs.append((above.text, nearest.text))
+    return pairs
 
 
 def _texts(svg: str | ET.Element) -> list[tuple[ET.Element, ET.Element | None]]:
@@ -141,6 +139,23 @@ def _stem(svg: str, value: str, grad: str) -> tuple[ET.Element, ET.Element]:
     (above,) = [t for t in texts if t.get("class") == "value" and t.text == value]
     below = [t for t in texts if t.get("class") == "grad" and t.get("x") == above.get("x")]
     return above, min(below, key=lambda t: abs(float(t.get("y")) - float(above.get("y"))))
+
+
+def test_figure_5_2_is_a_chain_with_the_constants_in_its_nodes() -> None:
+    svg = graph_svg(evaluate_graph(*FIG_5_2))
+    ops = [t.text for t, group in _texts(svg) if group is not None]
+    assert ops == ["×2", "×1.1"]
+    # apple 100 (∂ 2.2) → ×2 → 200 (∂ 1.1) → ×1.1 → 220 (∂ 1)
+    assert _stems(svg) == [("100", "2.2"), ("200", "1.1"), ("220", "1")]
+
+
+def test_figure_5_3_has_two_multiply_nodes() -> None:
+    lay = layout(evaluate_graph(*FIG_5_3))
+    assert [(d.op, d.column) for d in lay.discs] == [("×", 1), ("×", 2)]
+    stems = _stems(graph_svg(evaluate_graph(*FIG_5_3)))
+    assert {("100", "2.2"), ("2", "110"), ("1.1", "200"), ("200", "1.1"), ("220", "1")} == set(
+        stems
+    )
 
 
 def test_values_are_written_above_the_line_and_gradients_below_in_red(shop) -> None:

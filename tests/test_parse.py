@@ -29,7 +29,7 @@ from sympy import (
 
 from symgrad.constants import Decimal, exact
 from symgrad.errors import SymgradError
-from symgrad.parse import MAX_DEPTH, MAX_LENGTH, parse_expr
+from symgrad.parse import MAX_DEPTH, MAX_LENGTH, Written, operate, parse_expr, parse_written
 
 x, y, z = Symbol("x"), Symbol("y"), Symbol("z")
 apple, apple_num = Symbol("apple"), Symbol("apple_num")
@@ -198,3 +198,78 @@ def test_parsing_never_calls_eval(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_non_text_is_rejected() -> None:
     with pytest.raises(SymgradError, match="text"):
         parse_expr(42)  # type: ignore[arg-type]
+
+
+# The written tree ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), ACCEPTED)
+def test_written_tree_has_the_same_value(text: str, expected: sympy.Expr) -> None:
+    assert parse_written(text).expr == parse_expr(text)
+
+
+@pytest.mark.parametrize(("text", "mentioned"), REJECTED)
+def test_written_tree_rejects_the_same_text_with_the_same_message(
+    text: str, mentioned: str
+) -> None:
+    with pytest.raises(SymgradError) as written:
+        parse_written(text)
+    with pytest.raises(SymgradError) as evaluated:
+        parse_expr(text)
+    assert str(written.value) == str(evaluated.value)
+
+
+def _shape(w: Written) -> object:
+    """The tree as nested tuples: a leaf is its text, an operation (op, *operands)."""
+    return w.text if not w.args else (w.op, *(_shape(a) for a in w.args))
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("a*b*c", ("*", ("*", "a", "b"), "c")),  # left-associative, as Python parses it
+        ("(a*b)*c", ("*", ("*", "a", "b"), "c")),
+        ("a*(b*c)", ("*", "a", ("*", "b", "c"))),
+        ("a - b - c", ("-", ("-", "a", "b"), "c")),
+        ("a/b/c", ("/", ("/", "a", "b"), "c")),
+        ("a**b**c", ("**", "a", ("**", "b", "c"))),  # ** is right-associative
+        ("-a*b", ("*", ("neg", "a"), "b")),
+        ("-(a*b)", ("neg", ("*", "a", "b"))),
+        ("+a", "a"),  # unary plus makes no node
+        ("apple*2*1.1", ("*", ("*", "apple", "2"), "1.1")),
+        ("1/(1 + exp(-x))", ("/", "1", ("+", "1", ("exp", ("neg", "x"))))),
+        ("max(x, y, 0)", ("max", "x", "y", "0")),
+        ("sigmoid(x)", ("sigmoid", "x")),
+    ],
+)
+def test_written_tree_keeps_the_operations_as_written(text: str, shape: object) -> None:
+    assert _shape(parse_written(text)) == shape
+
+
+def test_written_nodes_know_their_text_and_whether_they_are_constant() -> None:
+    tree = parse_written("x * (2 * 1.1) + pi")
+    product, pi_ = tree.args
+    assert (tree.text, product.text, pi_.text) == ("x * (2 * 1.1) + pi", "x * (2 * 1.1)", "pi")
+    assert [a.constant for a in product.args] == [False, True]
+    assert pi_.op == "number" and pi_.constant and pi_.expr is pi
+    assert str(product.args[1].expr) == "2*1.1"  # never folded into 2.2
+
+
+def test_written_tree_names_every_variable_even_where_it_cancels() -> None:
+    tree = parse_written("x - x + y*0")
+    assert tree.expr == 0 and tree.names() == ("x", "y")
+
+
+def test_a_long_chain_is_walked_without_recursion() -> None:
+    tree = parse_written("x" + "+x" * 900)
+    ops = [w.op for w in tree.walk()]
+    assert ops.count("+") == 900 and ops.count("name") == 901
+    assert tree.expr == 901 * x
+
+
+def test_operate_is_how_each_node_is_evaluated() -> None:
+    assert operate("**", [x, Decimal("0.5")]) == sqrt(x)
+    assert operate("neg", [x]) == -x
+    assert operate("max", [x, y, 0]) == Max(x, y, 0)
+    with pytest.raises(SymgradError, match="unknown operation"):
+        operate("%", [x, y])
