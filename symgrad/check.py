@@ -238,24 +238,50 @@ def check_user_layer(target: str, shape: tuple[int, ...], fast: bool = False) ->
         layer = cls()
     except Exception as err:
         raise SymgradError(f"cannot construct {name}() without arguments: {err}") from None
-    forward = getattr(layer, "forward", None)
-    if forward is None or not callable(getattr(layer, "backward", None)):
-        raise SymgradError(f"{name} needs forward(...) and backward(dout) methods")
-    positional = [
-        p
-        for p in inspect.signature(forward).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    rng = np.random.default_rng(0)
-    inputs = [rng.standard_normal(shape) for _ in positional or [None]]
+    from symgrad.verify import GradcheckUsageError
+
     try:
-        report = check_layer(layer, *inputs, fast=fast)
+        report = check_layer(layer, *user_inputs(layer, shape), fast=fast)
+    except GradcheckUsageError:
+        raise
     except Exception as err:
         raise SymgradError(f"{name} raised {type(err).__name__}: {err}") from None
     return user_table(report, shape, fast), report.passed
 
 
+def user_inputs(layer: Any, shape: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
+    """Random inputs for each required positional argument of ``forward`` (or ``loss``):
+    standard normal of ``shape``; an argument named like a target (``t``, ``labels``) gets
+    one-hot rows over the last axis of ``shape``, as a loss expects."""
+    import inspect
+
+    from symgrad.parameters import signature_names, takes_gradient_dict
+    from symgrad.verify import TARGET_NAMES
+
+    method = layer.loss if takes_gradient_dict(layer) else getattr(layer, "forward", None)
+    if method is None:
+        return [np.zeros(shape)]
+    required = [
+        p.name
+        for p in inspect.signature(method).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    names = [n for n in signature_names(method) if n in required] or ["x"]
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for name in names:
+        if name in TARGET_NAMES and inputs:
+            classes = shape[-1]
+            labels = rng.integers(0, classes, int(np.prod(shape[:-1])))
+            inputs.append(np.eye(classes)[labels].reshape(shape))
+        else:
+            inputs.append(rng.standard_normal(shape))
+    return inputs
+
+
 def user_table(report: Any, shape: tuple[int, ...], fast: bool) -> str:
+    """The report of ``symgrad check FILE.py:CLASS``: a row per gradient compared, what was
+    not checked and why, the notes, and the verdict."""
     from symgrad.verify import scale_verdict
 
     mode = "fast (random directions)" if fast else "full (every element)"
@@ -271,9 +297,11 @@ def user_table(report: Any, shape: tuple[int, ...], fast: bool) -> str:
     ]
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
     lines = [f"{report.layer}: inputs of shape {shape}, {mode}, float64", ""]
+    lines += [f"checked: {report.checked}", ""]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
-    lines.insert(3, "  ".join("-" * w for w in widths))
-    lines += [f"note: {n}" for n in report.notes]
+    lines.insert(5, "  ".join("-" * w for w in widths))
+    lines += [f"not checked: {n}" for n in report.unchecked]
+    lines += [f"note: {n}" for n in [*report.in_place, *report.notes]]
     if not report.passed:
         lines += ["", report.message()]
     lines += ["", "PASSED" if report.passed else "FAILED"]

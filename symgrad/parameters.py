@@ -308,9 +308,10 @@ def _path_reader(root: Any, path: str) -> Callable[[], Any]:
 
 
 def takes_gradient_dict(layer: Any) -> bool:
-    """The book's TwoLayerNet interface: ``loss(*inputs)`` and ``gradient(*inputs) -> dict``."""
+    """The book's TwoLayerNet interface: ``loss(*inputs)`` and ``gradient(*inputs) -> dict``,
+    and no ``forward``."""
     return all(callable(getattr(layer, m, None)) for m in ("loss", "gradient")) and not callable(
-        getattr(layer, "backward", None)
+        getattr(layer, "forward", None)
     )
 
 
