@@ -33,8 +33,8 @@ from symgrad.engine import Derivation, code_cost, derive
 from symgrad.errors import DerivationError
 from symgrad.functions import logistic
 from symgrad.matrix_engine import MatrixDerivation
-from symgrad.numerics import error_against, evaluate, probe_grid
-from symgrad.numpy_printer import numpy_code, total
+from symgrad.numerics import ACCURATE, Probes
+from symgrad.numpy_printer import SymgradNumPyPrinter, numpy_code, numpy_namespace, total
 from symgrad.row_engine import RowDerivation
 from symgrad.spec import LayerSpec, MatrixSpec, N, dout, i, j, k, n
 
@@ -48,7 +48,6 @@ class Line:
 
     target: str
     expr: sympy.Expr
-    guarded: bool = False
 
 
 def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgrad.layers") -> str:
@@ -96,8 +95,9 @@ def class_source(d: Derivation) -> list[str]:
         lines += ["    def __init__(self) -> None:"]
         lines += [f"{_INDENT}self.{s.name}: np.ndarray | None = None" for s in saved]
         lines += [""]
+    probes = Probes.of(spec.forward, spec.inputs)
     lines += [f"    def forward(self, {args}) -> np.ndarray:"]
-    lines += _body(_forward_lines(d), d, truth=[spec.forward])
+    lines += _body(_forward_lines(d), d, {spec.output.name: Target(spec.forward)}, probes)
     lines += [f"{_INDENT}self.{s.name} = {s.name}" for s in saved]
     lines += [f"{_INDENT}return {spec.output.name}", ""]
     returns = ", ".join(g.name for g in d.gradients)
@@ -110,7 +110,8 @@ def class_source(d: Derivation) -> list[str]:
     if saved:
         targets = ", ".join(s.name for s in saved)
         lines += [f"{_INDENT}{targets} = {', '.join('self.' + s.name for s in saved)}"]
-    lines += _body(_backward_lines(d), d, truth=[dout * g.plain for g in d.gradients])
+    gradients = {g.name: Target(g.plain, g.expr.subs(dout, 1)) for g in d.gradients}
+    lines += _body(_backward_lines(d), d, gradients, probes)
     lines += [f"{_INDENT}return {returns}"]
     return lines
 
@@ -162,9 +163,23 @@ def _backward_lines(d: Derivation) -> list[Line]:
     return lines
 
 
-def _body(lines: list[Line], d: Derivation, truth: list[sympy.Expr]) -> list[str]:
-    """Print the lines, guarding those whose overflow is harmless, refusing harmful ones."""
-    guarded = _overflow_guards(lines, d, truth)
+@dataclass(frozen=True)
+class Target:
+    """What a printed line must compute: the forward (``form`` None) or a gradient, with the
+    form (in the saved values, ``dout`` = 1) it was printed from."""
+
+    truth: sympy.Expr
+    form: sympy.Expr | None = None
+
+
+def _body(
+    lines: list[Line], d: Derivation, targets: dict[str, Target], probes: Probes
+) -> list[str]:
+    """Print the lines, long ones split, guarding those whose overflow is harmless; a line that
+    is not accurate by the measure of :mod:`symgrad.numerics` stops generation."""
+    taken = {s.name for s in d.saved} | {v.name for v in d.spec.inputs} | {"dout", "np"}
+    lines = split_long(lines, taken | {line.target for line in lines})
+    guarded = _overflow_guards(lines, d, targets, probes)
     out = []
     for line, guard in zip(lines, guarded):
         code = f"{line.target} = {numpy_code(line.expr)}"
@@ -173,7 +188,69 @@ def _body(lines: list[Line], d: Derivation, truth: list[sympy.Expr]) -> list[str
             out += [f"{_INDENT}    {code}"]
         else:
             out += [f"{_INDENT}{code}"]
-    return _fits(d.name, out)
+    return out
+
+
+def split_long(lines: list[Line], taken: set[str], budget: int = _MAX_LINE) -> list[Line]:
+    """Each line too long for ``ruff format`` to leave alone becomes several, as a person would
+    break it: a long sum or product is accumulated in parts (``dx_1 = a + b``,
+    ``dx = dx_1 + c``), a long argument gets a line of its own. The generated code is probed for
+    accuracy after splitting, like every line.
+
+    >>> from sympy import Symbol
+    >>> x = Symbol("x")
+    >>> e = sum((x + k) ** k for k in range(2, 12))
+    >>> for line in split_long([Line("y", e)], {"x"}, budget=70):
+    ...     print(line.target, "=", numpy_code(line.expr))
+    y_1 = (x + 2) ** 2 + (x + 3) ** 3 + (x + 4) ** 4
+    y_2 = y_1 + (x + 5) ** 5 + (x + 6) ** 6 + (x + 7) ** 7
+    y_3 = y_2 + (x + 8) ** 8 + (x + 9) ** 9 + (x + 10) ** 10
+    y = y_3 + (x + 11) ** 11
+    """
+    out: list[Line] = []
+    for line in lines:
+        out += _split(line, taken, budget - len(_INDENT) - 4)
+    return out
+
+
+def _fresh(target: str, taken: set[str]) -> str:
+    name = next(f"{target}_{k}" for k in itertools.count(1) if f"{target}_{k}" not in taken)
+    taken.add(name)
+    return name
+
+
+def _split(line: Line, taken: set[str], width: int) -> list[Line]:
+    if len(f"{line.target} = {numpy_code(line.expr)}") <= width:
+        return [line]
+    expr = line.expr
+    if isinstance(expr, (sympy.Add, sympy.Mul)) and len(expr.args) > 2:
+        return _accumulate(line, taken, width)
+    children = [a for a in expr.args if not a.is_Atom]
+    if not children:
+        raise DerivationError(f"cannot split the line of {line.target} to fit {width} columns")
+    child = max(children, key=lambda e: (len(numpy_code(e)), sympy.default_sort_key(e)))
+    name = _fresh(line.target, taken)
+    parts = _split(Line(name, child), taken, width)
+    rest = Line(line.target, expr.xreplace({child: sympy.Symbol(name)}))
+    return [*parts, *_split(rest, taken, width)]
+
+
+def _accumulate(line: Line, taken: set[str], width: int) -> list[Line]:
+    """A long sum or product in parts that each fit, accumulated in the printed order."""
+    expr = line.expr
+    printer = SymgradNumPyPrinter()
+    ordered = printer._as_ordered_terms(expr) if isinstance(expr, sympy.Add) else list(expr.args)
+    parts: list[Line] = []
+    group: list[sympy.Expr] = []
+    for term in ordered:
+        trial = expr.func(*group, term)
+        name = f"{line.target}_{len(parts) + 1}"
+        if group and len(f"{name} = {numpy_code(trial)}") > width:
+            acc = _fresh(line.target, taken)
+            parts += _split(Line(acc, expr.func(*group)), taken, width)
+            group = [sympy.Symbol(acc)]
+        group.append(term)
+    return [*parts, *_split(Line(line.target, expr.func(*group)), taken, width)]
 
 
 def _fits(name: str, lines: list[str]) -> list[str]:
@@ -184,35 +261,47 @@ def _fits(name: str, lines: list[str]) -> list[str]:
     return lines
 
 
-def _overflow_guards(lines: list[Line], d: Derivation, truth: list[sympy.Expr]) -> list[bool]:
-    """For each line: does it overflow at a probe point where the true results are finite?"""
-    inputs = d.spec.inputs
-    env = probe_grid(inputs)
-    n = env[inputs[0].name].shape[0]
-    env["dout"] = np.ones(n)
+def _overflow_guards(
+    lines: list[Line], d: Derivation, targets: dict[str, Target], probes: Probes
+) -> list[bool]:
+    """For each line: does it overflow at a probe point where the true results are finite?
+    And is every target line accurate there?"""
+    n = probes.size
+    env: dict[str, np.ndarray] = {**probes.env, "dout": np.ones(n)}
     for s, e in d.saved.items():
-        env[s.name] = evaluate(e, env)
+        env[s.name] = probes.float64(e, {})
     finite = np.ones(n, dtype=bool)
-    for t in truth:
-        finite &= _finite_truth(t, inputs, env)
+    for t in targets.values():
+        finite &= np.isfinite(probes.exact(t.truth))
     guards = []
     for line in lines:
         overflowed = _overflows(line.expr, env, n)
-        env[line.target] = np.broadcast_to(evaluate(line.expr, env), (n,))
+        env[line.target] = probes.float64(line.expr, env)
         guards.append(bool((overflowed & finite).any()))
-    for t, line in zip(truth, lines[-len(truth) :]):
-        error = error_against(env[line.target], t.subs(dout, 1), inputs, env)
-        if not error <= 1e-9:
-            raise DerivationError(
-                f"{d.name}: `{line.target}` is not accurate in float64 ({error:.1e})"
-            )
+    for name, t in targets.items():
+        _accurate(d.name, name, t, env, probes, d)
     return guards
+
+
+def _accurate(layer: str, name: str, t: Target, env: dict, probes: Probes, d: Derivation) -> None:
+    got = env[name]
+    if t.form is None:
+        error = probes.forward_error(got, t.truth)
+    else:
+        saved = {sympy.Symbol(s.name): env[s.name] for s in d.saved}
+        error = probes.backward_error(t.form, t.truth, saved, got)
+    if not error <= ACCURATE:
+        raise DerivationError(
+            f"{layer}: `{name}` is not accurate in float64 (error {error:.1e} by symgrad's "
+            f"measure, above {ACCURATE:.0e})"
+        )
 
 
 def _overflows(expr: sympy.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarray:
     """Per probe point: does evaluating ``expr`` raise an overflow there?"""
     flags = np.zeros(n, dtype=bool)
     code = compile(numpy_code(expr), "<symgrad-probe>", "eval")
+    namespace = numpy_namespace()
     for p in range(n):
         point = {key: np.asarray(v)[p : p + 1] if np.ndim(v) else v for key, v in env.items()}
         with (
@@ -220,21 +309,10 @@ def _overflows(expr: sympy.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarr
             np.errstate(over="raise", invalid="ignore", divide="ignore"),
         ):
             try:
-                eval(code, {"np": np}, point)
+                eval(code, namespace, point)
             except FloatingPointError:
                 flags[p] = True
     return flags
-
-
-def _finite_truth(expr: sympy.Expr, inputs: tuple[sympy.Symbol, ...], env: dict) -> np.ndarray:
-    expr = expr.subs(dout, 1)
-    limit = float(np.finfo(np.float64).max)
-    n = env[inputs[0].name].shape[0]
-    out = np.zeros(n, dtype=bool)
-    for p in range(n):
-        value = expr.evalf(30, subs={v: sympy.Float(env[v.name][p], 30) for v in inputs})
-        out[p] = bool(value.is_real and abs(value) <= limit)
-    return out
 
 
 def _first_duplicate(names: list[str]) -> str:

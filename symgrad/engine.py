@@ -33,17 +33,24 @@ from __future__ import annotations
 
 import ast
 import functools
-import random
 from dataclasses import dataclass, replace
+from typing import Any
 
 import sympy
 
 from symgrad.conventions import conventions_used, differentiate
+from symgrad.domain import statement as domain_statement
 from symgrad.errors import DerivationError
-from symgrad.functions import logistic, name_known_functions, softplus
+from symgrad.functions import (
+    CALL_COSTS,
+    SHORT_NAMES,
+    library_forms,
+    name_known_functions,
+)
 from symgrad.graph import Graph, build_graph
-from symgrad.numerics import relative_error
+from symgrad.numerics import ACCURATE, Probes
 from symgrad.numpy_printer import numpy_code
+from symgrad.proofs import prove_equal
 from symgrad.result import Rendered
 from symgrad.spec import LayerSpec, dout
 
@@ -55,12 +62,12 @@ class Candidate:
     expr: sympy.Expr
     origin: str
     cost: int
-    error: float  # worst relative error in float64 over the probe points
+    error: float  # worst error in float64 at the probe points (symgrad.numerics' measure)
     proven: bool | None  # None: not needed, a better candidate was proven first
 
     @property
     def accurate(self) -> bool:
-        return self.error <= _ACCURATE
+        return self.error <= ACCURATE
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,21 @@ class Gradient:
         return f"d{self.wrt.name}"
 
 
+@dataclass(frozen=True)
+class Accuracy:
+    """The measured float64 accuracy of the chosen forms (the measure of
+    :mod:`symgrad.numerics`), at ``points`` probe points in the domain."""
+
+    forward: float
+    gradients: dict[str, float]
+    points: int
+
+    def text(self) -> str:
+        parts = [f"forward {self.forward:.1e}"]
+        parts += [f"{name} {error:.1e}" for name, error in self.gradients.items()]
+        return f"worst error {', '.join(parts)} at {self.points} probe points in [-1000, 1000]"
+
+
 @dataclass(frozen=True, repr=False)
 class Derivation(Rendered):
     """Everything derived for one layer. ``grads`` maps input names to backward expressions."""
@@ -89,6 +111,8 @@ class Derivation(Rendered):
     saved: dict[sympy.Symbol, sympy.Expr]
     conventions: tuple[str, ...]
     graph: Graph
+    domain: str = ""
+    accuracy: Accuracy | None = None
 
     @property
     def intermediates(self) -> dict[sympy.Symbol, sympy.Expr]:
@@ -138,14 +162,19 @@ def _derive(declared: LayerSpec) -> Derivation:
         forward=declared.forward.xreplace(real),
         output=real[declared.output],
     )
-    stable = name_known_functions(spec.forward)
-    if stable != spec.forward and not prove_equal(stable, spec.forward):
-        stable = spec.forward
+    probes = Probes.of(spec.forward, spec.inputs)
+    if probes.size == 0:
+        raise DerivationError(
+            f"{declared.name}: the forward {declared.forward} is not real and finite at any "
+            "probe point in [-1000, 1000]"
+        )
+    stable, forward_error = _stable_forward(spec, probes)
+    saved_output = {spec.output: probes.float64(stable, {})}
     conventions = conventions_used(spec.forward, spec.inputs)
     chosen: list[tuple[sympy.Symbol, sympy.Expr, Candidate, tuple[Candidate, ...]]] = []
     for v in spec.inputs:
         plain = differentiate(spec.forward, v)
-        best, considered = _choose(spec, stable, v, plain)
+        best, considered = _choose(spec, stable, v, plain, probes, saved_output)
         chosen.append((v, plain, best, considered))
     masks = _masks([c.expr for _, _, c, _ in chosen])
     shared = _shared([c.expr for _, _, c, _ in chosen], stable)
@@ -156,8 +185,41 @@ def _derive(declared: LayerSpec) -> Derivation:
     gradients = tuple(replace(g, expr=g.expr.xreplace(shared)) for g in gradients)
     saved = _saved(spec, stable, gradients, {**masks, **shared})
     graph = build_graph(declared.forward, declared.inputs, declared.output)
-    result = Derivation(declared, stable, gradients, saved, tuple(conventions), graph)
+    accuracy = Accuracy(
+        forward_error, {f"d{v.name}": c.error for v, _, c, _ in chosen}, probes.size
+    )
+    result = Derivation(
+        declared,
+        stable,
+        gradients,
+        saved,
+        tuple(conventions),
+        graph,
+        domain_statement(spec.forward),
+        accuracy,
+    )
     return _with_symbols(result, plain_again)
+
+
+def _stable_forward(spec: LayerSpec, probes: Probes) -> tuple[sympy.Expr, float]:
+    """The forward as generated code computes it: the first proven-equal form that is accurate
+    in float64 (named functions, then the accurate library forms), and its error."""
+    named = name_known_functions(spec.forward)
+    forms = list(dict.fromkeys([named, *library_forms(named), spec.forward]))
+    errors = []
+    for form in forms:
+        if form != spec.forward and not prove_equal(form, spec.forward):
+            continue
+        error = probes.forward_error(probes.float64(form, {}), spec.forward)
+        if error <= ACCURATE:
+            return form, error
+        errors.append((error, form))
+    error, form = min(errors, key=lambda pair: pair[0])
+    where = probes.worst_forward_point(probes.float64(form, {}), spec.forward)
+    raise DerivationError(
+        f"{spec.name}: no form of the forward is accurate in float64: relative error "
+        f"{error:.1e} at {where} (symgrad refuses rather than generate it)"
+    )
 
 
 def _with_symbols(d: Derivation, mapping: dict[sympy.Symbol, sympy.Symbol]) -> Derivation:
@@ -183,11 +245,14 @@ def _with_symbols(d: Derivation, mapping: dict[sympy.Symbol, sympy.Symbol]) -> D
 
 # --- candidates -------------------------------------------------------------------------------
 
-_ACCURATE = 1e-9  # worst relative error in float64 over the probe points for a "stable" form
-
 
 def _choose(
-    spec: LayerSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
+    spec: LayerSpec,
+    stable: sympy.Expr,
+    v: sympy.Symbol,
+    plain: sympy.Expr,
+    probes: Probes,
+    saved: dict[sympy.Symbol, Any],
 ) -> tuple[Candidate, tuple[Candidate, ...]]:
     """The cheapest accurate candidate that is proven equal to ``plain``, and all considered.
 
@@ -199,7 +264,7 @@ def _choose(
     tiers = (_substituted_forms, _solved_forms)
     for tier in tiers:
         forms = tier(spec, stable, v, plain)
-        ranked = _rank(spec, stable, plain, forms, {c.expr for c in considered})
+        ranked = _rank(spec, plain, forms, {c.expr for c in considered}, probes, saved)
         considered += ranked
         best = _first_proven(spec, plain, considered)
         if best is not None and (v not in best.expr.free_symbols or tier is tiers[-1]):
@@ -230,10 +295,11 @@ def _first_proven(
 
 def _rank(
     spec: LayerSpec,
-    stable: sympy.Expr,
     plain: sympy.Expr,
     forms: list[tuple[sympy.Expr, str]],
     seen: set[sympy.Expr],
+    probes: Probes,
+    saved: dict[sympy.Symbol, Any],
 ) -> list[Candidate]:
     allowed = set(spec.inputs) | {spec.output}
     out: dict[sympy.Expr, Candidate] = {}
@@ -243,7 +309,7 @@ def _rank(
                 continue
             if not variant.free_symbols <= allowed:
                 continue
-            error = relative_error(variant, spec.inputs, {spec.output: stable}, plain)
+            error = probes.backward_error(variant, plain, saved)
             out[variant] = Candidate(variant, origin, cost(variant), float(error), None)
     return list(out.values())
 
@@ -300,6 +366,7 @@ def _variants(e: sympy.Expr) -> list[sympy.Expr]:
         except (NotImplementedError, TypeError, ValueError, sympy.PolynomialError):
             continue
     forms += [_absorb_sign(f) for f in forms]
+    forms += [g for f in list(forms) for g in library_forms(f)]
     return list(dict.fromkeys(forms))
 
 
@@ -353,9 +420,16 @@ def code_cost(code: str) -> int:
             total += 2
         elif isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
             total += 1
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            total += 2 if node.func.attr in _CHEAP_CALLS else 10
+        elif isinstance(node, ast.Call):
+            total += _call_cost(ast.unparse(node.func))
     return total
+
+
+def _call_cost(name: str) -> int:
+    """A call: a cheap elementwise one 2, a named function as its table entry says, else 10."""
+    if name.rpartition(".")[2] in _CHEAP_CALLS:
+        return 2
+    return CALL_COSTS.get(name, 10)
 
 
 def cost(e: sympy.Expr) -> int:
@@ -376,57 +450,6 @@ def _printed_parts(e: sympy.Expr) -> list[str]:
     return [numpy_code(part) for part in [r for _, r in replacements] + reduced]
 
 
-# --- proofs ---------------------------------------------------------------------------------
-
-
-def prove_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
-    """True when ``a - b`` simplifies to 0 and is 0 numerically at random points.
-
-    A symbolic zero that the numbers contradict is a SymPy bug and raises
-    :class:`DerivationError` rather than being trusted.
-
-    >>> from sympy import Symbol, exp
-    >>> y, x = Symbol("y"), Symbol("x")
-    >>> s = 1 / (1 + exp(-x))
-    >>> prove_equal((y * (1 - y)).subs(y, s), s.diff(x))
-    True
-    >>> prove_equal(y * (1 + y), y * (1 - y))
-    False
-    """
-    difference = _to_elementary(a - b)
-    symbolic = _is_zero(difference)
-    numeric = _numerically_zero(difference)
-    if symbolic and not numeric:
-        raise DerivationError(f"SymPy simplified {a} - ({b}) to 0, but it is not 0 numerically")
-    return symbolic and numeric
-
-
-def _to_elementary(e: sympy.Expr) -> sympy.Expr:
-    return e.replace(lambda f: isinstance(f, (logistic, softplus)), lambda f: f.rewrite(sympy.exp))
-
-
-def _is_zero(e: sympy.Expr) -> bool:
-    if e == 0:
-        return True
-    if e.has(sympy.Piecewise):
-        folded = sympy.piecewise_fold(e)
-        if isinstance(folded, sympy.Piecewise):
-            return all(_is_zero(branch) for branch, _ in folded.args)
-        e = folded
-    return sympy.simplify(e) == 0 or sympy.simplify(e.rewrite(sympy.exp)) == 0
-
-
-def _numerically_zero(e: sympy.Expr, points: int = 6) -> bool:
-    symbols = sorted(e.free_symbols, key=lambda s: s.name)
-    rng = random.Random(1234)
-    for _ in range(points):
-        values = {s: sympy.Float(rng.uniform(-3, 3), 40) for s in symbols}
-        value = e.evalf(40, subs=values)
-        if not value.is_number or abs(complex(value)) > 1e-25:
-            return False
-    return True
-
-
 # --- masks and saved quantities -------------------------------------------------------------------
 
 
@@ -442,9 +465,6 @@ def _masks(locals_: list[sympy.Expr]) -> dict[sympy.Expr, sympy.Symbol]:
     return {c: sympy.Symbol(n) for c, n in zip(conditions, names)}
 
 
-_SHORT_NAMES = {"logistic": "sig", "tanh": "th", "exp": "ex", "softplus": "sp"}
-
-
 def _shared(locals_: list[sympy.Expr], stable: sympy.Expr) -> dict[sympy.Expr, sympy.Symbol]:
     """Name the expensive subexpressions that the forward computes anyway and the backward
     needs (SiLU's ``σ(x)``), so that forward saves them instead of backward recomputing them."""
@@ -454,7 +474,7 @@ def _shared(locals_: list[sympy.Expr], stable: sympy.Expr) -> dict[sympy.Expr, s
             function = isinstance(sub, sympy.Function) and not isinstance(sub, sympy.Piecewise)
             if not function or sub in found or not stable.has(sub) or sub == stable:
                 continue
-            name = _SHORT_NAMES.get(type(sub).__name__, type(sub).__name__)
+            name = SHORT_NAMES.get(type(sub).__name__, type(sub).__name__)
             if name in {s.name for s in found.values()}:
                 name = f"{name}{len(found) + 1}"
             found[sub] = sympy.Symbol(name)

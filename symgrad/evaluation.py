@@ -36,7 +36,7 @@ import sympy
 
 from symgrad.constants import exact
 from symgrad.errors import SymgradError
-from symgrad.functions import logistic, softplus
+from symgrad.functions import to_elementary
 from symgrad.graph import Graph, Node, build_graph
 from symgrad.parse import parse_expr, parse_written
 
@@ -217,7 +217,7 @@ def _which(arg: sympy.Expr, value: sympy.Expr, graph: Graph) -> str:
 def _numeric(e: sympy.Expr) -> sympy.Expr:
     """``e`` ready for numbers: exact decimals, and logistic and softplus written with exp."""
     e = exact(e)
-    return e.replace(lambda f: isinstance(f, logistic | softplus), lambda f: f.rewrite(sympy.exp))
+    return to_elementary(e)
 
 
 def _shown(e: sympy.Expr, limit: int = 60) -> str:

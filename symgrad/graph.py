@@ -246,16 +246,19 @@ def _constant(c: sympy.Expr) -> str:
 def _split(e: sympy.Expr) -> tuple[str, list[sympy.Expr]]:
     """The node label of ``e`` and its non-constant parts."""
     if isinstance(e, sympy.Mul):
-        coeff, rest = e.as_coeff_Mul()
-        factors = list(sympy.Mul.make_args(rest))
+        # Every constant factor (a Decimal as written, π, ...) folds into the node's label.
+        numbers = [f for f in e.args if f.is_number]
+        factors = [f for f in e.args if not f.is_number]
+        coeff = sympy.Mul(*numbers)
         if len(factors) == 1 and coeff != 1:
-            return f"×({_num(coeff)})" if coeff < 0 else f"×{_num(coeff)}", factors
+            return f"×({_num(coeff)})" if coeff.is_negative else f"×{_num(coeff)}", factors
         return "×", [f for f in e.args]
     if isinstance(e, sympy.Add):
-        coeff, rest = e.as_coeff_Add()
-        terms = list(sympy.Add.make_args(rest))
+        numbers = [a for a in e.args if a.is_number]
+        terms = [a for a in e.args if not a.is_number]
+        coeff = sympy.Add(*numbers)
         if len(terms) == 1 and coeff != 0:
-            return (f"+{_num(coeff)}" if coeff > 0 else f"-{_num(-coeff)}"), terms
+            return (f"+{_num(coeff)}" if coeff.is_positive else f"-{_num(-coeff)}"), terms
         return "+", list(e.args)
     if isinstance(e, sympy.Pow):
         base, ex = e.args

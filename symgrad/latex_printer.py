@@ -17,6 +17,8 @@ from __future__ import annotations
 import sympy
 from sympy.printing.latex import LatexPrinter
 
+from symgrad.functions import TABLE, Named
+
 
 class SymgradLatexPrinter(LatexPrinter):
     _default_settings = {**LatexPrinter._default_settings, "output_name": "y"}  # noqa: RUF012
@@ -47,20 +49,31 @@ class SymgradLatexPrinter(LatexPrinter):
     def _print_OneMatrix(self, expr: sympy.OneMatrix) -> str:
         return r"\mathbf{1}"
 
-    def _print_logistic(self, expr: sympy.Function, exp: str | None = None) -> str:
-        text = rf"\sigma\left({self._print(expr.args[0])}\right)"
-        return f"{text}^{{{exp}}}" if exp else text
-
-    def _print_softplus(self, expr: sympy.Function, exp: str | None = None) -> str:
-        text = rf"\operatorname{{softplus}}\left({self._print(expr.args[0])}\right)"
-        return f"{text}^{{{exp}}}" if exp else text
-
     def _print_Transpose(self, expr: sympy.Transpose) -> str:
         arg = expr.arg
         inner = self._print(arg)
         if not isinstance(arg, sympy.MatrixSymbol):
             inner = rf"\left({inner}\right)"
         return rf"{inner}^{{\mathsf{{T}}}}"
+
+
+def _install_named_functions() -> None:
+    """Each named function prints as its table entry says (:data:`symgrad.functions.TABLE`)."""
+    for function, named in TABLE.items():
+
+        def method(
+            self: SymgradLatexPrinter,
+            expr: sympy.Expr,
+            exp: str | None = None,
+            named: Named = named,
+        ) -> str:
+            text = named.latex(self, expr)
+            return f"{text}^{{{exp}}}" if exp else text
+
+        setattr(SymgradLatexPrinter, f"_print_{function.__name__}", method)
+
+
+_install_named_functions()
 
 
 def latex(expr: sympy.Basic, output: str = "y") -> str:

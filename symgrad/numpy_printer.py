@@ -9,9 +9,11 @@ What changes, and why:
 - ``Piecewise((u, c), (0, True))`` prints as ``u * c`` (a boolean mask multiplies at memory
   speed, where ``np.where`` and ``numpy.select`` branch per element); other two-branch ones
   print as ``np.where``;
-- the engine's named functions print as stable NumPy: ``logistic(u)`` as ``1 / (1 + np.exp(-u))``
-  (exp may overflow to inf, which gives the exact limits 0 and 1; codegen checks this by probing)
-  and ``softplus(u)`` as ``np.maximum(u, 0) + np.log1p(np.exp(-np.abs(u)))``;
+- the engine's named functions print as their entry in :data:`symgrad.functions.TABLE` says:
+  ``logistic(u)`` as ``1 / (1 + np.exp(-u))`` (exp may overflow to inf, which gives the exact
+  limits 0 and 1; codegen checks this by probing), ``softplus(u)`` as
+  ``np.maximum(u, 0) + np.log1p(np.exp(-np.abs(u)))``, ``erf(u)`` as a call of the helper that
+  generated modules carry;
 - the text is laid out as ``ruff format`` lays it out (spaces around binary operators, ``**``
   hugging simple operands), so generated modules pass ``ruff format --check`` unchanged.
 
@@ -33,6 +35,8 @@ import re
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import precedence
+
+from symgrad.functions import TABLE, Named
 
 
 class SymgradNumPyPrinter(NumPyPrinter):
@@ -141,13 +145,25 @@ class SymgradNumPyPrinter(NumPyPrinter):
     def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
         return f"({self._print(expr.lhs)}) {expr.rel_op} ({self._print(expr.rhs)})"
 
-    def _print_logistic(self, expr: sympy.Function) -> str:
-        u = self._print(-expr.args[0])
-        return f"(1 / (1 + {self._module_format('numpy.exp')}({u})))"
 
-    def _print_softplus(self, expr: sympy.Function) -> str:
-        u = self._print(expr.args[0])
-        return f"(np.maximum({u}, 0) + np.log1p(np.exp(-np.abs({u}))))"
+def _install_named_functions() -> None:
+    """Each named function prints as its table entry says (:data:`symgrad.functions.TABLE`)."""
+    for function, named in TABLE.items():
+
+        def method(self: SymgradNumPyPrinter, expr: sympy.Expr, named: Named = named) -> str:
+            return named.numpy_code(self, expr)
+
+        setattr(SymgradNumPyPrinter, f"_print_{function.__name__}", method)
+
+
+_install_named_functions()
+
+
+def numpy_namespace() -> dict[str, object]:
+    """The names printed code may use: ``np`` and the helpers of :mod:`symgrad.special`."""
+    from symgrad.special import namespace
+
+    return dict(namespace())
 
 
 class total(sympy.Function):

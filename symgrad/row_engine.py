@@ -27,7 +27,8 @@ import sympy
 from sympy import IndexedBase, Sum
 
 from symgrad.errors import DerivationError
-from symgrad.functions import logistic, name_known_functions, softplus
+from symgrad.functions import canonical, name_known_functions, to_elementary
+from symgrad.proofs import is_zero_by_algebra
 from symgrad.result import Rendered
 from symgrad.spec import N, RowSpec, i, k, n
 
@@ -67,7 +68,7 @@ class RowDerivation(Rendered):
 @functools.lru_cache(maxsize=64)
 def derive_rows(spec: RowSpec) -> RowDerivation:
     x = spec.inputs[0]
-    stable = name_known_functions(spec.forward)
+    stable = canonical(name_known_functions(spec.forward))
     objective = _objective(spec, stable)
     raw = sympy.diff(objective, x[i]).doit()
     steps: list[tuple[str, sympy.Expr]] = [("differentiate the indexed sums", raw)]
@@ -211,7 +212,7 @@ def _check_concrete(
         if saved:
             got = _softmax_written_out(got, next(iter(saved.values())), size)
         got = got.xreplace(target_facts)
-        difference = _to_elementary(got - want)
+        difference = to_elementary(got - want)
         values = {s: sympy.Float(rng.uniform(-2, 2), 40) for s in difference.free_symbols}
         values.update(
             {s: sympy.Float(rng.uniform(-2, 2), 40) for s in difference.atoms(sympy.Indexed)}
@@ -241,21 +242,9 @@ def _softmax_written_out(e: sympy.Expr, definition: sympy.Expr, size: int) -> sy
 
 
 def _is_zero(e: sympy.Expr) -> bool:
-    """Decide ``e == 0``. With every ``exp(...)`` named by a fresh symbol, a softmax or
-    cross-entropy gradient is a rational function, for which ``cancel`` reaching 0 is a proof;
-    when it does not (exponentials that are related, other functions) ``simplify`` decides."""
-    e = sympy.expand(e, power_exp=True, mul=False, multinomial=False, basic=False)
-    names: dict[sympy.Expr, sympy.Dummy] = {}
-    named = {}
-    for f in e.atoms(sympy.exp):
-        c, u = f.args[0].as_coeff_Mul()
-        if not c.is_Integer:
-            c, u = sympy.S.One, f.args[0]
-        named[f] = names.setdefault(u, sympy.Dummy(positive=True)) ** c
-    rational = e.xreplace(named)
-    if not rational.atoms(sympy.Function) and sympy.cancel(sympy.together(rational)) == 0:
-        return True
-    return sympy.simplify(e) == 0
+    """Decide ``e == 0``: by rational algebra in named exponentials
+    (:func:`symgrad.proofs.is_zero_by_algebra`), else ``simplify``."""
+    return is_zero_by_algebra(e) or sympy.simplify(e) == 0
 
 
 def _target_facts(spec: RowSpec, size: int) -> dict[sympy.Expr, sympy.Expr]:
@@ -264,7 +253,3 @@ def _target_facts(spec: RowSpec, size: int) -> dict[sympy.Expr, sympy.Expr]:
         return {}
     t = spec.targets[0]
     return {t[size - 1]: 1 - sum(t[c] for c in range(size - 1))}
-
-
-def _to_elementary(e: sympy.Expr) -> sympy.Expr:
-    return e.replace(lambda f: isinstance(f, (logistic, softplus)), lambda f: f.rewrite(sympy.exp))

@@ -100,10 +100,20 @@ def test_proof_rejects_unequal_forms() -> None:
 def test_a_symbolic_zero_that_numbers_contradict_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # SymPy is wrong in corners; a simplify that claims 0 must be confirmed numerically.
-    monkeypatch.setattr(sympy, "simplify", lambda e, *a, **k: sympy.S.Zero)
+    # SymPy is wrong in corners; an algebraic 0 must be confirmed numerically.
+    monkeypatch.setattr(sympy, "cancel", lambda e, *a, **k: sympy.S.Zero)
     with pytest.raises(DerivationError, match="not 0 numerically"):
         prove_equal(x**2, x)
+
+
+def test_a_wrong_simplify_cannot_prove_what_the_numbers_refute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # simplify is asked only once the numbers agree: a simplify that always says 0 proves
+    # nothing false.
+    monkeypatch.setattr(sympy, "simplify", lambda e, *a, **k: sympy.S.Zero)
+    assert not prove_equal(x**2, x)
+    assert not prove_equal(sympy.log(x**2), sympy.log(x))
 
 
 @pytest.mark.parametrize(
