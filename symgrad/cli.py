@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from symgrad.errors import SymgradError
+
+STDOUT = "-"  # as a file name: standard output
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("codegen", help="generate a NumPy module with one class per layer")
     p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
     _expr_options(p)
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (- or none: stdout)")
     p.add_argument("--check", metavar="FILE", help="exit 1 with a diff when FILE is not up to date")
     p.set_defaults(func=_cmd_codegen)
 
@@ -71,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("expr", metavar="EXPR", help='e.g. "(apple*apple_num + orange*orange_num)*tax"')
     p.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="input values")
     p.add_argument("--output-name", default=None, help="name of the output (default: out)")
-    p.add_argument("--svg", metavar="FILE", help="also draw the graph, textbook style, as SVG")
+    p.add_argument(
+        "--svg", metavar="FILE", help="also draw the graph, textbook style, as SVG (-: stdout only)"
+    )
     p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("doc", help="render every derivation as Markdown and one LaTeX document")
@@ -147,7 +149,7 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
     source = generate(_specs(args, args.names))
     if args.check:
         return _check_file(args.check, source)
-    if args.output:
+    if args.output and args.output != STDOUT:
         write_atomic(args.output, source)
     else:
         sys.stdout.write(source)
@@ -204,18 +206,29 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     from symgrad.evaluation import evaluate_graph
 
     evaluation = evaluate_graph(args.expr, args.at, args.output_name)
-    print(evaluation.text())
     if args.svg:
         from symgrad.figures import graph_svg
 
-        write_atomic(args.svg, graph_svg(evaluation))
+        svg = graph_svg(evaluation)
+        if args.svg == STDOUT:  # stdout carries one document: the SVG instead of the text
+            sys.stdout.write(svg)
+            return 0
+        write_atomic(args.svg, svg)
+    print(evaluation.text())
     return 0
 
 
 def _cmd_doc(args: argparse.Namespace) -> int:
     from symgrad import docs
     from symgrad.registry import catalog
+    from symgrad.writing import folder_problem
 
+    if args.output == STDOUT:
+        raise SymgradError("doc writes a folder of files, which cannot go to stdout (-o -)")
+    if not args.check:  # refuse a folder it must not write into before rendering for seconds
+        problem = folder_problem(args.output, [], docs.COMMAND)
+        if problem is not None:
+            raise SymgradError(problem)
     try:
         files = docs.render(list(catalog.values()))
     except SymgradError:
@@ -237,19 +250,10 @@ def _cmd_doc(args: argparse.Namespace) -> int:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".symgrad-", suffix=".tmp")
-    except OSError as err:
-        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as err:
-        os.unlink(tmp)
-        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+    """Write ``text`` to ``path`` atomically, with the user's umask (:mod:`symgrad.writing`)."""
+    from symgrad.writing import write_atomic as write
+
+    write(path, text)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ notation (with shapes for matrix layers), the generated code, the backward code 
 math by latexify-py (so the reader sees that the code they run is the formula they read), and
 the verification verdict. ``derivations/README.md`` is the table of contents and
 ``derivations/symgrad.tex`` the same material as one LaTeX document, with the textbook's
-computational-graph figures in TikZ. Everything is rendered into a temporary folder first and
-moved into place only when complete.
+computational-graph figures in TikZ. :func:`write` writes only these files, each atomically,
+after all of them are rendered, and lists them in ``.symgrad-manifest`` (:mod:`symgrad.writing`);
+it refuses a folder holding other files and no manifest.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import ast
 import linecache
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,10 @@ from typing import Any
 from symgrad.check import check_all
 from symgrad.codegen import class_source
 from symgrad.engine import derive
-from symgrad.errors import SymgradError
 from symgrad.numpy_printer import numpy_code
+from symgrad.writing import with_manifest, write_folder
 
+COMMAND = "symgrad doc"
 VERDICT = {True: "pass", False: "FAIL"}
 SHOPPING = (
     "price = (apple*apple_num + orange*orange_num)*tax",
@@ -320,36 +320,21 @@ def _without_docstring(lines: list[str]) -> list[str]:
 
 
 def write(outdir: str | os.PathLike, files: dict[str, str]) -> None:
-    """Write the book into ``outdir`` all at once: render into a temporary sibling folder,
-    then swap it in, so a failure never leaves a half-written document."""
-    target = Path(outdir).resolve()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".symgrad-doc-", dir=target.parent))
-    except OSError as err:
-        raise SymgradError(f"cannot write {outdir}: {err.strerror}") from None
-    try:
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            target.rename(backup)
-        staging.rename(target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    except OSError as err:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise SymgradError(f"cannot write {outdir}: {err.strerror}") from None
+    """Write the book into ``outdir``, with its manifest, touching no other file there: every
+    file is staged before any is replaced, so a failure never leaves a half-written book."""
+    write_folder(outdir, files, COMMAND)
 
 
 def stale(outdir: str | os.PathLike, files: dict[str, str]) -> list[str]:
-    """The files of ``outdir`` that differ from ``files`` (missing ones included)."""
+    """The files of ``outdir`` that differ from ``files`` or its manifest (missing ones too)."""
     root = Path(outdir)
     out = []
-    for name, text in files.items():
+    for name, text in with_manifest(files, COMMAND).items():
         path = root / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        try:
+            current = path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != text:
             out.append(str(path))
     return out

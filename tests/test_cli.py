@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,15 @@ SHOPPING = "(apple*apple_num + orange*orange_num)*tax"
 SHOPPING_AT = ["apple=100", "apple_num=2", "orange=150", "orange_num=3", "tax=1.1"]
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(
+    *args: str, cwd: Path | None = None, umask: int | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "symgrad", *args], capture_output=True, text=True, cwd=cwd
+        [sys.executable, "-m", "symgrad", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        preexec_fn=None if umask is None else lambda: os.umask(umask),
     )
 
 
@@ -146,7 +154,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(symgrad.SymgradError, match="cannot write"):
         cli.write_atomic(str(path), "new")
     assert path.read_text() == "old"
@@ -231,3 +239,68 @@ def test_graph_writes_a_textbook_figure(tmp_path: Path) -> None:
 )
 def test_graph_at_a_pole_is_one_line(expr: str, at: list[str], needle: str) -> None:
     assert_one_line_error(run("graph", expr, "--at", *at), needle)
+
+
+# --- every output path: the user's files are safe, modes follow the umask -----------------------
+
+USERS_FILE = ("train.py", "print('the user wrote this')\n")
+OUTPUTS = {
+    "codegen -o": (["codegen", "Relu", "-o", "layers.py"], "layers.py"),
+    "graph --svg": (["graph", "x*y", "--at", "x=1", "y=2", "--svg", "g.svg"], "g.svg"),
+    "doc -o": (["doc", "-o", "book"], "book"),
+}
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _written(path: Path) -> list[Path]:
+    return [path, *path.iterdir()] if path.is_dir() else [path]
+
+
+@pytest.mark.parametrize("umask", [0o027, 0o002], ids=["umask027", "umask002"])
+@pytest.mark.parametrize("command", list(OUTPUTS))
+def test_every_output_leaves_the_users_files_and_follows_the_umask(
+    tmp_path: Path, command: str, umask: int
+) -> None:
+    args, output = OUTPUTS[command]
+    users = tmp_path / USERS_FILE[0]
+    users.write_text(USERS_FILE[1])
+    users.chmod(0o640)
+    first = run(*args, cwd=tmp_path, umask=umask)
+    assert first.returncode == 0, first.stderr
+    assert users.read_text() == USERS_FILE[1] and _mode(users) == 0o640
+    written = tmp_path / output
+    for path in _written(written):
+        assert _mode(path) == (0o777 if path.is_dir() else 0o666) & ~umask, path
+    for path in _written(written):  # a second run replaces its files and keeps their modes
+        path.chmod(0o751 if path.is_dir() else 0o604)
+    again = run(*args, cwd=tmp_path, umask=umask)
+    assert again.returncode == 0, again.stderr
+    for path in _written(written):
+        assert _mode(path) == (0o751 if path.is_dir() else 0o604), path
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([USERS_FILE[0], output])
+    assert users.read_text() == USERS_FILE[1]
+
+
+@pytest.mark.parametrize("target", [".", "{tmp}"])
+def test_doc_refuses_a_folder_it_did_not_write(tmp_path: Path, target: str) -> None:
+    users = tmp_path / USERS_FILE[0]
+    users.write_text(USERS_FILE[1])
+    result = run("doc", "-o", target.format(tmp=tmp_path), cwd=tmp_path)
+    assert_one_line_error(result, "did not write", "choose a new or empty folder")
+    assert [p.name for p in tmp_path.iterdir()] == [USERS_FILE[0]]
+    assert users.read_text() == USERS_FILE[1]
+
+
+def test_dash_means_stdout(tmp_path: Path) -> None:
+    codegen = run("codegen", "Relu", "-o", "-", cwd=tmp_path)
+    assert codegen.returncode == 0 and "class Relu:" in codegen.stdout
+    import xml.etree.ElementTree as ET
+
+    graph = run("graph", SHOPPING, "--at", *SHOPPING_AT, "--svg", "-", cwd=tmp_path)
+    assert graph.returncode == 0, graph.stderr
+    ET.fromstring(graph.stdout)  # stdout is the SVG and nothing else
+    assert_one_line_error(run("doc", "-o", "-", cwd=tmp_path), "cannot go to stdout")
+    assert list(tmp_path.iterdir()) == []
