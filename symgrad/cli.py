@@ -1,24 +1,39 @@
 """The ``symgrad`` command line. SymPy is imported only inside the subcommands that need it.
 
-Exit status: 0 success, 1 a check failed or a file is stale, 2 bad input (one line on stderr).
+Exit status: 0 success, 1 a check failed or a file is stale, 2 bad input (one line on stderr),
+130 interrupted, 141 (128 + SIGPIPE, as a shell reports ``cat`` killed by a closed pipe) when
+the reader of stdout went away, as ``symgrad check | head -1`` does: then symgrad stops
+quietly, with nothing on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from symgrad.errors import SymgradError
 
 STDOUT = "-"  # as a file name: standard output
+BROKEN_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
     except SymgradError as err:
@@ -28,10 +43,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _stdout_to_devnull() -> None:
+    """The reader is gone: send what is still buffered for stdout nowhere, so that Python's
+    final flush does not report the broken pipe on stderr (the recipe of the signal docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse swallows OSError here; let a closed pipe after --help reach main like any other
+        if message:
+            (file or sys.stderr).write(message)
+
+
 def _parser() -> argparse.ArgumentParser:
     from symgrad import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symgrad",
         description="Derive backpropagation symbolically, show it, generate it, verify it.",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -304,3 +305,85 @@ def test_dash_means_stdout(tmp_path: Path) -> None:
     ET.fromstring(graph.stdout)  # stdout is the SVG and nothing else
     assert_one_line_error(run("doc", "-o", "-", cwd=tmp_path), "cannot go to stdout")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- a reader that stops early: quiet exit ------------------------------------------------------
+
+EVERY_COMMAND = {
+    "list": ["list"],
+    "derive": ["derive", "Sigmoid", "--format", "markdown"],
+    "codegen": ["codegen"],
+    "codegen --check": ["codegen", "Relu", "--check", "{stale}"],
+    "check": ["check", "Relu", "Tanh"],
+    "check FILE:CLASS": ["check", "{user}:Good"],
+    "graph": ["graph", SHOPPING, "--at", *SHOPPING_AT],
+    "graph --svg -": ["graph", SHOPPING, "--at", *SHOPPING_AT, "--svg", "-"],
+    "doc": ["doc", "-o", "{book}"],
+    "doc --check": ["doc", "--check", "-o", "{book}"],
+    "--help": ["--help"],
+    "derive --help": ["derive", "--help"],
+    "--version": ["--version"],
+}
+
+
+def _command(tmp_path: Path, name: str) -> list[str]:
+    (tmp_path / "stale.py").write_text("old\n")
+    (tmp_path / "user.py").write_text(USER_LAYERS)
+    where = {"stale": tmp_path / "stale.py", "user": tmp_path / "user.py", "book": tmp_path / "b"}
+    return [a.format(**where) for a in EVERY_COMMAND[name]]
+
+
+def assert_quiet(name: str, stderr: str) -> None:
+    """Nothing on stderr but what the command says anyway: the one stale line of --check."""
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    if "--check" in name:  # printed after the diff: there, unless the pipe broke before
+        assert stderr == "" or (len(stderr.splitlines()) == 1 and "is stale" in stderr), stderr
+    else:
+        assert stderr == "", stderr
+
+
+@pytest.mark.parametrize("name", list(EVERY_COMMAND))
+def test_a_reader_gone_before_the_first_byte_is_a_quiet_exit(tmp_path: Path, name: str) -> None:
+    """stdout is a pipe whose read end is closed before symgrad starts: every write fails, as
+    the last ones do under ``| head -1``, deterministically."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "symgrad", *_command(tmp_path, name)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write_end)
+    assert_quiet(name, result.stderr)
+    assert result.returncode == 141
+
+
+@pytest.mark.parametrize("name", list(EVERY_COMMAND))
+def test_piped_into_head_is_quiet(tmp_path: Path, name: str) -> None:
+    command = shlex.join([sys.executable, "-m", "symgrad", *_command(tmp_path, name)])
+    result = subprocess.run(f"{command} | head -1", shell=True, capture_output=True, text=True)
+    assert result.returncode == 0  # head's status: no pipefail
+    assert result.stdout.count("\n") == 1, result.stdout
+    assert_quiet(name, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([], "required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["derive", "Sigmoid", "--format", "pdf"], "invalid choice: 'pdf'"),
+        (["graph"], "required: EXPR"),
+        (["check", "--shape"], "expected one argument"),
+        (["list", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_usage_errors_are_one_line_with_a_working_hint(args: list[str], needle: str) -> None:
+    result = run(*args)
+    assert_one_line_error(result, needle)
+    hint = result.stderr.strip().rsplit("(see ", 1)[1].rstrip(")")
+    helped = run(*shlex.split(hint)[1:])
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: "), hint
