@@ -19,6 +19,7 @@ from symgrad.errors import SymgradError
 
 STDOUT = "-"  # as a file name: standard output
 BROKEN_PIPE = 141
+SHAPE = (4, 5)  # check FILE.py:CLASS without --shape
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,8 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the catalog's layers")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("derive", help="print a layer's step-by-step derivation")
-    p.add_argument("layer", nargs="?", help="catalog layer")
+    p = sub.add_parser("derive", help="print layers' step-by-step derivations")
+    p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers")
     _expr_options(p)
     p.add_argument("--format", choices=("text", "latex", "markdown"), default="text")
     p.set_defaults(func=_cmd_derive)
@@ -96,15 +97,21 @@ def _parser() -> argparse.ArgumentParser:
         "names", nargs="*", metavar="NAME", help="catalog layers (default: all) or FILE.py:CLASS"
     )
     _expr_options(p)
-    p.add_argument("--shape", default="4,5", help="input shape for FILE.py:CLASS (default 4,5)")
-    p.add_argument("--fast", action="store_true", help="random directions, not every element")
+    p.add_argument(
+        "--shape", help=f"input shape for FILE.py:CLASS (default {','.join(map(str, SHAPE))})"
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="FILE.py:CLASS: random directions, not every element"
+    )
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(
         "graph", help="evaluate an expression's computational graph forward and backward"
     )
     p.add_argument("expr", metavar="EXPR", help='e.g. "(apple*apple_num + orange*orange_num)*tax"')
-    p.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="input values")
+    p.add_argument(
+        "--at", nargs="+", action="extend", default=[], metavar="NAME=VALUE", help="input values"
+    )
     p.add_argument("--output-name", default=None, help="name of the output (default: out)")
     p.add_argument(
         "--svg", metavar="FILE", help="also draw the graph, textbook style, as SVG (-: stdout only)"
@@ -144,14 +151,37 @@ def _expr_spec(args: argparse.Namespace) -> Any:
 
 
 def _specs(args: argparse.Namespace, names: list[str]) -> list[Any]:
+    """The catalog layers ``names`` and the ``--expr`` layer; ``--name X`` alone (no --expr,
+    no names) selects the catalog layer X; nothing at all, the whole catalog."""
     from symgrad.registry import catalog
 
+    _refuse_ignored_expr_options(args, names, name_selects=True)
     specs = [catalog[n] for n in names]
-    if getattr(args, "expr", None):
+    if args.expr is not None:
         specs.append(_expr_spec(args))
-    elif getattr(args, "name", None) and not names:
+    elif args.name is not None:
         specs.append(catalog[args.name])
     return specs or [catalog[n] for n in catalog]
+
+
+def _refuse_ignored_expr_options(
+    args: argparse.Namespace, names: list[str], name_selects: bool
+) -> None:
+    """``--name`` and ``--var`` describe the ``--expr`` layer: without it they would be
+    ignored, except ``--name X`` on its own where ``name_selects`` (codegen, check)."""
+    if args.expr is not None:
+        return
+    if args.var:
+        raise SymgradError("--var names the input variables of an --expr layer: give --expr too")
+    if args.name is None:
+        return
+    if not name_selects:
+        raise SymgradError("--name is the class name of an --expr layer: give --expr too")
+    if names:
+        raise SymgradError(
+            f"--name {args.name} without --expr selects a catalog layer, and would be ignored "
+            f"next to {' '.join(names)}: list {args.name} with them instead"
+        )
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -166,23 +196,35 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     from symgrad.engine import derive
     from symgrad.registry import catalog
 
-    if args.expr:
-        spec = _expr_spec(args)
-    elif args.layer:
-        spec = catalog[args.layer]
+    _refuse_ignored_expr_options(args, args.names, name_selects=False)
+    if args.expr is not None and args.names:
+        raise SymgradError(
+            f"derive takes catalog layers or --expr, not both (got {' '.join(args.names)} "
+            "and --expr)"
+        )
+    if args.expr is not None:
+        specs = [_expr_spec(args)]
+    elif args.names:
+        specs = [catalog[n] for n in args.names]
     else:
         raise SymgradError("name a layer (symgrad list shows them) or give --expr")
-    d = derive(spec)
-    text = {"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]()
-    print(text.rstrip("\n"))
+    texts = []
+    for spec in specs:
+        d = derive(spec)
+        texts.append({"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]())
+    print("\n\n".join(t.rstrip("\n") for t in texts))
     return 0
 
 
 def _cmd_codegen(args: argparse.Namespace) -> int:
     from symgrad.codegen import generate
 
+    if args.check is not None and args.output is not None:
+        raise SymgradError("give -o FILE or --check FILE, not both")
+    if args.check == STDOUT:
+        raise SymgradError("--check compares with a file: name one (- is not a file)")
     source = generate(_specs(args, args.names))
-    if args.check:
+    if args.check is not None:
         return _check_file(args.check, source)
     if args.output and args.output != STDOUT:
         write_atomic(args.output, source)
@@ -213,13 +255,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     users = [n for n in args.names if is_user_target(n)]
     names = [n for n in args.names if not is_user_target(n)]
+    _refuse_ignored_expr_options(args, names, name_selects=True)
+    if not users and args.shape is not None:
+        raise SymgradError(
+            "--shape applies only to FILE.py:CLASS targets, and none is given "
+            "(catalog layers are checked at shapes that suit them)"
+        )
+    if not users and args.fast:
+        raise SymgradError(
+            "--fast applies only to FILE.py:CLASS targets, and none is given "
+            "(catalog layers are always checked at every element)"
+        )
     texts, ok = [], True
-    shape = _shape(args.shape)
+    shape = _shape(args.shape) if args.shape is not None else SHAPE
     for target in users:
         text, passed = check_user_layer(target, shape, fast=args.fast)
         texts.append(text)
         ok = ok and passed
-    if names or not users:
+    if names or args.expr is not None or args.name is not None or not users:
         text, passed = run(_specs(args, names))
         texts.append(text)
         ok = ok and passed
@@ -240,6 +293,8 @@ def _shape(text: str) -> tuple[int, ...]:
 def _cmd_graph(args: argparse.Namespace) -> int:
     from symgrad.evaluation import evaluate_graph
 
+    _refuse_duplicate_values(args.at)
+    _refuse_two_output_names(args.expr, args.output_name)
     evaluation = evaluate_graph(args.expr, args.at, args.output_name)
     if args.svg:
         from symgrad.figures import graph_svg
@@ -251,6 +306,29 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         write_atomic(args.svg, svg)
     print(evaluation.text())
     return 0
+
+
+def _refuse_duplicate_values(at: list[str]) -> None:
+    """``--at x=1 x=2`` would keep the last value: say so instead (keys as _bind reads them)."""
+    seen: dict[str, str] = {}
+    for item in at:
+        key, sep, _ = item.partition("=")
+        key = key.strip()
+        if sep and key in seen:
+            raise SymgradError(f"--at gives {key} twice ({seen[key]}, {item.strip()})")
+        seen.setdefault(key, item.strip())
+
+
+def _refuse_two_output_names(text: str, option: str | None) -> None:
+    from symgrad.evaluation import _is_assignment
+
+    if option is None or not _is_assignment(text):
+        return
+    named = text.rpartition("=")[0].strip()
+    if named != option.strip():
+        raise SymgradError(
+            f"the output is named twice: {named!r} in the expression, {option!r} by --output-name"
+        )
 
 
 def _cmd_doc(args: argparse.Namespace) -> int:

@@ -311,7 +311,7 @@ def test_dash_means_stdout(tmp_path: Path) -> None:
 
 EVERY_COMMAND = {
     "list": ["list"],
-    "derive": ["derive", "Sigmoid", "--format", "markdown"],
+    "derive": ["derive", "Sigmoid", "Relu", "--format", "markdown"],
     "codegen": ["codegen"],
     "codegen --check": ["codegen", "Relu", "--check", "{stale}"],
     "check": ["check", "Relu", "Tanh"],
@@ -387,3 +387,78 @@ def test_usage_errors_are_one_line_with_a_working_hint(args: list[str], needle: 
     hint = result.stderr.strip().rsplit("(see ", 1)[1].rstrip(")")
     helped = run(*shlex.split(hint)[1:])
     assert helped.returncode == 0 and helped.stdout.startswith("usage: "), hint
+
+
+# --- options that would be ignored are refused --------------------------------------------------
+
+MISH = ["--expr", "x*tanh(log(1+exp(x)))"]
+COMMANDS = {"list", "derive", "codegen", "check", "graph", "doc"}
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["derive", "Sigmoid", *MISH], ["not both", "Sigmoid"]),
+        (["derive", "Sigmoid", "Relu", *MISH, "--name", "Mish"], ["not both", "Sigmoid Relu"]),
+        (["derive", "--name", "Mish"], ["--name", "give --expr"]),
+        (["derive", "Sigmoid", "--name", "Mish"], ["--name", "give --expr"]),
+        (["derive", "Sigmoid", "--var", "x"], ["--var", "give --expr"]),
+        (["codegen", "--var", "x"], ["--var", "give --expr"]),
+        (["codegen", "Sigmoid", "--name", "Relu"], ["--name Relu", "ignored next to Sigmoid"]),
+        (["check", "Sigmoid", "--name", "Relu"], ["--name Relu", "ignored next to Sigmoid"]),
+        (["check", "{file}:Good", "--var", "x"], ["--var", "give --expr"]),
+        (["check", "Relu", "--shape", "3,3"], ["--shape applies only to FILE.py:CLASS"]),
+        (["check", "--shape", "3,3"], ["--shape applies only to FILE.py:CLASS"]),
+        (["check", "Relu", "--fast"], ["--fast applies only to FILE.py:CLASS"]),
+        (["check", *MISH, "--fast"], ["--fast applies only to FILE.py:CLASS"]),
+        (["codegen", "Relu", "-o", "a.py", "--check", "b.py"], ["-o FILE or --check FILE"]),
+        (["codegen", "Relu", "--check", "-"], ["--check compares with a file"]),
+        (["graph", "x*y", "--at", "x=1", "y=2", "x=3"], ["--at gives x twice", "x=1", "x=3"]),
+        (["graph", "x*y", "--at", "x=1", "y=2", "--at", " x =1"], ["--at gives x twice"]),
+        (["graph", "p = x*y", "--at", "x=1", "y=2", "--output-name", "q"], ["named twice"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) and v and v[0] in COMMANDS else "",
+)
+def test_an_option_that_would_be_ignored_is_an_error(
+    tmp_path: Path, user_file: Path, args: list[str], needles: list[str]
+) -> None:
+    result = run(*[a.format(file=user_file) for a in args], cwd=tmp_path)
+    assert_one_line_error(result, *needles)
+    assert [p.name for p in tmp_path.iterdir()] == [user_file.name]  # nothing written
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["codegen", "--name", "Relu"],  # --name alone selects a catalog layer, as it always did
+        ["codegen", "Relu", *MISH, "--name", "Mish"],  # a catalog layer and an --expr layer
+        ["check", "Relu", *MISH, "--name", "Mish"],
+        ["graph", "p = x*y", "--at", "x=1", "--at", "y=2", "--output-name", "p"],
+    ],
+)
+def test_combinations_that_mean_something_still_work(args: list[str]) -> None:
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_a_file_and_an_expr_checks_both(user_file: Path) -> None:
+    result = run("check", f"{user_file}:Good", *MISH, "--name", "Mish")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout and any(
+        line.startswith("Mish ") for line in result.stdout.splitlines()
+    )
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex", "markdown"])
+def test_derive_several_layers(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from symgrad.cli import main
+
+    names = ["Sigmoid", "Softmax", "Affine"]  # one of each engine
+    singles = []
+    for name in names:
+        assert main(["derive", name, "--format", fmt]) == 0
+        singles.append(capsys.readouterr().out)
+    assert main(["derive", *names, "--format", fmt]) == 0
+    together = capsys.readouterr().out
+    assert together == "\n".join(singles)  # each one, a blank line between
+    assert together.count("\n\n" + {"text": "", "latex": "\\begin", "markdown": "## "}[fmt]) >= 2
