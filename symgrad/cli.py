@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -187,8 +188,9 @@ def _refuse_ignored_expr_options(
 def _cmd_list(args: argparse.Namespace) -> int:
     from symgrad.registry import catalog
 
+    width = max(map(len, catalog), default=0)
     for name, spec in catalog.items():
-        print(f"{name:<12} {spec.doc}")
+        print(f"{name:<{width}}  {spec.doc}".rstrip())
     return 0
 
 
@@ -225,7 +227,7 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         raise SymgradError("--check compares with a file: name one (- is not a file)")
     source = generate(_specs(args, args.names))
     if args.check is not None:
-        return _check_file(args.check, source)
+        return _check_file(args.check, source, _codegen_command(args, args.check))
     if args.output and args.output != STDOUT:
         write_atomic(args.output, source)
     else:
@@ -233,12 +235,35 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_file(path: str, source: str) -> int:
+def _codegen_command(args: argparse.Namespace, path: str) -> str:
+    """The command that writes exactly what ``codegen ... --check path`` compares with."""
+    words = ["symgrad", "codegen", *args.names]
+    if args.expr is not None:
+        words += _option("--expr", args.expr)
+    if args.name is not None:
+        words += _option("--name", args.name)
+    for var in args.var or []:
+        words += _option("--var", var)
+    return shlex.join([*words, *_option("-o", path, "--output")])
+
+
+def _option(flag: str, value: str, long: str | None = None) -> list[str]:
+    """``flag value`` as words argparse reads back as such: ``--long=value`` when the value
+    starts with ``-`` (argparse would take ``--expr -x`` for two options)."""
+    if value.startswith("-"):
+        return [f"{long or flag}={value}"]
+    return [flag, value]
+
+
+def _check_file(path: str, source: str, command: str) -> int:
     try:
         with open(path, encoding="utf-8") as f:
             current = f.read()
-    except OSError as err:
-        raise SymgradError(f"cannot read {path}: {err.strerror}") from None
+    except FileNotFoundError:
+        raise SymgradError(f"cannot read {path}: no such file (write it: {command})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise SymgradError(f"cannot read {path}: {reason}") from None
     if current == source:
         print(f"{path} is up to date")
         return 0
@@ -246,7 +271,7 @@ def _check_file(path: str, source: str) -> int:
         current.splitlines(True), source.splitlines(True), path, "generated"
     )
     sys.stdout.writelines(diff)
-    print(f"{path} is stale: run symgrad codegen -o {path}", file=sys.stderr)
+    print(f"{path} is stale: run {command}", file=sys.stderr)
     return 1
 
 
@@ -353,7 +378,15 @@ def _cmd_doc(args: argparse.Namespace) -> int:
         for path in stale:
             print(f"stale: {path}")
         if stale:
-            print(f"{args.output} is stale: run symgrad doc -o {args.output}", file=sys.stderr)
+            problem = folder_problem(args.output, files, docs.COMMAND)
+            if problem is None:
+                command = shlex.join(["symgrad", "doc", *_option("-o", args.output, "--output")])
+                print(f"{args.output} is stale: run {command}", file=sys.stderr)
+            else:
+                print(
+                    f"{args.output} is stale, and symgrad doc will not write it: {problem}",
+                    file=sys.stderr,
+                )
             return 1
         print(f"{args.output} is up to date ({len(files)} files)")
         return 0

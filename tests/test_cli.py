@@ -134,6 +134,7 @@ def test_check_fails_when_a_layer_is_wrong(tmp_path: Path) -> None:
         (["graph", SHOPPING, "--at", *SHOPPING_AT, "banana=3"], ["'banana' does not occur"]),
         (["graph", "x*", "--at", "x=1"], ["cannot parse"]),
         (["codegen", "--expr", "x**2", "--name", "not valid"], ["not a valid Python class name"]),
+        (["derive"], ["name a layer (symgrad list shows them) or give --expr"]),
     ],
 )
 def test_bad_input_gets_one_line_and_status_2(args: list[str], needles: list[str]) -> None:
@@ -462,3 +463,96 @@ def test_derive_several_layers(fmt: str, capsys: pytest.CaptureFixture[str]) -> 
     together = capsys.readouterr().out
     assert together == "\n".join(singles)  # each one, a blank line between
     assert together.count("\n\n" + {"text": "", "latex": "\\begin", "markdown": "## "}[fmt]) >= 2
+
+
+# --- every hint is a command that works ---------------------------------------------------------
+
+
+def run_hint(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    words = shlex.split(command)
+    assert words[0] == "symgrad", command
+    return run(*words[1:], cwd=cwd)
+
+
+TRICKY = "my dir/-layers $(x).py"  # a space, a leading dash, shell syntax
+
+
+@pytest.mark.parametrize(
+    ("selection", "filename"),
+    [
+        ([], "layers.py"),
+        (["Relu", "Softmax"], TRICKY),
+        (["relu"], "layers.py"),  # catalog names are found case-insensitively
+        (["--name", "Tanh"], TRICKY),
+        (["Relu", *MISH, "--name", "Mish"], "layers.py"),
+        (["--expr=-x*tanh(y)", "--var", "y", "--var", "x", "--name", "Neg"], TRICKY),
+        (["--expr", "a*b + c"], "-layers.py"),
+    ],
+    ids=lambda v: " ".join(v) or "all" if isinstance(v, list) else v,
+)
+def test_the_stale_hint_of_codegen_check_makes_the_file_fresh(
+    tmp_path: Path, selection: list[str], filename: str
+) -> None:
+    path = tmp_path / filename
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("# stale\n")
+    stale = run("codegen", *selection, f"--check={filename}", cwd=tmp_path)
+    assert stale.returncode == 1, stale.stderr
+    [line] = stale.stderr.splitlines()
+    assert line.startswith(f"{filename} is stale: run ")
+    assert run_hint(line.split(" is stale: run ", 1)[1], tmp_path).returncode == 0
+    fresh = run("codegen", *selection, f"--check={filename}", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    if not selection:
+        return  # the whole catalog is slow; the other selections check the missing file
+    path.unlink()
+    missing = run("codegen", *selection, f"--check={filename}", cwd=tmp_path)
+    assert_one_line_error(missing, "no such file")
+    command = missing.stderr.strip().split("(write it: ", 1)[1].removesuffix(")")
+    assert run_hint(command, tmp_path).returncode == 0
+    assert run("codegen", *selection, f"--check={filename}", cwd=tmp_path).returncode == 0
+
+
+def test_the_stale_hint_of_doc_check_makes_the_folder_fresh(tmp_path: Path) -> None:
+    option = "--output=-book"  # the hint must say it the same way: -o -book means -o, -b...
+    stale = run("doc", "--check", option, cwd=tmp_path)
+    assert stale.returncode == 1
+    [line] = stale.stderr.splitlines()
+    assert run_hint(line.split(" is stale: run ", 1)[1], tmp_path).returncode == 0
+    fresh = run("doc", "--check", option, cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+
+
+def test_doc_check_of_a_folder_doc_will_not_write_says_so(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("mine")
+    result = run("doc", "--check", "-o", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "symgrad doc will not write it" in line and "did not write" in line
+    assert "run symgrad" not in line
+
+
+def test_list_columns_fit_the_longest_name() -> None:
+    result = run("list")
+    width = max(map(len, CATALOG))
+    lines = result.stdout.splitlines()
+    assert [line[:width].rstrip() for line in lines] == CATALOG
+    for line, name in zip(lines, CATALOG):
+        assert line[width : width + 2] == "  " and line[width + 2] != " "
+        assert line[width + 2 :] == symgrad.catalog[name].doc
+
+
+@pytest.mark.parametrize("names", [["A", "LongerThanTwelveLetters"], ["X" * 40, "Y"], ["Z"]])
+def test_list_columns_fit_any_names(
+    names: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import types
+
+    from symgrad import registry
+    from symgrad.cli import main
+
+    fake = {n: types.SimpleNamespace(doc=f"doc of {n}") for n in names}
+    monkeypatch.setattr(registry, "catalog", fake)
+    assert main(["list"]) == 0
+    starts = {line.index("doc of") for line in capsys.readouterr().out.splitlines()}
+    assert starts == {max(map(len, names)) + 2}
