@@ -23,6 +23,7 @@ from typing import Any
 from symgrad.check import check_all
 from symgrad.codegen import class_source
 from symgrad.engine import derive
+from symgrad.latex_printer import escape_text
 from symgrad.numpy_printer import numpy_code
 from symgrad.writing import with_manifest, write_folder
 
@@ -200,6 +201,10 @@ def _latexify(name: str, code: str) -> str | None:
 
 # --- LaTeX ---------------------------------------------------------------------------------------
 
+# No \usepackage[T1]{fontenc}: without cm-super or lmodern (not among the TeX Live packages CI
+# installs) T1 text comes out in bitmap fonts. In the default OT1 encoding escape_text prints
+# < > | with the math fonts' glyphs, which look right.
+
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
@@ -214,43 +219,6 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \maketitle
 \tableofcontents
 """
-
-_UNICODE = {
-    "′": "$'$",
-    "·": r"$\cdot$",
-    "σ": r"$\sigma$",
-    "ᵀ": r"$^{\mathsf{T}}$",
-    "Σ": r"$\Sigma$",
-    "½": r"$\frac{1}{2}$",
-    "²": r"$^2$",
-    "∂": r"$\partial$",
-    "≤": r"$\le$",
-    "→": r"$\to$",
-    "×": r"$\times$",
-    "…": r"\ldots{}",
-    "−": "-",
-    "⊙": r"$\odot$",
-}
-_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\^{}",
-}
-
-
-def tex_text(text: str) -> str:
-    """Plain text for LaTeX: specials escaped, the few Unicode symbols we use as math."""
-    out = "".join(_SPECIALS.get(c, c) for c in text)
-    for char, tex in _UNICODE.items():
-        out = out.replace(char, tex)
-    return out
 
 
 def tex_document(derivations: list[Any], rows: dict[str, Any]) -> str:
@@ -271,7 +239,7 @@ def _figures_section() -> str:
         ("Sigmoid", SIGMOID_GRAPH),
     ):
         lines += [
-            f"\\subsection*{{{title}}}",
+            f"\\subsection*{{{escape_text(title)}}}",
             "",
             "Forward values above each edge, gradients below (red).",
             "",
@@ -284,11 +252,11 @@ def _figures_section() -> str:
 
 def tex_section(d: Any, row: Any) -> str:
     code = [line for line in _without_docstring(class_source(d))]
-    lines = [f"\\section{{{d.name}}}", "", tex_text(d.spec.doc or ""), ""]
+    lines = [f"\\section{{{escape_text(d.name)}}}", "", escape_text(d.spec.doc or ""), ""]
     lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
     lines += ["$\\displaystyle " + d.latex() + "$", "\\end{adjustbox}", "\\end{center}", ""]
     for c in getattr(d, "conventions", ()):
-        lines += [f"\\noindent Convention: {tex_text(c)}", ""]
+        lines += [f"\\noindent Convention: {escape_text(c)}", ""]
     lines += ["\\paragraph{Generated code}", "{\\footnotesize", "\\begin{verbatim}", *code]
     lines += ["\\end{verbatim}", "}", ""]
     math = [(t, m) for t, m in code_as_math(d) if m]
@@ -299,7 +267,7 @@ def tex_section(d: Any, row: Any) -> str:
     lines += ["\\begin{tabular}{ll}"]
     for line in verification_table(row)[2:]:
         check, result = (cell.strip() for cell in line.strip("|").split("|"))
-        lines += [f"{tex_text(check)} & {tex_text(result)} \\\\"]
+        lines += [f"{escape_text(check)} & {escape_text(result)} \\\\"]
     lines += ["\\end{tabular}", ""]
     return "\n".join(lines)
 

@@ -90,6 +90,13 @@ def test_pdflatex_compiles_the_document(tmp_path: Path) -> None:
     log = (tmp_path / "symgrad.log").read_text(errors="replace")
     assert "! " not in log and "Undefined control sequence" not in log
     assert (tmp_path / "symgrad.pdf").stat().st_size > 10_000
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: compiled, not read back")
+    shown = subprocess.run(
+        ["pdftotext", "symgrad.pdf", "-"], capture_output=True, text=True, cwd=tmp_path
+    ).stdout
+    assert not set("¡¿") & set(shown), "a raw < or > in running text (OT1 prints ¡ ¿)"
+    assert "mask x <= 0" in shown and "columns inside the row (i < n)" in shown
 
 
 def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
