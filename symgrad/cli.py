@@ -148,7 +148,7 @@ def _expr_spec(args: argparse.Namespace) -> Any:
     variables = args.var or sorted(s.name for s in expr.free_symbols)
     if not variables:
         raise SymgradError(f"the expression {args.expr!r} has no variable")
-    return elementwise(args.name or "Custom", expr, *variables)
+    return elementwise("Custom" if args.name is None else args.name, expr, *variables)
 
 
 def _specs(args: argparse.Namespace, names: list[str]) -> list[Any]:
