@@ -1,6 +1,9 @@
 """The ``symgrad`` command line. SymPy is imported only inside the subcommands that need it.
 
-Exit status: 0 success, 1 a check failed or a file is stale, 2 bad input (one line on stderr).
+Exit status: 0 success, 1 a check failed or a file is stale, 2 bad input (one line on stderr),
+130 interrupted, 141 (128 + SIGPIPE, as a shell reports ``cat`` killed by a closed pipe) when
+the reader of stdout went away, as ``symgrad check | head -1`` does: then symgrad stops
+quietly, with nothing on stderr.
 """
 
 from __future__ import annotations
@@ -8,17 +11,31 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import shlex
 import sys
-import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from symgrad.errors import SymgradError
 
+STDOUT = "-"  # as a file name: standard output
+BROKEN_PIPE = 141
+SHAPE = (4, 5)  # check FILE.py:CLASS without --shape
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
     except SymgradError as err:
@@ -28,10 +45,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _stdout_to_devnull() -> None:
+    """The reader is gone: send what is still buffered for stdout nowhere, so that Python's
+    final flush does not report the broken pipe on stderr (the recipe of the signal docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse swallows OSError here; let a closed pipe after --help reach main like any other
+        if message:
+            (file or sys.stderr).write(message)
+
+
 def _parser() -> argparse.ArgumentParser:
     from symgrad import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symgrad",
         description="Derive backpropagation symbolically, show it, generate it, verify it.",
     )
@@ -41,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the catalog's layers")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("derive", help="print a layer's step-by-step derivation")
-    p.add_argument("layer", nargs="?", help="catalog layer")
+    p = sub.add_parser("derive", help="print layers' step-by-step derivations")
+    p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers")
     _expr_options(p)
     p.add_argument("--format", choices=("text", "latex", "markdown"), default="text")
     p.set_defaults(func=_cmd_derive)
@@ -50,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("codegen", help="generate a NumPy module with one class per layer")
     p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
     _expr_options(p)
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (- or none: stdout)")
     p.add_argument("--check", metavar="FILE", help="exit 1 with a diff when FILE is not up to date")
     p.set_defaults(func=_cmd_codegen)
 
@@ -61,17 +98,25 @@ def _parser() -> argparse.ArgumentParser:
         "names", nargs="*", metavar="NAME", help="catalog layers (default: all) or FILE.py:CLASS"
     )
     _expr_options(p)
-    p.add_argument("--shape", default="4,5", help="input shape for FILE.py:CLASS (default 4,5)")
-    p.add_argument("--fast", action="store_true", help="random directions, not every element")
+    p.add_argument(
+        "--shape", help=f"input shape for FILE.py:CLASS (default {','.join(map(str, SHAPE))})"
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="FILE.py:CLASS: random directions, not every element"
+    )
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(
         "graph", help="evaluate an expression's computational graph forward and backward"
     )
     p.add_argument("expr", metavar="EXPR", help='e.g. "(apple*apple_num + orange*orange_num)*tax"')
-    p.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="input values")
+    p.add_argument(
+        "--at", nargs="+", action="extend", default=[], metavar="NAME=VALUE", help="input values"
+    )
     p.add_argument("--output-name", default=None, help="name of the output (default: out)")
-    p.add_argument("--svg", metavar="FILE", help="also draw the graph, textbook style, as SVG")
+    p.add_argument(
+        "--svg", metavar="FILE", help="also draw the graph, textbook style, as SVG (-: stdout only)"
+    )
     p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("doc", help="render every derivation as Markdown and one LaTeX document")
@@ -103,25 +148,49 @@ def _expr_spec(args: argparse.Namespace) -> Any:
     variables = args.var or sorted(s.name for s in expr.free_symbols)
     if not variables:
         raise SymgradError(f"the expression {args.expr!r} has no variable")
-    return elementwise(args.name or "Custom", expr, *variables)
+    return elementwise("Custom" if args.name is None else args.name, expr, *variables)
 
 
 def _specs(args: argparse.Namespace, names: list[str]) -> list[Any]:
+    """The catalog layers ``names`` and the ``--expr`` layer; ``--name X`` alone (no --expr,
+    no names) selects the catalog layer X; nothing at all, the whole catalog."""
     from symgrad.registry import catalog
 
+    _refuse_ignored_expr_options(args, names, name_selects=True)
     specs = [catalog[n] for n in names]
-    if getattr(args, "expr", None):
+    if args.expr is not None:
         specs.append(_expr_spec(args))
-    elif getattr(args, "name", None) and not names:
+    elif args.name is not None:
         specs.append(catalog[args.name])
     return specs or [catalog[n] for n in catalog]
+
+
+def _refuse_ignored_expr_options(
+    args: argparse.Namespace, names: list[str], name_selects: bool
+) -> None:
+    """``--name`` and ``--var`` describe the ``--expr`` layer: without it they would be
+    ignored, except ``--name X`` on its own where ``name_selects`` (codegen, check)."""
+    if args.expr is not None:
+        return
+    if args.var:
+        raise SymgradError("--var names the input variables of an --expr layer: give --expr too")
+    if args.name is None:
+        return
+    if not name_selects:
+        raise SymgradError("--name is the class name of an --expr layer: give --expr too")
+    if names:
+        raise SymgradError(
+            f"--name {args.name} without --expr selects a catalog layer, and would be ignored "
+            f"next to {' '.join(names)}: list {args.name} with them instead"
+        )
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from symgrad.registry import catalog
 
+    width = max(map(len, catalog), default=0)
     for name, spec in catalog.items():
-        print(f"{name:<12} {spec.doc}")
+        print(f"{name:<{width}}  {spec.doc}".rstrip())
     return 0
 
 
@@ -129,37 +198,72 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     from symgrad.engine import derive
     from symgrad.registry import catalog
 
-    if args.expr:
-        spec = _expr_spec(args)
-    elif args.layer:
-        spec = catalog[args.layer]
+    _refuse_ignored_expr_options(args, args.names, name_selects=False)
+    if args.expr is not None and args.names:
+        raise SymgradError(
+            f"derive takes catalog layers or --expr, not both (got {' '.join(args.names)} "
+            "and --expr)"
+        )
+    if args.expr is not None:
+        specs = [_expr_spec(args)]
+    elif args.names:
+        specs = [catalog[n] for n in args.names]
     else:
         raise SymgradError("name a layer (symgrad list shows them) or give --expr")
-    d = derive(spec)
-    text = {"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]()
-    print(text.rstrip("\n"))
+    texts = []
+    for spec in specs:
+        d = derive(spec)
+        texts.append({"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]())
+    print("\n\n".join(t.rstrip("\n") for t in texts))
     return 0
 
 
 def _cmd_codegen(args: argparse.Namespace) -> int:
     from symgrad.codegen import generate
 
+    if args.check is not None and args.output is not None:
+        raise SymgradError("give -o FILE or --check FILE, not both")
+    if args.check == STDOUT:
+        raise SymgradError("--check compares with a file: name one (- is not a file)")
     source = generate(_specs(args, args.names))
-    if args.check:
-        return _check_file(args.check, source)
-    if args.output:
+    if args.check is not None:
+        return _check_file(args.check, source, _codegen_command(args, args.check))
+    if args.output and args.output != STDOUT:
         write_atomic(args.output, source)
     else:
         sys.stdout.write(source)
     return 0
 
 
-def _check_file(path: str, source: str) -> int:
+def _codegen_command(args: argparse.Namespace, path: str) -> str:
+    """The command that writes exactly what ``codegen ... --check path`` compares with."""
+    words = ["symgrad", "codegen", *args.names]
+    if args.expr is not None:
+        words += _option("--expr", args.expr)
+    if args.name is not None:
+        words += _option("--name", args.name)
+    for var in args.var or []:
+        words += _option("--var", var)
+    return shlex.join([*words, *_option("-o", path, "--output")])
+
+
+def _option(flag: str, value: str, long: str | None = None) -> list[str]:
+    """``flag value`` as words argparse reads back as such: ``--long=value`` when the value
+    starts with ``-`` (argparse would take ``--expr -x`` for two options)."""
+    if value.startswith("-"):
+        return [f"{long or flag}={value}"]
+    return [flag, value]
+
+
+def _check_file(path: str, source: str, command: str) -> int:
     try:
         with open(path, encoding="utf-8") as f:
             current = f.read()
-    except OSError as err:
-        raise SymgradError(f"cannot read {path}: {err.strerror}") from None
+    except FileNotFoundError:
+        raise SymgradError(f"cannot read {path}: no such file (write it: {command})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise SymgradError(f"cannot read {path}: {reason}") from None
     if current == source:
         print(f"{path} is up to date")
         return 0
@@ -167,7 +271,7 @@ def _check_file(path: str, source: str) -> int:
         current.splitlines(True), source.splitlines(True), path, "generated"
     )
     sys.stdout.writelines(diff)
-    print(f"{path} is stale: run symgrad codegen -o {path}", file=sys.stderr)
+    print(f"{path} is stale: run {command}", file=sys.stderr)
     return 1
 
 
@@ -176,13 +280,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     users = [n for n in args.names if is_user_target(n)]
     names = [n for n in args.names if not is_user_target(n)]
+    _refuse_ignored_expr_options(args, names, name_selects=True)
+    if not users and args.shape is not None:
+        raise SymgradError(
+            "--shape applies only to FILE.py:CLASS targets, and none is given "
+            "(catalog layers are checked at shapes that suit them)"
+        )
+    if not users and args.fast:
+        raise SymgradError(
+            "--fast applies only to FILE.py:CLASS targets, and none is given "
+            "(catalog layers are always checked at every element)"
+        )
     texts, ok = [], True
-    shape = _shape(args.shape)
+    shape = _shape(args.shape) if args.shape is not None else SHAPE
     for target in users:
         text, passed = check_user_layer(target, shape, fast=args.fast)
         texts.append(text)
         ok = ok and passed
-    if names or not users:
+    if names or args.expr is not None or args.name is not None or not users:
         text, passed = run(_specs(args, names))
         texts.append(text)
         ok = ok and passed
@@ -203,19 +318,55 @@ def _shape(text: str) -> tuple[int, ...]:
 def _cmd_graph(args: argparse.Namespace) -> int:
     from symgrad.evaluation import evaluate_graph
 
+    _refuse_duplicate_values(args.at)
+    _refuse_two_output_names(args.expr, args.output_name)
     evaluation = evaluate_graph(args.expr, args.at, args.output_name)
-    print(evaluation.text())
     if args.svg:
         from symgrad.figures import graph_svg
 
-        write_atomic(args.svg, graph_svg(evaluation))
+        svg = graph_svg(evaluation)
+        if args.svg == STDOUT:  # stdout carries one document: the SVG instead of the text
+            sys.stdout.write(svg)
+            return 0
+        write_atomic(args.svg, svg)
+    print(evaluation.text())
     return 0
+
+
+def _refuse_duplicate_values(at: list[str]) -> None:
+    """``--at x=1 x=2`` would keep the last value: say so instead (keys as _bind reads them)."""
+    seen: dict[str, str] = {}
+    for item in at:
+        key, sep, _ = item.partition("=")
+        key = key.strip()
+        if sep and key in seen:
+            raise SymgradError(f"--at gives {key} twice ({seen[key]}, {item.strip()})")
+        seen.setdefault(key, item.strip())
+
+
+def _refuse_two_output_names(text: str, option: str | None) -> None:
+    from symgrad.evaluation import _is_assignment
+
+    if option is None or not _is_assignment(text):
+        return
+    named = text.rpartition("=")[0].strip()
+    if named != option.strip():
+        raise SymgradError(
+            f"the output is named twice: {named!r} in the expression, {option!r} by --output-name"
+        )
 
 
 def _cmd_doc(args: argparse.Namespace) -> int:
     from symgrad import docs
     from symgrad.registry import catalog
+    from symgrad.writing import folder_problem
 
+    if args.output == STDOUT:
+        raise SymgradError("doc writes a folder of files, which cannot go to stdout (-o -)")
+    if not args.check:  # refuse a folder it must not write into before rendering for seconds
+        problem = folder_problem(args.output, [], docs.COMMAND)
+        if problem is not None:
+            raise SymgradError(problem)
     try:
         files = docs.render(list(catalog.values()))
     except SymgradError:
@@ -227,7 +378,15 @@ def _cmd_doc(args: argparse.Namespace) -> int:
         for path in stale:
             print(f"stale: {path}")
         if stale:
-            print(f"{args.output} is stale: run symgrad doc -o {args.output}", file=sys.stderr)
+            problem = folder_problem(args.output, files, docs.COMMAND)
+            if problem is None:
+                command = shlex.join(["symgrad", "doc", *_option("-o", args.output, "--output")])
+                print(f"{args.output} is stale: run {command}", file=sys.stderr)
+            else:
+                print(
+                    f"{args.output} is stale, and symgrad doc will not write it: {problem}",
+                    file=sys.stderr,
+                )
             return 1
         print(f"{args.output} is up to date ({len(files)} files)")
         return 0
@@ -237,19 +396,10 @@ def _cmd_doc(args: argparse.Namespace) -> int:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".symgrad-", suffix=".tmp")
-    except OSError as err:
-        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as err:
-        os.unlink(tmp)
-        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+    """Write ``text`` to ``path`` atomically, with the user's umask (:mod:`symgrad.writing`)."""
+    from symgrad.writing import write_atomic as write
+
+    write(path, text)
 
 
 if __name__ == "__main__":

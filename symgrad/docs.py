@@ -6,8 +6,9 @@ notation (with shapes for matrix layers), the generated code, the backward code 
 math by latexify-py (so the reader sees that the code they run is the formula they read), and
 the verification verdict. ``derivations/README.md`` is the table of contents and
 ``derivations/symgrad.tex`` the same material as one LaTeX document, with the textbook's
-computational-graph figures in TikZ. Everything is rendered into a temporary folder first and
-moved into place only when complete.
+computational-graph figures in TikZ. :func:`write` writes only these files, each atomically,
+after all of them are rendered, and lists them in ``.symgrad-manifest`` (:mod:`symgrad.writing`);
+it refuses a folder holding other files and no manifest.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import ast
 import linecache
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,11 @@ from typing import Any
 from symgrad.check import check_all
 from symgrad.codegen import class_source
 from symgrad.engine import derive
-from symgrad.errors import SymgradError
+from symgrad.latex_printer import escape_text
 from symgrad.numpy_printer import numpy_code
+from symgrad.writing import with_manifest, write_folder
 
+COMMAND = "symgrad doc"
 VERDICT = {True: "pass", False: "FAIL"}
 SHOPPING = (
     "price = (apple*apple_num + orange*orange_num)*tax",
@@ -200,6 +201,10 @@ def _latexify(name: str, code: str) -> str | None:
 
 # --- LaTeX ---------------------------------------------------------------------------------------
 
+# No \usepackage[T1]{fontenc}: without cm-super or lmodern (not among the TeX Live packages CI
+# installs) T1 text comes out in bitmap fonts. In the default OT1 encoding escape_text prints
+# < > | with the math fonts' glyphs, which look right.
+
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
@@ -214,43 +219,6 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \maketitle
 \tableofcontents
 """
-
-_UNICODE = {
-    "′": "$'$",
-    "·": r"$\cdot$",
-    "σ": r"$\sigma$",
-    "ᵀ": r"$^{\mathsf{T}}$",
-    "Σ": r"$\Sigma$",
-    "½": r"$\frac{1}{2}$",
-    "²": r"$^2$",
-    "∂": r"$\partial$",
-    "≤": r"$\le$",
-    "→": r"$\to$",
-    "×": r"$\times$",
-    "…": r"\ldots{}",
-    "−": "-",
-    "⊙": r"$\odot$",
-}
-_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\^{}",
-}
-
-
-def tex_text(text: str) -> str:
-    """Plain text for LaTeX: specials escaped, the few Unicode symbols we use as math."""
-    out = "".join(_SPECIALS.get(c, c) for c in text)
-    for char, tex in _UNICODE.items():
-        out = out.replace(char, tex)
-    return out
 
 
 def tex_document(derivations: list[Any], rows: dict[str, Any]) -> str:
@@ -271,7 +239,7 @@ def _figures_section() -> str:
         ("Sigmoid", SIGMOID_GRAPH),
     ):
         lines += [
-            f"\\subsection*{{{title}}}",
+            f"\\subsection*{{{escape_text(title)}}}",
             "",
             "Forward values above each edge, gradients below (red).",
             "",
@@ -284,11 +252,11 @@ def _figures_section() -> str:
 
 def tex_section(d: Any, row: Any) -> str:
     code = [line for line in _without_docstring(class_source(d))]
-    lines = [f"\\section{{{d.name}}}", "", tex_text(d.spec.doc or ""), ""]
+    lines = [f"\\section{{{escape_text(d.name)}}}", "", escape_text(d.spec.doc or ""), ""]
     lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
     lines += ["$\\displaystyle " + d.latex() + "$", "\\end{adjustbox}", "\\end{center}", ""]
     for c in getattr(d, "conventions", ()):
-        lines += [f"\\noindent Convention: {tex_text(c)}", ""]
+        lines += [f"\\noindent Convention: {escape_text(c)}", ""]
     lines += ["\\paragraph{Generated code}", "{\\footnotesize", "\\begin{verbatim}", *code]
     lines += ["\\end{verbatim}", "}", ""]
     math = [(t, m) for t, m in code_as_math(d) if m]
@@ -299,7 +267,7 @@ def tex_section(d: Any, row: Any) -> str:
     lines += ["\\begin{tabular}{ll}"]
     for line in verification_table(row)[2:]:
         check, result = (cell.strip() for cell in line.strip("|").split("|"))
-        lines += [f"{tex_text(check)} & {tex_text(result)} \\\\"]
+        lines += [f"{escape_text(check)} & {escape_text(result)} \\\\"]
     lines += ["\\end{tabular}", ""]
     return "\n".join(lines)
 
@@ -320,36 +288,21 @@ def _without_docstring(lines: list[str]) -> list[str]:
 
 
 def write(outdir: str | os.PathLike, files: dict[str, str]) -> None:
-    """Write the book into ``outdir`` all at once: render into a temporary sibling folder,
-    then swap it in, so a failure never leaves a half-written document."""
-    target = Path(outdir).resolve()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".symgrad-doc-", dir=target.parent))
-    except OSError as err:
-        raise SymgradError(f"cannot write {outdir}: {err.strerror}") from None
-    try:
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            target.rename(backup)
-        staging.rename(target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    except OSError as err:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise SymgradError(f"cannot write {outdir}: {err.strerror}") from None
+    """Write the book into ``outdir``, with its manifest, touching no other file there: every
+    file is staged before any is replaced, so a failure never leaves a half-written book."""
+    write_folder(outdir, files, COMMAND)
 
 
 def stale(outdir: str | os.PathLike, files: dict[str, str]) -> list[str]:
-    """The files of ``outdir`` that differ from ``files`` (missing ones included)."""
+    """The files of ``outdir`` that differ from ``files`` or its manifest (missing ones too)."""
     root = Path(outdir)
     out = []
-    for name, text in files.items():
+    for name, text in with_manifest(files, COMMAND).items():
         path = root / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        try:
+            current = path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != text:
             out.append(str(path))
     return out

@@ -10,6 +10,14 @@
 >>> y, dout = Symbol("y"), Symbol("dout")
 >>> latex(dout * y * (1 - y))
 '\\\\frac{\\\\partial L}{\\\\partial y} y \\\\left(1 - y\\\\right)'
+
+Text placed in LaTeX goes through one function, :func:`escape_text`, whether it is a paragraph
+of the document or a label inside a formula (:func:`text`: ``\\text{...}`` pieces):
+
+>>> print(escape_text("mask x <= 0, so ReLU′(0) = 0"))
+mask x \\textless{}= 0, so ReLU\\('\\)(0) = 0
+>>> print(text("columns inside the row (i < n)"))
+\\text{columns inside the row (i }{<}\\text{ n)}
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ class SymgradLatexPrinter(LatexPrinter):
             name = rf"\mathrm{{{name}}}" if len(name) > 1 else name
             return rf"\frac{{\partial L}}{{\partial {name}}}"
         if expr.name.startswith("mask"):
-            return rf"\mathbb{{1}}[\text{{{expr.name}}}]"
+            return rf"\mathbb{{1}}[{text(expr.name)}]"
         if expr.name == "out":
             return r"\mathrm{out}"
         return super()._print_Symbol(expr, style=style)
@@ -79,3 +87,104 @@ _install_named_functions()
 def latex(expr: sympy.Basic, output: str = "y") -> str:
     """Print ``expr`` with symgrad's notation; ``output`` names the layer output for ``dout``."""
     return SymgradLatexPrinter({"output_name": output}).doprint(expr)
+
+
+# --- text inside LaTeX ---------------------------------------------------------------------------
+
+#: What each character that LaTeX does not print as itself becomes: (in running text, in math).
+#: Running text is pdflatex's default OT1 encoding, where ``<`` ``>`` ``|`` print as ``¡ ¿ —``;
+#: ``None`` there means "as math" (the text ``\\$`` needs a bitmap font without cm-super).
+#: The math column serves :func:`text`: KaTeX, GitHub's MathJax and pdflatex each show macros
+#: inside ``\\text{...}`` their own way, so specials go outside it, as math.
+SPECIALS: dict[str, tuple[str | None, str]] = {
+    "\\": (r"\textbackslash{}", r"\backslash"),
+    "{": (r"\{", r"\{"),
+    "}": (r"\}", r"\}"),
+    "&": (r"\&", r"\&"),
+    "%": (r"\%", r"\%"),
+    "#": (r"\#", r"\#"),
+    "_": (r"\_", r"\_"),
+    "$": (None, r"\$"),
+    "~": (r"\textasciitilde{}", r"\sim"),
+    "^": (r"\textasciicircum{}", r"\hat{}"),
+    "<": (r"\textless{}", "<"),
+    ">": (r"\textgreater{}", ">"),
+    "|": (r"\textbar{}", r"\vert"),
+    "…": (r"\ldots{}", r"\ldots"),
+    "–": (r"\textendash{}", "-"),
+    # the Unicode symbols symgrad writes in docs, conventions and labels: math everywhere
+    "′": (None, "'"),
+    "·": (None, r"\cdot"),
+    "⋅": (None, r"\cdot"),
+    "×": (None, r"\times"),
+    "⊙": (None, r"\odot"),
+    "−": (None, "-"),
+    "±": (None, r"\pm"),
+    "σ": (None, r"\sigma"),
+    "Σ": (None, r"\Sigma"),
+    "∂": (None, r"\partial"),
+    "√": (None, r"\surd"),
+    "½": (None, r"\frac{1}{2}"),
+    "²": (None, "^{2}"),
+    "ᵀ": (None, r"^{\mathsf{T}}"),
+    "°": (None, r"^{\circ}"),
+    "≤": (None, r"\le"),
+    "≥": (None, r"\ge"),
+    "→": (None, r"\to"),
+    "⟨": (None, r"\langle"),
+    "⟩": (None, r"\rangle"),
+}
+
+
+def escape_text(s: str, in_math: bool = False) -> str:
+    r"""``s`` as LaTeX text: the one escaping of text that symgrad puts in LaTeX.
+
+    As running text (a paragraph, a table cell, a heading, for pdflatex), specials become text
+    commands and symbols become ``\(...\)`` (never ``$``: two pieces side by side would make
+    ``$$``). With ``in_math`` (a label inside a formula), the text
+    becomes ``\text{...}`` pieces holding only letters, digits, spaces and plain punctuation, and
+    every other character is math between them, so that KaTeX (strict), GitHub's MathJax and
+    pdflatex show the same thing; in braces, so that ``<`` is spaced as the text around it, not
+    as a relation.
+    """
+    pieces: list[tuple[bool, list[str]]] = []  # (is math, its parts), alternating
+    for char in s:
+        plain, math = _lookup(char)
+        is_math = math is not None and (in_math or plain is None)
+        part = (math if is_math else plain) or ""  # one of them is set
+        if pieces and pieces[-1][0] == is_math:
+            pieces[-1][1].append(part)
+        else:
+            pieces.append((is_math, [part]))
+    out = []
+    for is_math, parts in pieces:
+        if is_math:
+            out.append(f"{{{_join_math(parts)}}}" if in_math else rf"\({_join_math(parts)}\)")
+        else:
+            out.append(rf"\text{{{''.join(parts)}}}" if in_math else "".join(parts))
+    return "".join(out)
+
+
+def text(s: str) -> str:
+    r"""``s`` as a label inside a formula: :func:`escape_text` with ``in_math``."""
+    return escape_text(s, in_math=True)
+
+
+def _lookup(char: str) -> tuple[str | None, str | None]:
+    """(text form, math form) of ``char``; (``char``, None) for what prints as itself."""
+    if char in SPECIALS:
+        return SPECIALS[char]
+    if char.isascii() and (char.isprintable() or char in "\n\t"):
+        return char, None
+    raise ValueError(
+        f"no LaTeX for {char!r} (U+{ord(char):04X}); add it to symgrad.latex_printer.SPECIALS"
+    )
+
+
+def _join_math(pieces: list[str]) -> str:
+    """Adjacent math symbols: a superscript gets an empty base (``ᵀ²`` is not ``^T^2``), any
+    other a space, so that a control word never runs into the next symbol."""
+    out = pieces[0]
+    for piece in pieces[1:]:
+        out += ("{}" if piece.startswith("^") else " ") + piece
+    return out

@@ -16,6 +16,7 @@ from symgrad.conventions import HEAVISIDE_AT_ZERO, TIES_SPLIT_EVENLY
 from symgrad.engine import Derivation, Gradient
 from symgrad.graph import Graph, Node
 from symgrad.latex_printer import latex as _latex
+from symgrad.latex_printer import text as _text
 from symgrad.spec import dout
 
 
@@ -268,8 +269,8 @@ def matrix_latex(d) -> str:
             rows.append(rf"{lhs} &= {_annotated(g.expr, tex)} && {note}")
             rows.append(
                 rf"&= \sum_{{n=1}}^{{N}} \left({dy}\right)_{{n,:}}^{{\mathsf{{T}}}}"
-                rf" && \text{{{tex(g.wrt)} is added to every row,"
-                r" so its gradient sums over the batch}"
+                rf" && {tex(g.wrt)}\ "
+                + _text("is added to every row, so its gradient sums over the batch")
             )
         else:
             rows.append(rf"{lhs} &= {_annotated(g.expr, tex)} && {note}")
@@ -326,7 +327,7 @@ def row_latex(d) -> str:
     g = d.gradients[0]
     for k_, (label, e) in enumerate(g.steps[1:]):
         start = f"{lhs} &=" if k_ == 0 else "&="
-        rows.append(rf"{start} {tex(e)} && \text{{{label}}}")
+        rows.append(rf"{start} {tex(e)} && {_text(label)}")
     checked = ", ".join(map(str, d.checked_n))
     if spec.is_loss:
         rows.append(

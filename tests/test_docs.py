@@ -13,6 +13,7 @@ import pytest
 import symgrad
 from symgrad import docs
 from symgrad.errors import SymgradError
+from symgrad.writing import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"
@@ -37,7 +38,7 @@ def files() -> dict[str, str]:
 
 def test_derivations_are_committed_and_up_to_date(files: dict[str, str]) -> None:
     assert docs.stale(DERIVATIONS, files) == [], "run `symgrad doc` and commit derivations/"
-    assert sorted(p.name for p in DERIVATIONS.iterdir()) == sorted(files)
+    assert sorted(p.name for p in DERIVATIONS.iterdir()) == sorted([*files, MANIFEST])
 
 
 def test_doc_check_command() -> None:
@@ -89,6 +90,13 @@ def test_pdflatex_compiles_the_document(tmp_path: Path) -> None:
     log = (tmp_path / "symgrad.log").read_text(errors="replace")
     assert "! " not in log and "Undefined control sequence" not in log
     assert (tmp_path / "symgrad.pdf").stat().st_size > 10_000
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: compiled, not read back")
+    shown = subprocess.run(
+        ["pdftotext", "symgrad.pdf", "-"], capture_output=True, text=True, cwd=tmp_path
+    ).stdout
+    assert not set("¡¿") & set(shown), "a raw < or > in running text (OT1 prints ¡ ¿)"
+    assert "mask x <= 0" in shown and "columns inside the row (i < n)" in shown
 
 
 def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
@@ -107,21 +115,21 @@ def test_a_failed_write_leaves_the_old_book(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "book"
-    target.mkdir()
-    (target / "old.md").write_text("old")
-    real_write = Path.write_text
+    docs.write(target, {"old.md": "old"})
+    before = {p.name: p.read_text() for p in target.iterdir()}
+    real_fsync = os.fsync
     calls = []
 
-    def flaky(self: Path, text: str, *args: object, **kwargs: object) -> int:
-        calls.append(self.name)
+    def flaky(fd: int) -> None:
+        calls.append(fd)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        return real_write(self, text, *args, **kwargs)
+        real_fsync(fd)
 
-    monkeypatch.setattr(Path, "write_text", flaky)
+    monkeypatch.setattr(os, "fsync", flaky)
     with pytest.raises(SymgradError, match="cannot write"):
         docs.write(target, {"a.md": "1", "b.md": "2", "c.md": "3", "d.md": "4"})
-    assert sorted(p.name for p in target.iterdir()) == ["old.md"]
+    assert {p.name: p.read_text() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["book"]
 
 
