@@ -23,9 +23,9 @@ import sympy
 from symgrad import textbook
 from symgrad.codegen import generate, load
 from symgrad.engine import derive, prove_equal
+from symgrad.sampling import build, sample
 from symgrad.verify import check_layer
 
-SHAPE = (4, 5)
 AGREE = 1e-12  # generated vs hand-written: the same formulas, up to rounding
 
 
@@ -45,49 +45,6 @@ def check_all(derivations: list[Any], seed: int = 0) -> list[Row]:
     module = load(generate(derivations))
     formulas = textbook.formulas()
     return [_check(d, getattr(module, d.name), formulas.get(d.name), seed) for d in derivations]
-
-
-def sample(
-    d: Any,
-    rng: np.random.Generator,
-    dtype: type = np.float64,
-    shape: tuple[int, int] = SHAPE,
-    sizes: dict[str, int] | None = None,
-    at_kinks: bool = False,
-) -> tuple[dict, list]:
-    """Random parameters and inputs that suit the layer: (params by name, forward's inputs).
-
-    ``shape`` is that of elementwise and row inputs; ``sizes`` gives N, D, M for matrix layers
-    (default 4, 5, 3). With ``at_kinks`` a layer whose gradient branches on a comparison gets a
-    quarter of its first input exactly at 0, where numerical checks cannot look.
-    """
-    spec = d.spec
-    if spec.kind == "matrix":
-        sizes = sizes or {"N": 4, "D": 5, "M": 3}
-        params = {p.name: _matrix(p, sizes, rng, dtype) for p in spec.params}
-        return params, [rng.standard_normal((sizes["N"], sizes["D"])).astype(dtype)]
-    inputs = [(rng.standard_normal(shape) * 2).astype(dtype) for _ in spec.inputs]
-    if at_kinks and getattr(d, "masks", None):
-        inputs[0].flat[:: max(1, inputs[0].size // 4)] = 0.0
-    if spec.kind == "loss":
-        if spec.constraints:
-            t = np.eye(shape[1], dtype=dtype)[rng.integers(0, shape[1], shape[0])]
-        else:
-            t = rng.uniform(0, 1, shape).astype(dtype)
-        inputs.append(t)
-    return {}, inputs
-
-
-def _matrix(p: Any, sizes: dict[str, int], rng: np.random.Generator, dtype: type) -> np.ndarray:
-    rows, cols = (sizes[str(s)] if not s.is_number else int(s) for s in p.shape)
-    return rng.standard_normal((rows,) if cols == 1 else (rows, cols)).astype(dtype)
-
-
-def build(cls: type, d: Any, params: dict) -> Any:
-    """An instance of a generated or hand-written class, with copies of the parameters."""
-    if d.spec.kind == "matrix":
-        return cls(*(params[p.name].copy() for p in d.spec.params))
-    return cls()
 
 
 def _check(d: Any, generated: type, formula: dict | None, seed: int) -> Row:

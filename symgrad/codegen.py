@@ -24,19 +24,22 @@ import types
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy
 
-from symgrad import __version__
+from symgrad import __version__, special
 from symgrad.engine import Derivation, code_cost, derive
 from symgrad.errors import DerivationError
-from symgrad.functions import logistic
+from symgrad.functions import helpers_of, logistic
 from symgrad.matrix_engine import MatrixDerivation
 from symgrad.numerics import ACCURATE, Probes
 from symgrad.numpy_printer import SymgradNumPyPrinter, numpy_code, numpy_namespace, total
 from symgrad.row_engine import RowDerivation
+from symgrad.sampling import build, sample
 from symgrad.spec import LayerSpec, MatrixSpec, N, dout, i, j, k, n
+from symgrad.verify import check_layer
 
 _INDENT = " " * 8
 _MAX_LINE = 100
@@ -78,7 +81,44 @@ def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgr
         *_all(names),
     ]
     classes = ["\n".join(class_source(d)) for d in derivations]
-    return "\n".join(header) + "\n\n\n" + "\n\n\n".join(classes) + "\n"
+    helpers = _helpers(derivations)
+    text = "\n".join(header) + "\n\n\n" + "".join(h + "\n\n" for h in helpers)
+    text += "\n\n\n".join(classes) + "\n"
+    verify_generated(text, derivations)
+    return text
+
+
+def _helpers(derivations: list[Any]) -> list[str]:
+    """Module-level helpers the classes call (NumPy has no erf): each one's source, once."""
+    used: set[str] = set()
+    for d in derivations:
+        for e in [getattr(d, "stable_forward", sympy.S.Zero), *(g.expr for g in d.gradients)]:
+            if isinstance(e, sympy.Basic):
+                used |= helpers_of(e)
+    return [special.source()] if "special" in used else []
+
+
+def verify_generated(text: str, derivations: list[Any]) -> None:
+    """Run every generated class once against a numerical gradient (float64, inputs inside
+    its domain); a disagreement is an error naming the layer and the gradient."""
+    module = load(text)
+    for d in derivations:
+        params, inputs = sample(d, np.random.default_rng(0))
+        layer = build(getattr(module, d.name), d, params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = check_layer(layer, *inputs)
+        if report.passed:
+            continue
+        bad = [f for f in report.findings if not f.passed]
+        what = ", ".join(
+            f"d{f.name}" + ("" if f.problem else f" (relative error {f.rel_error:.1e})")
+            for f in bad
+        )
+        raise DerivationError(
+            f"{d.name}: the generated code fails its numerical check "
+            f"({what or '; '.join(report.problems)}); symgrad does not return it"
+        )
 
 
 def class_source(d: Derivation) -> list[str]:

@@ -49,7 +49,7 @@ from symgrad.functions import (
 )
 from symgrad.graph import Graph, build_graph
 from symgrad.numerics import ACCURATE, Probes
-from symgrad.numpy_printer import numpy_code
+from symgrad.numpy_printer import numpy_code, printable
 from symgrad.proofs import prove_equal
 from symgrad.result import Rendered
 from symgrad.spec import LayerSpec, dout
@@ -308,6 +308,8 @@ def _rank(
             if variant in seen or variant in out or variant.has(sympy.Derivative):
                 continue
             if not variant.free_symbols <= allowed:
+                continue
+            if not printable(variant):
                 continue
             error = probes.backward_error(variant, plain, saved)
             out[variant] = Candidate(variant, origin, cost(variant), float(error), None)

@@ -87,6 +87,15 @@ class logaddexp(Function):
         return self.args[0].is_real and self.args[1].is_real
 
 
+class erfc(sympy.erfc):
+    """erfc kept as written: SymPy turns ``erfc(-u)`` into ``2 - erfc(u)``, which cancels to 0 in
+    float64 where erfc(-u) is about 2e-87 (u = 14)."""
+
+    @classmethod
+    def eval(cls, arg: sympy.Expr) -> sympy.Expr | None:
+        return super().eval(arg) if arg.is_Number else None
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -179,10 +188,10 @@ TABLE: dict[type, Named] = {
             helpers="special",
         ),
         Named(
-            sympy.erfc,
+            erfc,
             "efc",
             _latex_call(r"\operatorname{erfc}"),
-            sympy.erfc,
+            lambda u: 1 - sympy.erf(u),
             call="erfc",
             cost=60,
             helpers="special",
@@ -286,7 +295,7 @@ def library_forms(expr: sympy.Expr) -> list[sympy.Expr]:
     """``expr`` rewritten with the accurate library functions, each rewrite exact (callers
     still prove every form equal): ``exp(u) - 1`` as ``expm1(u)``, ``log(1 + u)`` as
     ``log1p(u)``, ``1 - σ(u)`` as ``σ(-u)``, ``log(exp(a) + exp(b))`` as ``logaddexp(a, b)``,
-    ``1 + tanh(u)`` as ``2σ(2u)``.
+    ``1 + tanh(u)`` as ``2σ(2u)``, ``1 ± erf(u)`` as ``erfc(∓u)``.
 
     >>> from sympy import Symbol, exp, log
     >>> y = Symbol("y")
@@ -295,7 +304,7 @@ def library_forms(expr: sympy.Expr) -> list[sympy.Expr]:
     >>> library_forms(log(1 + y**2))
     [log1p(y**2)]
     """
-    rules = (_expm1, _log1p, _sigma_of_minus, _logaddexp, _tanh_as_sigma)
+    rules = (_expm1, _log1p, _sigma_of_minus, _logaddexp, _tanh_as_sigma, _erfc)
     forms = []
     for rule in rules:
         rewritten = expr.replace(lambda e, r=rule: r(e) is not None, lambda e, r=rule: r(e))
@@ -328,6 +337,18 @@ def _expm1(e: sympy.Basic) -> sympy.Expr | None:
         return None
     rest, sign, call = found
     return rest + sign * expm1(call.args[0])
+
+
+def _erfc(e: sympy.Basic) -> sympy.Expr | None:
+    """``1 - erf(u)`` is ``erfc(u)``, ``1 + erf(u)`` is ``erfc(-u)``: accurate in the tails."""
+    if not isinstance(e, sympy.Add) or sympy.S.One not in e.args:
+        return None
+    for term in e.args:
+        coeff, call = term.as_coeff_Mul()
+        if isinstance(call, sympy.erf) and coeff in (sympy.S.One, sympy.S.NegativeOne):
+            rest = sympy.Add(*[a for a in e.args if a is not term and a != sympy.S.One])
+            return rest + erfc(-coeff * call.args[0])
+    return None
 
 
 def _sigma_of_minus(e: sympy.Basic) -> sympy.Expr | None:

@@ -11,11 +11,13 @@ more as it takes for two precisions to agree (``log(1 + exp(-100))`` cancels 44 
   below the smallest normal float64 (``TINY`` = 2.2e-308) is measured against ``TINY`` instead
   (no float64 form can do better); a point whose true value overflows float64 is skipped.
 - *backward*: let ``ŝ`` be the values the forward saves, as float64 computed them, ``t`` the exact
-  derivative and ``t̂`` the chosen formula evaluated exactly at ``ŝ``. Where the saved values
-  still carry the information (``|t̂ - t| <= ACCURATE/10 · |t|``) the error is relative,
-  ``|g - t| / |t|``; where rounding the saved values has already lost it (sigmoid's ``y`` at
-  x = 30 has rounded ``1 - y``), it is relative to the derivative's own scale,
-  ``|g - t| / S`` with ``S`` the largest ``|t|`` over the probe points.
+  derivative, ``g`` the float64 result and ``t̂`` the chosen formula evaluated exactly at ``ŝ``,
+  so that ``|t̂ - t|`` is the information the rounding of the saved values has already lost (none
+  when the form reads an input: inputs are exact). The
+  error is ``|g - t| / (|t| + 2|t̂ - t| / ACCURATE)``: relative where the saved values still
+  carry the information (``t̂ = t``), and relative to the derivative's own scale at that point
+  where they do not (sigmoid's ``y`` at x = 30 has rounded ``1 - y``; ``y(1 - y)`` may then be
+  off by as much as exact arithmetic on that ``y`` would be, twice over, and no more).
 
 **Probe points**: for one input 0, ±1e-8, ±1e-3, ±0.3, ±1, ±2, ±3, ±5, ±10, ±20, ±40, ±100 and
 ±1000; for several inputs every combination of 0, ±0.5, ±3, ±40 and ±1000. Points where the
@@ -170,14 +172,17 @@ class Probes:
             return 0.0
         if not np.all(np.isfinite(got[keep])):
             return math.inf
-        scale = max(float(np.max(np.abs(want[keep]))), TINY)
         rel = _pointwise(got, want)
         bad = keep & (rel > _ROUNDING)
         if not bad.any():
             return float(np.max(rel[keep], initial=0.0))
-        determined = self._determined(candidate, saved, bad)
-        carried = np.abs(determined - want) <= 0.1 * ACCURATE * np.abs(want)
-        err = np.where(bad & ~carried, np.abs(got - want) / scale, rel)
+        if candidate.free_symbols & set(self.inputs):  # an exact input is at hand
+            lost = np.zeros(self.size)
+        else:
+            lost = np.abs(self._determined(candidate, saved, bad) - want)
+        with np.errstate(all="ignore"):
+            err = np.abs(got - want) / (np.maximum(np.abs(want), TINY) + 2 * lost / ACCURATE)
+        err = np.where(bad, np.where(np.isnan(err), math.inf, err), rel)
         return float(np.max(err[keep]))
 
     def _determined(

@@ -33,6 +33,7 @@ import ast
 import re
 
 import sympy
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import precedence
 
@@ -202,6 +203,15 @@ def format_python(code: str) -> str:
     """
     text = ast.unparse(ast.parse(code, mode="eval"))
     return _POWER.sub(r"\1**\2", text)
+
+
+def printable(expr: sympy.Expr) -> bool:
+    """Whether generated code can compute ``expr`` (``erfinv`` has no NumPy form, say)."""
+    try:
+        numpy_code(expr)
+    except (PrintMethodNotImplementedError, NotImplementedError, TypeError):
+        return False
+    return True
 
 
 def numpy_code(expr: sympy.Expr) -> str:
