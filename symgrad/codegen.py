@@ -265,7 +265,7 @@ def _split(line: Line, taken: set[str], width: int) -> list[Line]:
     expr = line.expr
     if isinstance(expr, (sympy.Add, sympy.Mul)) and len(expr.args) > 2:
         return _accumulate(line, taken, width)
-    children = [a for a in expr.args if not a.is_Atom]
+    children = [a for a in _parts(expr) if not a.is_Atom]
     if not children:
         raise DerivationError(f"cannot split the line of {line.target} to fit {width} columns")
     child = max(children, key=lambda e: (len(numpy_code(e)), sympy.default_sort_key(e)))
@@ -273,6 +273,18 @@ def _split(line: Line, taken: set[str], width: int) -> list[Line]:
     parts = _split(Line(name, child), taken, width)
     rest = Line(line.target, expr.xreplace({child: sympy.Symbol(name)}))
     return [*parts, *_split(rest, taken, width)]
+
+
+def _parts(expr: sympy.Basic) -> list[sympy.Expr]:
+    """The subexpressions a line can be split at: the arguments, and inside a Piecewise or a
+    comparison the values and sides."""
+    out = []
+    for a in expr.args:
+        if isinstance(a, sympy.Expr):
+            out.append(a)
+        else:
+            out += _parts(a)
+    return out
 
 
 def _accumulate(line: Line, taken: set[str], width: int) -> list[Line]:
@@ -503,6 +515,9 @@ def _row_forward(d: RowDerivation, saved: list[str]) -> list[str]:
         values.append(("loss", _total(_flat(row)) / N))
         lines += [f"{_INDENT}N = {x}.shape[0]"]
     else:
+        for name, value in d.saved.items():  # a saved softmax that is not the output (p)
+            if name.name != spec.output.name:
+                values.append((name.name, _flat(value)))
         values.append((spec.output.name, _flat(d.stable_forward)))
     taken = {x, *targets, *saved, "N", "loss", "dout"}
     names = (sympy.Symbol(f"tmp{c}") for c in range(10**6) if f"tmp{c}" not in taken)

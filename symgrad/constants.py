@@ -126,7 +126,18 @@ def exact(expr: sympy.Basic) -> sympy.Basic:
 
 def readable(expr: sympy.Basic) -> sympy.Basic:
     """``expr`` with every SymPy ``Float`` made a :class:`Decimal` of its shortest repr
-    (``0.044715``, not ``0.0447150000000000``)."""
+    (``0.044715``, not ``0.0447150000000000``), except in exponents, where it is the simple
+    rational it stands for (``x**0.5`` is ``sqrt(x)``).
+
+    >>> import sympy
+    >>> x = sympy.Symbol("x")
+    >>> readable(0.044715 * x + x**0.5)
+    sqrt(x) + 0.044715*x
+    """
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Pow) and isinstance(e.exp, sympy.Float),
+        lambda e: e.base ** sympy.nsimplify(e.exp, rational=True),
+    )
     return expr.replace(
         lambda e: isinstance(e, sympy.Float) and e.is_finite, lambda e: Decimal(repr(float(e)))
     )

@@ -45,12 +45,14 @@ from symgrad.functions import (
     CALL_COSTS,
     SHORT_NAMES,
     library_forms,
+    logistic,
     name_known_functions,
+    softplus,
 )
 from symgrad.graph import Graph, build_graph
 from symgrad.numerics import ACCURATE, Probes
 from symgrad.numpy_printer import numpy_code, printable
-from symgrad.proofs import prove_equal
+from symgrad.proofs import MAX_SIMPLIFY_OPS, prove_equal
 from symgrad.result import Rendered
 from symgrad.spec import LayerSpec, dout
 
@@ -336,36 +338,104 @@ def _substituted_forms(
 def _solved_forms(
     spec: LayerSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
 ) -> list[tuple[sympy.Expr, str]]:
-    """Candidates in the output alone, from solving ``output = f(v)`` for ``v``.
+    """Candidates in the output alone, from inverting ``output = f(v)`` for ``v``.
 
-    Only tried for one-input layers whose input occurs once in the forward (a chain of invertible
-    steps), where ``solve`` is fast; other layers keep the forms above.
+    Only for one-input layers whose input occurs once in the forward: a chain of steps, each
+    inverted by :func:`invert_step` where it is one-to-one on its whole range. No ``solve``,
+    whose cost nobody can bound.
     """
     f = spec.forward
     if len(spec.inputs) != 1 or f.has(sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs):
         return []
     if sum(1 for e in sympy.preorder_traversal(f) if e == v) != 1:
         return []
-    try:
-        solutions = sympy.solve(sympy.Eq(spec.output, f), v)
-    except (NotImplementedError, ValueError, TypeError):
+    solution = invert_chain(f, v, spec.output)
+    if solution is None:
         return []
-    return [
-        (plain.subs(v, s), f"solving {spec.output} = f({v}) for {v}")
-        for s in solutions
-        if v not in s.free_symbols
-    ]
+    return [(plain.subs(v, solution), f"solving {spec.output} = f({v}) for {v}")]
+
+
+def invert_chain(f: sympy.Expr, v: sympy.Symbol, y: sympy.Symbol) -> sympy.Expr | None:
+    """``v`` as a function of ``y`` where ``y = f(v)`` and ``v`` occurs once in ``f``, or None
+    when a step is not one-to-one.
+
+    >>> from sympy import Symbol, exp, tanh
+    >>> x, y = Symbol("x", real=True), Symbol("y", real=True)
+    >>> invert_chain(1 / (1 + exp(-x)), x, y)
+    -log(-1 + 1/y)
+    >>> invert_chain(tanh(x) ** 3, x, y)
+    atanh(Abs(y)**(1/3)*sign(y))
+    >>> invert_chain(x**2, x, y) is None
+    True
+    """
+    target: sympy.Expr = y
+    while f != v:
+        step = invert_step(f, v, target)
+        if step is None:
+            return None
+        f, target = step
+    return target
+
+
+def invert_step(
+    f: sympy.Expr, v: sympy.Symbol, y: sympy.Expr
+) -> tuple[sympy.Expr, sympy.Expr] | None:
+    """One step of :func:`invert_chain`: ``(inner, value)`` with ``inner = value``."""
+    if isinstance(f, (sympy.Add, sympy.Mul)):
+        inner = [a for a in f.args if a.has(v)]
+        if len(inner) != 1:
+            return None
+        rest = f.func(*[a for a in f.args if not a.has(v)])
+        return inner[0], (y - rest if isinstance(f, sympy.Add) else y / rest)
+    if isinstance(f, sympy.Pow):
+        base, power = f.args
+        if not power.has(v):
+            return _invert_power(base, power, y)
+        return (power, sympy.log(y) / sympy.log(base)) if base.is_positive else None
+    inverse = _INVERSES.get(type(f))
+    if inverse is None or len(f.args) != 1:
+        return None
+    return f.args[0], inverse(y)
+
+
+def _invert_power(
+    base: sympy.Expr, power: sympy.Expr, y: sympy.Expr
+) -> tuple[sympy.Expr, sympy.Expr] | None:
+    if not power.is_Rational:
+        return None
+    if power.is_Integer and int(power) % 2 == 0:
+        return None  # x**2 is two-to-one
+    if power.is_Integer and int(power) % 2 == 1 and power > 0:
+        return base, sympy.real_root(y, int(power))
+    return base, y ** (1 / power)
+
+
+_INVERSES = {
+    sympy.exp: sympy.log,
+    sympy.log: sympy.exp,
+    sympy.tanh: sympy.atanh,
+    sympy.sinh: sympy.asinh,
+    sympy.atan: sympy.tan,
+    logistic: lambda y: sympy.log(y / (1 - y)),
+    softplus: lambda y: sympy.log(sympy.exp(y) - 1),
+}
 
 
 def _variants(e: sympy.Expr) -> list[sympy.Expr]:
     """The expression and its simplified, factored and expanded forms, signs absorbed."""
     if e.has(sympy.Piecewise):
-        return [e, sympy.piecewise_fold(e)]
+        try:
+            return [e, sympy.piecewise_fold(e)]
+        except (AttributeError, TypeError, ValueError):  # SymPy fails on some folds
+            return [e]
     forms = [e]
-    for transform in (sympy.simplify, sympy.factor, sympy.expand, sympy.cancel):
+    transforms = [sympy.factor, sympy.expand, sympy.cancel]
+    if sympy.count_ops(e) <= MAX_SIMPLIFY_OPS:
+        transforms.insert(0, sympy.simplify)
+    for transform in transforms:
         try:
             forms.append(transform(e))
-        except (NotImplementedError, TypeError, ValueError, sympy.PolynomialError):
+        except Exception:  # a transform SymPy fails on only means fewer candidates
             continue
     forms += [_absorb_sign(f) for f in forms]
     forms += [g for f in list(forms) for g in library_forms(f)]

@@ -43,6 +43,9 @@ class logistic(Function):
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         return self * (1 - self)
 
+    def _eval_evalf(self, prec: int) -> sympy.Expr:
+        return (1 / (1 + exp(-self.args[0])))._eval_evalf(prec)
+
     def _eval_rewrite_as_exp(self, u: sympy.Expr, **kwargs: object) -> sympy.Expr:
         return 1 / (1 + exp(-u))
 
@@ -60,6 +63,9 @@ class softplus(Function):
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         return logistic(self.args[0])
+
+    def _eval_evalf(self, prec: int) -> sympy.Expr:
+        return log(1 + exp(self.args[0]))._eval_evalf(prec)
 
     def _eval_rewrite_as_exp(self, u: sympy.Expr, **kwargs: object) -> sympy.Expr:
         return log(1 + exp(u))
@@ -79,6 +85,10 @@ class logaddexp(Function):
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         a, b = self.args
         return logistic(a - b) if argindex == 1 else logistic(b - a)
+
+    def _eval_evalf(self, prec: int) -> sympy.Expr:
+        a, b = self.args
+        return log(exp(a) + exp(b))._eval_evalf(prec)
 
     def _eval_rewrite_as_exp(self, a: sympy.Expr, b: sympy.Expr, **kwargs: object) -> sympy.Expr:
         return log(exp(a) + exp(b))
@@ -244,6 +254,8 @@ def name_known_functions(expr: sympy.Expr) -> sympy.Expr:
         if not e.args:
             return e
         e = e.func(*(visit(a) for a in e.args))
+        if not e.free_symbols:  # a number stays a number (max(sigmoid(3), x) compares it)
+            return e
         if isinstance(e, sympy.Pow) and e.exp == -1:
             u = _one_plus_exp_arg(e.base)
             if u is not None:

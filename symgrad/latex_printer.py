@@ -60,9 +60,16 @@ class SymgradLatexPrinter(LatexPrinter):
     def _print_Transpose(self, expr: sympy.Transpose) -> str:
         arg = expr.arg
         inner = self._print(arg)
-        if not isinstance(arg, sympy.MatrixSymbol):
-            inner = rf"\left({inner}\right)"
+        if not isinstance(arg, sympy.MatrixSymbol) or inner.startswith(r"\frac"):
+            inner = rf"\left({inner}\right)"  # a fraction's transpose, not its numerator's
         return rf"{inner}^{{\mathsf{{T}}}}"
+
+    def _as_ordered_terms(self, expr: sympy.Expr, order: str | None = None) -> list:
+        """Terms of a sum with the positive ones first: ``y_i - t_i``, not ``-t_i + y_i``."""
+        terms = super()._as_ordered_terms(expr, order=order)
+        if isinstance(expr, sympy.Add):
+            terms = sorted(terms, key=lambda a: a.could_extract_minus_sign())
+        return terms
 
 
 def _install_named_functions() -> None:

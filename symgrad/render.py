@@ -18,6 +18,7 @@ from symgrad.graph import Graph, Node
 from symgrad.latex_printer import latex as _latex
 from symgrad.latex_printer import text as _text
 from symgrad.spec import dout
+from symgrad.text_printer import for_display, text
 
 
 def render(d: object, fmt: str) -> str:
@@ -196,29 +197,48 @@ def derivation_markdown(d: Derivation, level: int = 2) -> str:
 
 
 def derivation_text(d: Derivation) -> str:
-    """Plain text with SymPy's pretty printer."""
+    """Plain text: SymPy's pretty printer for the formulas, one aligned row per node."""
 
     def pretty(e: sympy.Basic) -> str:
-        return sympy.pretty(e, use_unicode=True)
+        return sympy.pretty(for_display(e), use_unicode=True)
 
     out = [f"{d.name}: {d.spec.doc}".rstrip(": "), "", "forward:"]
     out += _indent(pretty(sympy.Eq(d.spec.output, d.spec.forward, evaluate=False)))
     out += ["", "nodes (local derivatives):"]
-    for n in d.graph.nodes:
-        local = ", ".join(f"∂{n.symbol}/∂{a} = {g}" for a, g in zip(n.args, n.local_grads))
-        out.append(f"  {n.symbol} = {n.local}    [{n.op}]    {local}")
+    rows = [
+        (
+            str(n.symbol),
+            f"= {text(n.local)}",
+            f"[{n.op}]",
+            ", ".join(f"∂{n.symbol}/∂{a} = {text(g)}" for a, g in zip(n.args, n.local_grads)),
+        )
+        for n in d.graph.nodes
+    ]
+    out += ["  " + row for row in columns(rows)]
     out += ["", "backward (∂L/∂input, with dout = ∂L/∂" + d.spec.output.name + "):"]
     for g in d.gradients:
         out += _indent(pretty(sympy.Eq(sympy.Symbol(g.name), _final_expr(d, g), evaluate=False)))
+        count = len(g.considered)
         out.append(
-            f"  chosen from {len(g.considered)} forms ({g.origin}); proven equal to the plain one"
+            f"  chosen from {count} form{'s' if count != 1 else ''} ({g.origin}); "
+            "proven equal to the plain derivative"
         )
-    out += [
-        "",
-        "forward saves: " + (", ".join(f"{s} = {e}" for s, e in d.saved.items()) or "nothing"),
-    ]
+    saves = ", ".join(f"{s} = {text(e)}" for s, e in d.saved.items()) or "nothing"
+    out += ["", f"forward saves: {saves}"]
+    if d.domain:
+        out += [f"domain: {d.domain} (outside it the forward is nan or inf, as NumPy's is)"]
+    if d.accuracy is not None:
+        out += [f"accuracy: {d.accuracy.text()}"]
     out += [f"convention: {c}" for c in d.conventions]
     return "\n".join(out) + "\n"
+
+
+def columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells, each column as wide as its widest cell."""
+    if not rows:
+        return []
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
 
 
 def _indent(block: str) -> list[str]:
@@ -255,7 +275,7 @@ def matrix_latex(d) -> str:
     dy = r"\frac{\partial L}{\partial Y}"
     rows = [rf"{_under(spec.output, tex)} &= {_annotated(spec.forward, tex)} && \text{{forward}}"]
     rows.append(
-        rf"L &= \operatorname{{tr}}\left({dy}^{{\mathsf{{T}}}} Y\right)"
+        rf"L &= \operatorname{{tr}}\left(\left({dy}\right)^{{\mathsf{{T}}}} Y\right)"
         r" && \text{the backward as a scalar: } \frac{\partial L}{\partial V} = "
         r"\frac{\partial}{\partial V} \operatorname{tr}(\cdot)"
     )
@@ -295,12 +315,22 @@ def matrix_markdown(d, level: int = 2) -> str:
 
 def matrix_text(d) -> str:
     spec = d.spec
-    out = [f"{d.name}: {spec.doc}", "", f"forward: {spec.output} = {spec.forward}", ""]
+    out = [f"{d.name}: {spec.doc}", "", f"forward: {spec.output} = {text(spec.forward)}", ""]
     out += [f"backward (L = tr(doutᵀ·{spec.output}), dout = ∂L/∂{spec.output}):"]
-    for g in d.gradients:
-        out.append(f"  {g.name} = {g.expr}    shape {g.wrt.shape}")
+    rows = [
+        (f"{g.name} = {text(g.expr)}", f"shape {_numpy_shape(g.wrt.shape)}") for g in d.gradients
+    ]
+    out += ["  " + row for row in columns(rows)]
     out += ["", f"cross-checked elementwise at {_sizes_text(d)}"]
     return "\n".join(out) + "\n"
+
+
+def _numpy_shape(shape: tuple) -> str:
+    """A column vector (M, 1) is an array of shape (M,) in NumPy, as the bias is."""
+    dims = [str(s) for s in shape]
+    if len(dims) == 2 and dims[1] == "1":
+        return f"({dims[0]},)"
+    return f"({', '.join(dims)})"
 
 
 # --- row-wise layers and losses -------------------------------------------------------------
@@ -357,8 +387,11 @@ def row_markdown(d, level: int = 2) -> str:
 
 def row_text(d) -> str:
     g = d.gradients[0]
-    out = [f"{d.name}: {d.spec.doc}", "", f"forward (one row): {d.spec.forward}", "", "steps:"]
-    out += [f"  {label}: {e}" for label, e in g.steps]
-    out += ["", f"backward: {g.name} = {g.expr}"]
+    forward = text(d.spec.forward)
+    out = [f"{d.name}: {d.spec.doc}", "", f"forward (one row): {forward}", "", "steps:"]
+    out += [f"  {label}: {text(e)}" for label, e in g.steps]
+    out += ["", f"backward: {g.name} = {text(g.expr)}"]
+    saves = ", ".join(f"{s}[i] = {text(e)}" for s, e in d.saved.items()) or "nothing"
+    out += [f"forward saves: {saves}"]
     out += [f"checked elementwise at n = {', '.join(map(str, d.checked_n))}"]
     return "\n".join(out) + "\n"

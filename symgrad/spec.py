@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from symgrad.constants import readable
 from symgrad.errors import SymgradError
 
 x, y = sympy.symbols("x y")
@@ -72,7 +73,7 @@ def elementwise(
         from symgrad.parse import parse_expr
 
         expr = parse_expr(expr)
-    expr = sympy.sympify(expr)
+    expr = _plain_symbols(name, readable(sympy.sympify(expr)))
     if not inputs:
         raise SymgradError(f"layer {name}: name at least one input variable")
     symbols = tuple(_as_symbol(v) for v in inputs)
@@ -100,6 +101,17 @@ def elementwise(
 def _as_symbol(v: sympy.Symbol | str) -> sympy.Symbol:
     name = v if isinstance(v, str) else v.name
     return sympy.Symbol(name)
+
+
+def _plain_symbols(name: str, expr: sympy.Expr) -> sympy.Expr:
+    """Every symbol as a plain one of the same name: a variable is known by its name, whatever
+    assumptions (``real=True``) the user's SymPy symbol carries; the engine adds its own."""
+    by_name: dict[str, sympy.Symbol] = {}
+    for s in sorted(expr.free_symbols, key=sympy.default_sort_key):
+        if s.name in by_name:
+            raise SymgradError(f"layer {name}: two different symbols are called {s.name!r}")
+        by_name[s.name] = s
+    return expr.xreplace({s: sympy.Symbol(s.name) for s in by_name.values()})
 
 
 # --- matrix layers ------------------------------------------------------------------------------

@@ -197,3 +197,29 @@ def test_relu_keeps_its_kink_convention_not_the_tie_one() -> None:
 def test_graph_at_a_tie_gives_each_input_half() -> None:
     g = symgrad.evaluate_graph("max(x, y)", ["x=1", "y=1"])
     assert [str(v) for v in g.gradients.values()] == ["1/2", "1/2"]
+
+
+@pytest.mark.parametrize(
+    "assumptions", [{}, {"real": True}, {"positive": True}, {"finite": True, "real": True}]
+)
+def test_symbols_with_assumptions_work_as_plain_names(assumptions: dict) -> None:
+    t = Symbol("t", **assumptions)
+    mish = symgrad.elementwise("Mish", t * tanh(log(1 + exp(t))), t)
+    assert str(mish.inputs[0]) == "t"
+    d = symgrad.derive(mish)
+    assert set(d.grads) == {"t"}
+    assert "class Mish" in symgrad.generate([mish])
+
+
+def test_sympy_floats_are_readable_constants() -> None:
+    # SymPy folds a Float into a sum before symgrad sees it (write the text form to keep
+    # 0.7978845608*(x + 0.044715*x**3) as written); what reaches symgrad prints as written.
+    spec = symgrad.elementwise("Cubic", 0.044715 * x**3 + x**0.5, x)
+    assert str(spec.forward) == "sqrt(x) + 0.044715*x**3"
+    code = symgrad.generate([spec])
+    assert "0.044715 * x**3" in code and "000000" not in code
+
+
+def test_two_symbols_with_one_name_are_refused() -> None:
+    with pytest.raises(SymgradError, match="two different symbols are called 'x'"):
+        symgrad.elementwise("Bad", x + Symbol("x", positive=True), x)

@@ -224,3 +224,63 @@ def test_two_layer_net_trains_on_digits() -> None:
     accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
     assert accuracy >= 0.95
     assert "epoch 30/30" in result.stderr  # the progress bar
+
+
+def _row_map(name: str, forward: sympy.Expr):
+    from symgrad.codegen import load
+    from symgrad.spec import rowwise
+
+    spec = rowwise(name, forward, IndexedBase("x"))
+    return getattr(load(symgrad.generate([spec])), name)()
+
+
+def test_a_map_written_in_the_softmax_saves_the_softmax_not_its_output() -> None:
+    # LogSoftmax's backward reads the softmax p; its output y is log p. Both must be saved
+    # under their own names (issue 9: the output was saved under the softmax's name).
+    from sympy import exp, log
+
+    from symgrad.spec import j
+
+    x = IndexedBase("x")
+    layer = _row_map("LogSoftmax", x[i] - log(Sum(exp(x[j]), (j, 0, n - 1))))
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4, 5)) * 3
+    y = layer.forward(logits)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    expected = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(y, expected, rtol=1e-13)
+    dout = rng.standard_normal((4, 5))
+    p = np.exp(expected)
+    np.testing.assert_allclose(
+        layer.backward(dout), dout - p * dout.sum(axis=1, keepdims=True), rtol=1e-12
+    )
+    assert symgrad.gradcheck(layer, logits)
+
+
+def test_a_scaled_softmax_is_derived_right() -> None:
+    from sympy import exp
+
+    from symgrad.spec import j
+
+    x = IndexedBase("x")
+    layer = _row_map("Twice", 2 * exp(x[i]) / Sum(exp(x[j]), (j, 0, n - 1)))
+    assert symgrad.gradcheck(layer, np.random.default_rng(1).standard_normal((3, 4)))
+
+
+def test_generate_refuses_code_that_fails_its_numerical_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from symgrad import codegen
+
+    original = codegen.class_source
+
+    def broken(d):  # the printed backward loses a factor: the kind of bug the check exists for
+        return [line.replace("dx = dout * (1 - y) * y", "dx = dout * y") for line in original(d)]
+
+    monkeypatch.setattr(codegen, "class_source", broken)
+    with pytest.raises(
+        DerivationError,
+        match=r"Sigmoid: the generated code fails its numerical "
+        r"check \(dx \(relative error",
+    ):
+        symgrad.generate(["Sigmoid"])

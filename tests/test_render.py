@@ -77,3 +77,42 @@ def test_notebook_display_has_no_memory_address() -> None:
     assert "0x" not in repr(d)
     assert d._repr_latex_().startswith("$\\displaystyle")
     assert d._repr_markdown_() == d.markdown()
+
+
+@pytest.mark.parametrize("name", list(symgrad.catalog))
+def test_text_reads_like_the_textbook_not_like_sympy(name: str) -> None:
+    text = symgrad.derive(name).text()
+    for noise in ("Piecewise(", "Sum(", "logistic(", ".T*", "*1", " 1 forms"):
+        assert noise not in text, (name, noise, text)
+
+
+def test_matrix_products_and_bias_sums_in_text() -> None:
+    text = symgrad.derive("Affine").text()
+    assert "dX = dout @ Wᵀ" in text and "dW = Xᵀ @ dout" in text
+    assert "db = Σ_n dout[n, :]" in text and "shape (M,)" in text
+
+
+def test_node_rows_are_aligned() -> None:
+    lines = symgrad.derive("Sigmoid").text().splitlines()
+    start = lines.index("nodes (local derivatives):") + 1
+    rows = lines[start : lines.index("", start)]
+    assert len({row.index("[") for row in rows}) == 1
+    assert len({row.index("∂") for row in rows}) == 1
+
+
+def test_the_user_s_names_in_text() -> None:
+    spec = symgrad.elementwise("Swish", "x*sigmoid(x)", "x")
+    assert "sigmoid(x)" in symgrad.derive(spec).text()
+
+
+@pytest.mark.parametrize("name", list(symgrad.catalog))
+def test_latex_transposes_a_fraction_whole_and_puts_positive_terms_first(name: str) -> None:
+    import re
+
+    tex = symgrad.derive(name).latex()
+    assert not re.search(r"\\frac\{\\partial L\}\{\\partial [A-Za-z]+\}\^", tex), tex
+    assert r"- {t}_{i} + {y}_{i}" not in tex
+
+
+def test_loss_gradient_prints_y_minus_t() -> None:
+    assert r"{y}_{i} - {t}_{i}" in symgrad.derive("SoftmaxWithLoss").latex()

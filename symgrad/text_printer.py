@@ -1,0 +1,108 @@
+"""Plain-text printer: one line of math as a textbook reader writes it, for ``--format text``.
+
+SymPy's ``str`` is its own input language (``Sum(t[k], (k, 0, n - 1))``, ``X.T*dout``,
+``Piecewise((dout, x > 0), (0, True))``, ``logistic(x)``). Here:
+
+- products print with ``·``; a matrix product with ``@`` (NumPy's operator: ``*`` in NumPy is
+  elementwise, so ``X.T*dout`` would mislead); transposes as ``Xᵀ``;
+- ``Σ_k f`` for a sum over the columns of a row, and a sum of a matrix's rows (``doutᵀ·1``) as
+  ``Σ_n dout[n, :]``, the column sums;
+- ``dout·[x > 0]`` for a value that is kept where a condition holds (the Iverson bracket);
+- the named functions as the parser spells them (``sigmoid``, ``softplus``);
+- positive terms first: ``y[i] - t[i]``, not ``-t[i] + y[i]``.
+
+>>> from sympy import Symbol, Piecewise, IndexedBase, Sum
+>>> x, dout = Symbol("x"), Symbol("dout")
+>>> text(Piecewise((dout, x > 0), (0, True)))
+'dout·[x > 0]'
+>>> t, y, k, i = IndexedBase("t"), IndexedBase("y"), Symbol("k"), Symbol("i")
+>>> text(-t[i] + y[i] * Sum(t[k], (k, 0, 9)))
+'y[i]·Σ_k t[k] - t[i]'
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+_NAMES = {"logistic": "sigmoid"}
+
+
+class SymgradTextPrinter(StrPrinter):
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        return super()._print_Mul(expr).replace("*", "·").replace("··", "**")
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        return super()._print_Pow(expr, rational).replace("·", "*")
+
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        terms = sorted(self._as_ordered_terms(expr, order=order), key=_negative)
+        out = self._print(terms[0])
+        for term in terms[1:]:
+            if _negative(term):
+                out += f" - {self.parenthesize(-term, PRECEDENCE['Add'])}"
+            else:
+                out += f" + {self.parenthesize(term, PRECEDENCE['Add'])}"
+        return out
+
+    def _print_Sum(self, expr: sympy.Sum) -> str:
+        body = self.parenthesize(expr.function, PRECEDENCE["Mul"])
+        return "".join(f"Σ_{var} " for var, *_ in expr.limits) + body
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        pairs = list(expr.args)
+        if len(pairs) == 2 and pairs[-1].cond == sympy.true and pairs[-1].expr == 0:
+            value, cond = pairs[0]
+            if value == 1:
+                return f"[{self._print(cond)}]"
+            return f"{self.parenthesize(value, PRECEDENCE['Mul'])}·[{self._print(cond)}]"
+        parts = [f"{self._print(v)} if {self._print(c)}" for v, c in pairs if c != sympy.true]
+        rest = [self._print(v) for v, c in pairs if c == sympy.true]
+        return "(" + "; ".join(parts + [f"{r} otherwise" for r in rest]) + ")"
+
+    def _print_Function(self, expr: sympy.Function) -> str:
+        name = _NAMES.get(expr.func.__name__, expr.func.__name__)
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Max(self, expr: sympy.Max) -> str:
+        return f"max({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Min(self, expr: sympy.Min) -> str:
+        return f"min({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_MatMul(self, expr: sympy.MatMul) -> str:
+        args = list(expr.args)
+        if len(args) == 2 and isinstance(args[1], sympy.OneMatrix) and args[1].shape[1] == 1:
+            summed = args[0].arg if isinstance(args[0], sympy.Transpose) else args[0]
+            return f"Σ_n {self._print(summed)}[n, :]"
+        if len(args) == 2 and isinstance(args[0], sympy.OneMatrix):
+            return f"1·{self.parenthesize(args[1], precedence(expr))}"
+        return " @ ".join(self.parenthesize(a, precedence(expr)) for a in args)
+
+    def _print_Transpose(self, expr: sympy.Transpose) -> str:
+        return f"{self.parenthesize(expr.arg, PRECEDENCE['Pow'])}ᵀ"
+
+    def _print_OneMatrix(self, expr: sympy.OneMatrix) -> str:
+        return "1"
+
+    def _print_MatrixSymbol(self, expr: sympy.MatrixSymbol) -> str:
+        return expr.name
+
+
+def _negative(term: sympy.Expr) -> bool:
+    return bool(term.could_extract_minus_sign())
+
+
+def for_display(expr: sympy.Basic) -> sympy.Basic:
+    """``expr`` with the named functions renamed as the parser spells them (``sigmoid``), for
+    SymPy's pretty printer."""
+    return expr.replace(
+        lambda e: isinstance(e, sympy.Function) and e.func.__name__ in _NAMES,
+        lambda e: sympy.Function(_NAMES[e.func.__name__])(*e.args),
+    )
+
+
+def text(expr: sympy.Basic) -> str:
+    """``expr`` as one line of textbook-style plain text."""
+    return SymgradTextPrinter().doprint(expr)
