@@ -31,7 +31,7 @@ import sympy
 
 from symgrad import __version__, special
 from symgrad.engine import Derivation, code_cost, derive
-from symgrad.errors import DerivationError
+from symgrad.errors import DerivationError, SymgradError, unexpected
 from symgrad.functions import helpers_of, logistic
 from symgrad.matrix_engine import MatrixDerivation
 from symgrad.numerics import ACCURATE, Probes
@@ -80,12 +80,21 @@ def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgr
         "",
         *_all(names),
     ]
-    classes = ["\n".join(class_source(d)) for d in derivations]
+    classes = [_class_text(d) for d in derivations]
     helpers = _helpers(derivations)
     text = "\n".join(header) + "\n\n\n" + "".join(h + "\n\n" for h in helpers)
     text += "\n\n\n".join(classes) + "\n"
     verify_generated(text, derivations)
     return text
+
+
+def _class_text(d: Any) -> str:
+    try:
+        return "\n".join(class_source(d))
+    except (SymgradError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as err:  # SymPy can fail almost anywhere; the user sees one line
+        raise unexpected(f"{d.name}: cannot generate the class", err) from err
 
 
 def _helpers(derivations: list[Any]) -> list[str]:
@@ -263,16 +272,20 @@ def _split(line: Line, taken: set[str], width: int) -> list[Line]:
     if len(f"{line.target} = {numpy_code(line.expr)}") <= width:
         return [line]
     expr = line.expr
-    if isinstance(expr, (sympy.Add, sympy.Mul)) and len(expr.args) > 2:
-        return _accumulate(line, taken, width)
     children = [a for a in _parts(expr) if not a.is_Atom]
     if not children:
         raise DerivationError(f"cannot split the line of {line.target} to fit {width} columns")
     child = max(children, key=lambda e: (len(numpy_code(e)), sympy.default_sort_key(e)))
-    name = _fresh(line.target, taken)
+    name = (
+        f"{line.target}_{next(k for k in itertools.count(1) if f'{line.target}_{k}' not in taken)}"
+    )
+    rest = expr.xreplace({child: sympy.Symbol(name)})
+    fits = len(f"{line.target} = {numpy_code(rest)}") <= width
+    if not fits and isinstance(expr, (sympy.Add, sympy.Mul)) and len(expr.args) > 2:
+        return _accumulate(line, taken, width)  # a long sum: in parts, not one long part
+    taken.add(name)
     parts = _split(Line(name, child), taken, width)
-    rest = Line(line.target, expr.xreplace({child: sympy.Symbol(name)}))
-    return [*parts, *_split(rest, taken, width)]
+    return [*parts, *_split(Line(line.target, rest), taken, width)]
 
 
 def _parts(expr: sympy.Basic) -> list[sympy.Expr]:
@@ -522,8 +535,10 @@ def _row_forward(d: RowDerivation, saved: list[str]) -> list[str]:
     taken = {x, *targets, *saved, "N", "loss", "dout"}
     names = (sympy.Symbol(f"tmp{c}") for c in range(10**6) if f"tmp{c}" not in taken)
     replacements, reduced = sympy.cse([v for _, v in values], symbols=names)
-    lines += [f"{_INDENT}{s} = {numpy_code(e)}" for s, e in replacements]
-    lines += [f"{_INDENT}{name} = {numpy_code(e)}" for (name, _), e in zip(values, reduced)]
+    body = [Line(str(s), e) for s, e in replacements]
+    body += [Line(name, e) for (name, _), e in zip(values, reduced)]
+    body = split_long(body, taken | {line.target for line in body})
+    lines += [f"{_INDENT}{line.target} = {numpy_code(line.expr)}" for line in body]
     if spec.is_loss:
         lines += _finite_loss_check(spec.name, x, targets[0])
     lines += [f"{_INDENT}self.{s} = {s}" for s in saved]

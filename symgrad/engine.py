@@ -40,7 +40,7 @@ import sympy
 
 from symgrad.conventions import conventions_used, differentiate
 from symgrad.domain import statement as domain_statement
-from symgrad.errors import DerivationError
+from symgrad.errors import DerivationError, SymgradError, unexpected
 from symgrad.functions import (
     CALL_COSTS,
     SHORT_NAMES,
@@ -140,16 +140,26 @@ def derive(spec_or_name: LayerSpec | str) -> Derivation:
         from symgrad.registry import catalog
 
         spec_or_name = catalog[spec_or_name]
-    kind = getattr(spec_or_name, "kind", None)
+    try:
+        return _dispatch(spec_or_name)
+    except (SymgradError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as err:  # SymPy can fail almost anywhere; the user sees one line
+        raise unexpected(f"{spec_or_name.name}: cannot derive the backward", err) from err
+
+
+def _dispatch(spec: Any) -> Any:
+    """The one place a spec's kind chooses its engine."""
+    kind = getattr(spec, "kind", None)
     if kind == "matrix":
         from symgrad.matrix_engine import derive_matrix
 
-        return derive_matrix(spec_or_name)
+        return derive_matrix(spec)
     if kind in ("rowwise", "loss"):
         from symgrad.row_engine import derive_rows
 
-        return derive_rows(spec_or_name)
-    return _derive(spec_or_name)
+        return derive_rows(spec)
+    return _derive(spec)
 
 
 @functools.lru_cache(maxsize=256)

@@ -15,3 +15,21 @@ class SymgradError(Exception):
 
 class DerivationError(SymgradError):
     """The engine could not derive or prove a result; nothing unproven is ever returned."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its type and its message with whitespace runs made spaces."""
+    message = " ".join(str(err).split())
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def unexpected(what: str, err: BaseException) -> DerivationError:
+    """A failure inside SymPy or symgrad, as the one-line error a user sees; set
+    ``SYMGRAD_DEBUG=1`` to get the traceback instead."""
+    import os
+
+    if os.environ.get("SYMGRAD_DEBUG"):
+        raise err
+    return DerivationError(
+        f"{what}: {one_line(err)} (an internal failure; SYMGRAD_DEBUG=1 shows where)"
+    )

@@ -7,17 +7,20 @@ more as it takes for two precisions to agree (``log(1 + exp(-100))`` cancels 44 
 
 **The measure** (the README states it; ``ACCURATE`` is the bound):
 
-- *forward*: the relative error ``|ŷ - y| / |y|`` at every probe point in the domain. A true value
-  below the smallest normal float64 (``TINY`` = 2.2e-308) is measured against ``TINY`` instead
-  (no float64 form can do better); a point whose true value overflows float64 is skipped.
-- *backward*: let ``ŝ`` be the values the forward saves, as float64 computed them, ``t`` the exact
-  derivative, ``g`` the float64 result and ``t̂`` the chosen formula evaluated exactly at ``ŝ``,
-  so that ``|t̂ - t|`` is the information the rounding of the saved values has already lost (none
-  when the form reads an input: inputs are exact). The
-  error is ``|g - t| / (|t| + 2|t̂ - t| / ACCURATE)``: relative where the saved values still
-  carry the information (``t̂ = t``), and relative to the derivative's own scale at that point
-  where they do not (sigmoid's ``y`` at x = 30 has rounded ``1 - y``; ``y(1 - y)`` may then be
-  off by as much as exact arithmetic on that ``y`` would be, twice over, and no more).
+- *forward*: the relative error ``|ŷ - y| / |y|`` at every probe point in the domain. Near
+  underflow, where float64 arithmetic cannot keep relative accuracy (a true value below
+  ``UNDERFLOW`` = 2.2e-296), the error is absolute instead: being within ``TINY`` = 2.2e-308, the
+  smallest normal float64, of the truth passes. A point whose true value overflows float64 is
+  skipped.
+- *backward*: let ``t`` be the exact derivative, ``g`` the float64 result and ``A`` what rounding
+  has cost before the form is evaluated: one ulp of each input (``u·Σ|x·∂t/∂x|``, u the unit
+  roundoff) and, for a form that reads only saved values ``ŝ`` (as float64 computed them), what
+  their rounding lost, ``|t̂ - t|`` with ``t̂`` the form evaluated exactly at ``ŝ``, plus one ulp
+  of each (``u·Σ|ŝ·∂g/∂ŝ|``). The error is ``|g - t| / (max(|t|, UNDERFLOW) + 2A / ACCURATE)``:
+  relative where the saved values still carry the information, and relative to the
+  derivative's own scale where rounding has lost it (sigmoid's ``y`` at x = 30 has rounded
+  ``1 - y``; ``y(1 - y)`` may then be off by what that rounding costs, twice over, and no
+  more). A form that can read an exact input gets no allowance for rounded saved values.
 
 **Probe points**: for one input 0, ±1e-8, ±1e-3, ±0.3, ±1, ±2, ±3, ±5, ±10, ±20, ±40, ±100 and
 ±1000; for several inputs every combination of 0, ±0.5, ±3, ±40 and ±1000. Points where the
@@ -50,6 +53,10 @@ from symgrad.numpy_printer import numpy_code, numpy_namespace
 ACCURATE = 1e-12
 """The largest error, by the measure above, of a form called accurate."""
 TINY = float(np.finfo(np.float64).tiny)
+_EPS = float(np.finfo(np.float64).eps) / 2
+"""One ulp of rounding, relative: the unit roundoff of float64."""
+UNDERFLOW = TINY / ACCURATE
+"""Below this magnitude (2.2e-296) errors are absolute: within ``TINY`` of the truth passes."""
 _ROUNDING = 1e-14
 """Relative errors below this are rounding, whatever the saved values carry."""
 _FLOAT_MAX = float(np.finfo(np.float64).max)
@@ -99,6 +106,9 @@ class Probes:
 
     inputs: tuple[sympy.Symbol, ...]
     env: dict[str, np.ndarray]
+    sources: tuple[sympy.Symbol, ...] | None = None
+    """The inputs the saved values are computed from (default: all); a form that reads one
+    of them gets no allowance for rounded saved values."""
     _cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -176,25 +186,47 @@ class Probes:
         bad = keep & (rel > _ROUNDING)
         if not bad.any():
             return float(np.max(rel[keep], initial=0.0))
-        if candidate.free_symbols & set(self.inputs):  # an exact input is at hand
-            lost = np.zeros(self.size)
-        else:
-            lost = np.abs(self._determined(candidate, saved, bad) - want)
+        allowance = self._allowance(candidate, truth, saved, bad, want)
         with np.errstate(all="ignore"):
-            err = np.abs(got - want) / (np.maximum(np.abs(want), TINY) + 2 * lost / ACCURATE)
+            scale = np.maximum(np.abs(want), UNDERFLOW) + 2 * allowance / ACCURATE
+            err = np.abs(got - want) / scale
         err = np.where(bad, np.where(np.isnan(err), math.inf, err), rel)
         return float(np.max(err[keep]))
 
-    def _determined(
-        self, candidate: sympy.Expr, saved: Mapping[sympy.Symbol, np.ndarray], where: np.ndarray
+    def _allowance(
+        self,
+        candidate: sympy.Expr,
+        truth: sympy.Expr,
+        saved: Mapping[sympy.Symbol, np.ndarray],
+        where: np.ndarray,
+        want: np.ndarray,
     ) -> np.ndarray:
-        """``t̂``: the candidate evaluated exactly at the float64 saved values (only ``where``
-        it is needed)."""
+        """What rounding has already cost before the form is evaluated, at ``where``: the
+        error one ulp of each input causes in the derivative, and, for a form that reads only
+        saved values, what their rounding lost (``|t̂ - t|``) plus one ulp of each of them."""
         sub = Probes(self.inputs, {k: v[where] for k, v in self.env.items()})
-        values = sub.exact(candidate, {s: v[where] for s, v in saved.items()})
-        out = np.full(self.size, math.nan)
-        out[where] = values
+        at = {sym: v[where] for sym, v in saved.items()}
+        cost = np.zeros(int(where.sum()))
+        for x in self.inputs:
+            cost += _EPS * np.abs(sub.env[x.name] * sub.exact(sympy.diff(truth, x)))
+        used = [sym for sym in at if sym in candidate.free_symbols]
+        sources = set(self.inputs if self.sources is None else self.sources)
+        if not (candidate.free_symbols & sources):  # the exact input is not at hand
+            cost += np.abs(sub.exact(candidate, at) - want[where])
+            for sym in used:
+                slope = _diff_or_zero(candidate, sym)
+                cost += _EPS * np.abs(at[sym] * sub.exact(slope, at))
+        out = np.zeros(self.size)
+        out[where] = np.where(np.isnan(cost), math.inf, cost)
         return out
+
+
+def _diff_or_zero(expr: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
+    """∂expr/∂symbol, or 0 where the symbol only chooses a branch (a boolean mask)."""
+    try:
+        return sympy.diff(expr, symbol)
+    except (TypeError, ValueError, AttributeError):
+        return sympy.S.Zero
 
 
 def _converged(fn: Callable[..., Any], args: list[float]) -> float:
@@ -226,7 +258,7 @@ def _agree(a: Any, b: Any) -> bool:
 
 def _pointwise(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        rel = np.abs(got - want) / np.maximum(np.abs(want), TINY)
+        rel = np.abs(got - want) / np.maximum(np.abs(want), UNDERFLOW)
     return np.where(got == want, 0.0, np.where(np.isnan(rel), math.inf, rel))
 
 

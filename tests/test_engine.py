@@ -223,3 +223,26 @@ def test_sympy_floats_are_readable_constants() -> None:
 def test_two_symbols_with_one_name_are_refused() -> None:
     with pytest.raises(SymgradError, match="two different symbols are called 'x'"):
         symgrad.elementwise("Bad", x + Symbol("x", positive=True), x)
+
+
+def test_a_failure_deep_inside_sympy_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import io
+
+    from symgrad import engine
+    from symgrad.cli import main
+
+    def boom(spec: object) -> None:
+        raise ZeroDivisionError("mpf division")
+
+    monkeypatch.setattr(engine, "_derive", boom)
+    monkeypatch.delenv("SYMGRAD_DEBUG", raising=False)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(["derive", "--expr", "x**3 + 1", "--name", "Cubic"])
+    assert status == 2
+    (line,) = err.getvalue().strip().splitlines()
+    assert "Cubic: cannot derive the backward: ZeroDivisionError: mpf division" in line
+    monkeypatch.setenv("SYMGRAD_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        symgrad.derive(symgrad.elementwise("Cubic", "x**3 + 1", "x"))
