@@ -183,6 +183,8 @@ def _docstring(d: Derivation) -> list[str]:
     out = [f'"""{spec.doc or f"{spec.output} = {spec.forward}"}', ""]
     out += [f"Derived backward: {g.name} = {numpy_code(g.expr)}" for g in d.gradients]
     out += [f"Saved by forward: {saved}"]
+    if d.domain:
+        out += [f"Domain: {d.domain} (outside it the result is nan or inf, as NumPy's)"]
     out += [f"Convention: {c}" for c in d.conventions]
     out += ['"""']
     wrap = functools.partial(textwrap.wrap, width=_MAX_LINE - 4, subsequent_indent="    ")

@@ -70,11 +70,21 @@ def test_passes_ruff_unchanged(generated_source: str, command: list[str], tmp_pa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_user_layer_code_passes_ruff_too(tmp_path) -> None:
+USER_LAYERS = {
+    "Mish": "x*tanh(log(1+exp(x)))",
+    # Long lines (split, never refused) and decimals as written.
+    "GeluTanh": "0.5*x*(1+tanh(0.7978845608*(x+0.044715*x**3)))",
+    # erf through the generated module's own NumPy helper.
+    "Gelu": "x*(1+erf(x/sqrt(2)))/2",
+}
+
+
+@pytest.mark.parametrize("name", list(USER_LAYERS))
+def test_user_layer_code_passes_ruff_too(name: str, tmp_path) -> None:
     if shutil.which("ruff") is None:
         pytest.skip("ruff is in the dev extra")
-    mish = symgrad.elementwise("Mish", "x*tanh(log(1+exp(x)))", "x")
-    source = symgrad.generate([mish])
+    source = symgrad.generate([symgrad.elementwise(name, USER_LAYERS[name], "x")])
+    assert all(len(line) <= 100 for line in source.splitlines())
     for command in (["ruff", "check"], ["ruff", "format", "--check"]):
         result = subprocess.run(
             [*command, "--config", "line-length = 100", "--stdin-filename", "m.py", "-"],
@@ -207,3 +217,40 @@ def test_generated_module_is_importable_from_a_file(tmp_path, generated_source: 
 def test_load_executes_source() -> None:
     module = load(symgrad.generate(["Tanh"]))
     assert module.Tanh().forward(np.zeros(2)).tolist() == [0.0, 0.0]
+
+
+def test_tanh_gelu_keeps_its_constants_and_is_accurate_in_its_tails() -> None:
+    spec = symgrad.elementwise("GeluTanh", USER_LAYERS["GeluTanh"], "x")
+    source = symgrad.generate([spec])
+    assert "0.044715" in source and "0.7978845608" in source
+    assert "/250000000000000" not in source
+    layer = load(source).GeluTanh()
+    x = np.array([-10.0, -20.0, -5.0])  # 1 + tanh(u) would cancel to 0 here
+    y = layer.forward(x)
+    u = 0.7978845608 * (x + 0.044715 * x**3)
+    exact = x / (1 + np.exp(-2 * u))  # 0.5·x·(1 + tanh u) = x·σ(2u), no cancellation
+    np.testing.assert_allclose(y, exact, rtol=1e-13)
+
+
+def test_exact_gelu_uses_erfc_in_its_left_tail() -> None:
+    import mpmath
+
+    layer = load(symgrad.generate([symgrad.elementwise("Gelu", USER_LAYERS["Gelu"], "x")])).Gelu()
+    x = np.array([-8.0, -20.0, -30.0])
+    y = layer.forward(x)
+    with mpmath.workdps(50):
+        exact = [float(v * mpmath.erfc(-v / mpmath.sqrt(2)) / 2) for v in x]
+    np.testing.assert_allclose(y, exact, rtol=1e-13)
+    assert "erfc(" in symgrad.generate([symgrad.elementwise("Gelu", USER_LAYERS["Gelu"], "x")])
+
+
+def test_a_layer_with_no_accurate_form_is_refused_with_the_reason() -> None:
+    spec = symgrad.elementwise("Sinc", "sin(x)/x", "x")
+    with pytest.raises(symgrad.DerivationError, match=r"Sinc: `dx` is not accurate in float64"):
+        symgrad.generate([spec])
+
+
+def test_a_domain_is_stated() -> None:
+    d = symgrad.derive(symgrad.elementwise("Log", "log(x)", "x"))
+    assert d.domain == "x > 0" and "domain: x > 0" in d.text()
+    assert symgrad.derive("Sigmoid").domain == ""
