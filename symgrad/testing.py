@@ -17,25 +17,23 @@ SymPy, so it costs nothing in test sessions that do not use it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from symgrad.verify import check_layer
+from symgrad.verify import check_layer, warn_in_place
 
 
 def assert_gradcheck(layer: Any, *inputs: Any, **options: Any) -> None:
     """Raise ``AssertionError`` with the full report when ``layer``'s backward is wrong.
 
-    ``options`` are those of :func:`symgrad.gradcheck` (``seed``, ``rtol``, ``atol``, ``fast``).
+    ``options`` are those of :func:`symgrad.gradcheck` (``seed``, ``rtol``, ``atol``, ``fast``,
+    ``params``, ``targets``).
     """
     __tracebackhide__ = True
     report = check_layer(layer, *inputs, **options)
-    for note in report.notes:
-        if "modified" in note:
-            warnings.warn(f"{report.layer}: {note}", stacklevel=2)
+    warn_in_place(report, stacklevel=2)
     if not report.passed:
         raise AssertionError(report.message())
 

@@ -270,7 +270,7 @@ def check_layer(
     """Run the gradient check and return the full :class:`Report` (no exception for a wrong
     layer; :class:`GradcheckUsageError` for something that is not a layer or not checkable)."""
     probe = Probe.of(layer, inputs, targets, seed)
-    report = Report(probe.name, fast=fast, notes=probe.input_notes, in_place=probe.in_place)
+    report = Report(probe.name, fast=fast, notes=probe.notes, in_place=probe.in_place)
     if not probe.deterministic(report):
         return report
     found = probe.find_parameters(params, report)
@@ -336,7 +336,7 @@ class Probe:
     differentiable: list[int]
     network: bool
     g: Any = None
-    input_notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     in_place: list[str] = field(default_factory=list)
     copies: bool = False  # pass fresh copies: the layer writes into its inputs
     last_gradients: dict = field(default_factory=dict)  # a network's last gradient() result
@@ -352,7 +352,7 @@ class Probe:
             raise GradcheckUsageError(f"{name}: give the inputs to check it at")
         arrays, notes, fixed, integers = _prepare(inputs, names, targets)
         differentiable = [] if network else [k for k in range(len(arrays)) if k not in fixed]
-        probe = Probe(layer, name, arrays, names, differentiable, network, input_notes=notes)
+        probe = Probe(layer, name, arrays, names, differentiable, network, notes=notes)
         probe.g = probe._upstream(np.random.default_rng([seed, 0x5EED]))
         probe._integers(integers)
         return probe
@@ -367,10 +367,10 @@ class Probe:
             a = self.arrays[k]
             if count == len(self.arrays):
                 self.arrays[k] = a.astype(np.float64)
-                self.input_notes.append(f"{self.names[k]} ({a.dtype}) was checked in float64")
+                self.notes.append(f"{self.names[k]} ({a.dtype}) was checked in float64")
             else:
                 self.differentiable = [j for j in self.differentiable if j != k]
-                self.input_notes.append(
+                self.notes.append(
                     f"{self.names[k]} ({a.dtype}) is labels: held fixed, not differentiated"
                 )
 
@@ -560,10 +560,6 @@ def _refuse(a: np.ndarray, name: str) -> None:
         raise GradcheckUsageError(f"input {name} is empty: there is nothing to check")
     if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
         raise GradcheckUsageError(f"input {name} contains nan or inf")
-
-
-def _values(root: Any) -> list[tuple[Any, str]]:
-    return [(slots[0].get(), name) for name, slots in value_slots(root).values()]
 
 
 def _rebound_by_forward(probe: Probe) -> tuple[set[int], dict[str, Any]]:
