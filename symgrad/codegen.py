@@ -32,7 +32,7 @@ import sympy
 from symgrad import __version__, special
 from symgrad.engine import Derivation, code_cost, derive
 from symgrad.errors import DerivationError, SymgradError, unexpected
-from symgrad.functions import helpers_of, logistic
+from symgrad.functions import helpers_of, logistic, softplus_tails_merged
 from symgrad.matrix_engine import MatrixDerivation
 from symgrad.numerics import ACCURATE, Probes
 from symgrad.numpy_printer import SymgradNumPyPrinter, numpy_code, numpy_namespace, total
@@ -555,14 +555,25 @@ def _total(row_loss: sympy.Expr) -> sympy.Expr:
             isinstance(e, sympy.Sum)
             and not any(isinstance(p, sympy.Sum) for p in _parents(row_loss, e))
         ),
-        lambda e: total(_cheapest(e.function)),
+        lambda e: _signed_total(_cheapest(e.function)),
     )
 
 
+def _signed_total(body: sympy.Expr) -> sympy.Expr:
+    """``total(body)``, with a leading minus taken outside: ``-total(a + b)``, not
+    ``total(-a - b)``."""
+    if body.could_extract_minus_sign():
+        return -total(-body)
+    return total(body)
+
+
 def _cheapest(e: sympy.Expr) -> sympy.Expr:
-    """The body of a loss as written or expanded, whichever costs fewer array operations
-    (binary cross-entropy collapses to ``softplus(x) - t*x``; MSE keeps ``(y - t)**2``)."""
-    return min((e, sympy.expand(e)), key=lambda f: code_cost(numpy_code(f)))
+    """The body of a loss as written, expanded, or with its softplus tails merged, whichever
+    costs fewer array operations (binary cross-entropy needs one exp, not two; MSE keeps
+    ``(y - t)**2``). None of these cancels where the written form does not: the accuracy tests
+    measure the result."""
+    forms = (e, sympy.expand(e), softplus_tails_merged(e))
+    return min(forms, key=lambda f: code_cost(numpy_code(f)))
 
 
 def _parents(root: sympy.Expr, target: sympy.Expr) -> list[sympy.Expr]:

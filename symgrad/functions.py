@@ -294,6 +294,33 @@ def canonical(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(lambda e: isinstance(e, (logistic, softplus)), rewrite)
 
 
+def softplus_tails_merged(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with each ``softplus(u)`` written as ``max(u, 0) + log1p(exp(-|u|))`` and the
+    ``log1p`` tails of equal ``|u|`` collected: binary cross-entropy
+    ``(1 - t)·softplus(x) + t·softplus(-x)`` becomes
+    ``(1 - t)·max(x, 0) + t·max(-x, 0) + log1p(exp(-|x|))``, one exp where it had two, and still a
+    sum of terms that are never negative (no cancellation).
+
+    >>> from sympy import Symbol
+    >>> x, t = Symbol("x"), Symbol("t")
+    >>> softplus_tails_merged((1 - t) * softplus(x) + t * softplus(-x))
+    t*Max(0, -x) + (1 - t)*Max(0, x) + log1p(exp(-Abs(x)))
+    """
+    calls = sorted(expr.atoms(softplus), key=sympy.default_sort_key)
+    if not calls:
+        return expr
+    tails: dict[sympy.Expr, sympy.Dummy] = {}
+    for call in calls:
+        tails.setdefault(sympy.Abs(call.args[0]), sympy.Dummy("tail"))
+    written = expr.xreplace(
+        {c: sympy.Max(c.args[0], 0) + tails[sympy.Abs(c.args[0])] for c in calls}
+    )
+    for magnitude, tail in tails.items():
+        weight = sympy.cancel(sympy.expand(sympy.diff(written, tail)))
+        written = written.subs(tail, 0) + weight * log1p(exp(-magnitude))
+    return written
+
+
 def _one_plus_exp_arg(e: sympy.Basic) -> sympy.Expr | None:
     """Return u when ``e`` is ``1 + exp(u)``, else None."""
     if isinstance(e, sympy.Add) and len(e.args) == 2 and sympy.S.One in e.args:

@@ -85,6 +85,9 @@ class SymgradNumPyPrinter(NumPyPrinter):
     def _print_Half(self, expr: sympy.Rational) -> str:
         return "0.5"
 
+    def _print_Abs(self, expr: sympy.Abs) -> str:
+        return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
+
     def _print_Max(self, expr: sympy.Max) -> str:
         return self._fold("numpy.maximum", expr.args)
 
