@@ -22,6 +22,8 @@ mask x \\textless{}= 0, so ReLU\\('\\)(0) = 0
 
 from __future__ import annotations
 
+import re
+
 import sympy
 from sympy.printing.latex import LatexPrinter
 
@@ -36,7 +38,7 @@ class SymgradLatexPrinter(LatexPrinter):
             name = self._settings["output_name"]
             name = rf"\mathrm{{{name}}}" if len(name) > 1 else name
             return rf"\frac{{\partial L}}{{\partial {name}}}"
-        if expr.name.startswith("mask"):
+        if re.fullmatch(r"mask\d*", expr.name):  # the engine's masks, not a user's "masked"
             return rf"\mathbb{{1}}[{text(expr.name)}]"
         if expr.name == "out":
             return r"\mathrm{out}"

@@ -50,3 +50,13 @@ def test_latex_printer(expr, text: str) -> None:
 
 def test_dout_is_named_after_the_output() -> None:
     assert latex(dout, "out") == r"\frac{\partial L}{\partial \mathrm{out}}"
+
+
+def test_only_the_engines_masks_print_as_indicators() -> None:
+    from sympy import Symbol
+
+    from symgrad.latex_printer import latex
+
+    assert latex(Symbol("mask")) == r"\mathbb{1}[\text{mask}]"
+    assert latex(Symbol("mask2")) == r"\mathbb{1}[\text{mask2}]"
+    assert latex(Symbol("masked")) == "masked"
