@@ -354,13 +354,15 @@ def _accurate(layer: str, name: str, t: Target, env: dict, probes: Probes, d: De
     got = env[name]
     if t.form is None:
         error = probes.forward_error(got, t.truth)
+        where = probes.worst_forward_point(got, t.truth)
     else:
         saved = {sympy.Symbol(s.name): env[s.name] for s in d.saved}
-        error = probes.backward_error(t.form, t.truth, saved, got)
+        errors = probes.backward_errors(t.form, t.truth, saved, got)
+        error, where = float(np.max(errors)), probes.point(int(np.argmax(errors)))
     if not error <= ACCURATE:
         raise DerivationError(
-            f"{layer}: `{name}` is not accurate in float64 (error {error:.1e} by symgrad's "
-            f"measure, above {ACCURATE:.0e})"
+            f"{layer}: `{name}` is not accurate in float64: error {error:.1e} at {where} by "
+            f"symgrad's measure, above {ACCURATE:.0e}; symgrad does not generate it"
         )
 
 

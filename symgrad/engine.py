@@ -100,7 +100,14 @@ class Accuracy:
     def text(self) -> str:
         parts = [f"forward {self.forward:.1e}"]
         parts += [f"{name} {error:.1e}" for name, error in self.gradients.items()]
-        return f"worst error {', '.join(parts)} at {self.points} probe points in [-1000, 1000]"
+        out = f"worst error {', '.join(parts)} at {self.points} probe points in [-1000, 1000]"
+        bad = [n for n, e in {"forward": self.forward, **self.gradients}.items() if e > ACCURATE]
+        if bad:
+            out += (
+                f"; {', '.join(bad)} NOT accurate (above {ACCURATE:.0e}): symgrad will not "
+                "generate this layer"
+            )
+        return out
 
 
 @dataclass(frozen=True, repr=False)

@@ -160,7 +160,10 @@ class Probes:
         """Where the forward's relative error is largest, as ``x = -40``."""
         want = self.exact(truth)
         rel = np.where(np.isfinite(want), _pointwise(got, want), 0.0)
-        p = int(np.argmax(rel))
+        return self.point(int(np.argmax(rel)))
+
+    def point(self, p: int) -> str:
+        """Probe point ``p`` as text: ``x = -40, y = 3``."""
         return ", ".join(f"{v.name} = {self.env[v.name][p]:g}" for v in self.inputs)
 
     def backward_error(
@@ -174,24 +177,32 @@ class Probes:
 
         ``saved`` holds the float64 values of the saved quantities the form uses; ``got`` is
         the form's float64 value at the points (evaluated here when not given)."""
+        errors = self.backward_errors(candidate, truth, saved, got)
+        return float(np.max(errors, initial=0.0))
+
+    def backward_errors(
+        self,
+        candidate: sympy.Expr,
+        truth: sympy.Expr,
+        saved: Mapping[sympy.Symbol, np.ndarray],
+        got: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The error of a backward form at each probe point (0 where the truth is not finite,
+        inf where the form is not finite but the truth is)."""
         if got is None:
             got = self.float64(candidate, {s.name: v for s, v in saved.items()})
         want = self.exact(truth)
         keep = np.isfinite(want)
-        if not keep.any():
-            return 0.0
-        if not np.all(np.isfinite(got[keep])):
-            return math.inf
-        rel = _pointwise(got, want)
-        bad = keep & (rel > _ROUNDING)
+        rel = np.where(keep, _pointwise(got, want), 0.0)
+        rel = np.where(keep & ~np.isfinite(got), math.inf, rel)
+        bad = keep & np.isfinite(got) & (rel > _ROUNDING)
         if not bad.any():
-            return float(np.max(rel[keep], initial=0.0))
+            return rel
         allowance = self._allowance(candidate, truth, saved, bad, want)
         with np.errstate(all="ignore"):
             scale = np.maximum(np.abs(want), UNDERFLOW) + 2 * allowance / ACCURATE
             err = np.abs(got - want) / scale
-        err = np.where(bad, np.where(np.isnan(err), math.inf, err), rel)
-        return float(np.max(err[keep]))
+        return np.where(bad, np.where(np.isnan(err), math.inf, err), rel)
 
     def _allowance(
         self,
