@@ -2,7 +2,8 @@
 """Neural-network layers whose backward formulas were derived by symgrad.
 
 Each class has the textbook interface: ``forward`` caches what ``backward`` needs, and
-``backward(dout)`` returns the gradient of each input without modifying ``dout``.
+``backward(dout)`` returns the gradient of each input without modifying ``dout``;
+parameter gradients are stored as ``d<name>`` attributes.
 """
 
 import numpy as np
@@ -11,7 +12,7 @@ __all__ = ["Affine", "Relu", "SoftmaxWithLoss"]
 
 
 class Affine:
-    """Fully connected layer: Y = X·W + 1·bᵀ (forward flattens X of shape (N, ...) to (N, D)).
+    """Fully connected layer: y = x·W + b (forward flattens x of shape (N, ...) to (N, D)).
 
     Derived backward: dx = dout @ W.T
     Derived backward: dW = x.T @ dout
@@ -28,28 +29,32 @@ class Affine:
         self.db: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        W, b = self.W, self.b
         self.x_shape = x.shape
         x = x.reshape(x.shape[0], -1)
-        if x.shape[1] != W.shape[0]:
-            shapes = f"x of shape {x.shape}, W of shape {W.shape}"
-            raise ValueError(f"Affine: {shapes} do not fit (x @ W)")
+        if x.shape[1] != self.W.shape[0]:
+            shapes = f"x of shape {x.shape}, W of shape {self.W.shape}"
+            raise ValueError(f"Affine: {shapes} do not fit (axis d)")
+        W, b = self.W, self.b
+        y = x @ W + b
         self.x = x
-        out = x @ W + b
-        return out
+        return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        x, W = self.x, self.W
+        x = self.x
+        W = self.W
         dx = dout @ W.T
-        self.dW = x.T @ dout
-        self.db = dout.sum(axis=0)
-        return dx.reshape(self.x_shape)
+        dW = x.T @ dout
+        db = dout.sum(axis=0)
+        self.dW = dW
+        self.db = db
+        dx = dx.reshape(*self.x_shape)
+        return dx
 
 
 class Relu:
     """Rectified linear unit: y = max(0, x).
 
-    Derived backward: dx = dout * mask
+    Derived backward: dx = dout * 1 * mask
     Saved by forward: mask
     Convention: The derivative at a kink is taken from the side where the step function is 0:
         Heaviside(0) = 0, so ReLU′(0) = 0 as in the textbook's mask x <= 0.
@@ -66,14 +71,14 @@ class Relu:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         mask = self.mask
-        dx = dout * mask
+        dx = dout * 1 * mask
         return dx
 
 
 class SoftmaxWithLoss:
     """Softmax followed by cross-entropy, averaged over the batch; t one-hot rows or labels.
 
-    Derived backward: dx = dout * (y - t) / N
+    Derived backward: dx = dout * (y - t) / t.shape[0]
     Saved by forward: t, y
     """
 
@@ -97,25 +102,26 @@ class SoftmaxWithLoss:
         if t.shape != x.shape:
             message = f"t has shape {t.shape}, x has shape {x.shape}"
             raise ValueError(f"SoftmaxWithLoss: {message}")
-        # The forward is unchanged by adding a constant to a row (proven): subtract
-        # the row maximum so that exp cannot overflow.
-        x = x - x.max(axis=-1, keepdims=True)
-        N = x.shape[0]
-        tmp0 = np.exp(x)
-        tmp1 = tmp0.sum(axis=-1, keepdims=True)
-        y = tmp0 / tmp1
-        loss = -np.sum(t * (x - np.log(tmp1))) / N
+        # The forward is unchanged by adding a constant along k (proven):
+        # subtract the maximum so that exp cannot overflow.
+        x = x - x.max(axis=1, keepdims=True)
+        N = t.shape[0]
+        exp_x = np.exp(x)
+        y_sum = exp_x.sum(axis=1, keepdims=True)
+        y = exp_x / y_sum
+        loss = -(t * (x - np.log(y_sum))).sum() / N
+        self.t = t
+        self.y = y
         if not np.isfinite(loss):
             culprit = "x" if not np.isfinite(x).all() else "t"
             if np.isfinite(x).all() and np.isfinite(t).all():
                 raise ValueError(f"SoftmaxWithLoss: the loss overflowed in {x.dtype}")
             raise ValueError(f"SoftmaxWithLoss: {culprit} contains nan or inf")
-        self.t = t
-        self.y = y
         return float(loss)
 
     def backward(self, dout: float | np.ndarray = 1.0) -> np.ndarray:
         t, y = self.t, self.y
         N = t.shape[0]
         dx = dout * (y - t) / N
-        return dx.reshape(self.x_shape)
+        dx = dx.reshape(self.x_shape)
+        return dx

@@ -16,7 +16,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "LayerSpec": "symgrad.spec",
+    "Layer": "symgrad.program",
+    "layer": "symgrad.spec",
     "elementwise": "symgrad.spec",
     "catalog": "symgrad.registry",
     "derive": "symgrad.engine",

@@ -1,11 +1,14 @@
 """How accurate generated code is, by the measure of :mod:`symgrad.numerics`, on a dense grid.
 
-Elementwise layers: ``points`` points from -1000 to 1000 (0, and ±10^k for k from -8 to 3,
-log-spaced; a grid of every 50th of them for two inputs), forward and backward against mpmath.
-Row-wise layers and losses: rows of logits at scales 1, 30 and 1000, each row a probe point, the
-saved softmax as float64 computed it. Matrix layers: relative to the sum of the absolute
-products, the scale a dot product's rounding is bounded by. Used by
-``benchmarks/bench_accuracy.py`` and by the tests.
+One-map layers (elementwise): ``points`` points from -1000 to 1000 (0, and ±10^k for k from -8
+to 3, log-spaced; a grid of every 50th of them for two inputs), forward and backward against
+mpmath, by the engine's measure. Layers with a contraction (Affine, MatMul): each output and
+input gradient relative to the sum of the absolute products, the scale a dot product's rounding
+is bounded by. Every other layer (softmax rows, losses, normalisations): small random tensors
+with inputs at scales 1, 30 and 1000, the output and each gradient against the declared
+program differentiated exactly and evaluated in 30 digits, *normwise*: the largest error over
+the tensor relative to the tensor's largest exact element. Used by ``benchmarks/bench_accuracy.py``
+and by the tests.
 """
 
 from __future__ import annotations
@@ -19,97 +22,123 @@ import numpy as np
 import sympy
 
 from symgrad.numerics import Probes
-from symgrad.spec import dout, i
+from symgrad.statements import Contract
+from symgrad.tensors import dout
 
 
 def measure(d: Any, cls: type, points: int = 241) -> tuple[float, float, str]:
     """(worst forward error, worst backward error, where measured) of a generated class."""
-    kind = d.spec.kind
-    if kind == "elementwise":
+    from symgrad.sampling import build, sample
+
+    if d.is_map:
         return elementwise(d, cls(), points)
-    if kind == "matrix":
+    params, _ = sample(d, np.random.default_rng(0))
+    if any(isinstance(s, Contract) for s in d.spec.statements):
         return matrix(d, cls)
-    return rowwise(d, cls())
+    return program(d, lambda: build(cls, d, params), params)
 
 
 def elementwise(d: Any, layer: Any, points: int) -> tuple[float, float, str]:
     half = np.geomspace(1e-8, 1000, (points - 1) // 2)
     line = np.concatenate([-half[::-1], [0.0], half])
-    if len(d.spec.inputs) == 1:
+    (statement,) = d.spec.statements
+    inputs_ = [t.symbol for t in d.spec.inputs]
+    if len(inputs_) == 1:
         inputs = [line]
     else:
         side = line[:: max(1, len(line) // 41)]
-        grid = np.array(list(itertools.product(side, repeat=len(d.spec.inputs))))
-        inputs = [grid[:, k].copy() for k in range(len(d.spec.inputs))]
+        grid = np.array(list(itertools.product(side, repeat=len(inputs_))))
+        inputs = [grid[:, k].copy() for k in range(len(inputs_))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         y = layer.forward(*[a.copy() for a in inputs])
         grads = layer.backward(np.ones_like(inputs[0]))
     grads = grads if isinstance(grads, tuple) else (grads,)
-    probes = Probes(d.spec.inputs, {v.name: a for v, a in zip(d.spec.inputs, inputs)})
-    forward = probes.forward_error(np.asarray(y, float), d.spec.forward)
+    fixed = {sympy.Symbol(n): v for n, v in d.spec.constants}
+    probes = Probes(tuple(inputs_), {v.name: a for v, a in zip(inputs_, inputs)})
+    probes.fixed = fixed
+    forward = probes.forward_error(np.asarray(y, float), statement.body)
     saved = {sympy.Symbol(s.name): np.asarray(getattr(layer, s.name), float) for s in d.saved}
     backward = max(
-        probes.backward_error(g.expr.subs(dout, 1), g.plain, saved, np.asarray(got, float))
+        probes.backward_error(
+            g.expr.subs(dout, 1), g.local.plain.subs(dout, 1), saved, np.asarray(got, float)
+        )
         for g, got in zip(d.gradients, grads)
     )
     return forward, backward, f"{probes.size} points"
 
 
-def rowwise(d: Any, layer: Any) -> tuple[float, float, str]:
-    """Each row is a probe point; the columns' gradients are judged by the engine's measure,
-    with the saved softmax as float64 computed it (the loss forward relative, directly)."""
-    from symgrad.row_engine import _concrete, instantiate
+def program(d: Any, make: Any, params: dict) -> tuple[float, float, str]:
+    """Normwise errors against the declared program, differentiated exactly (module docstring)."""
+    from symgrad.concrete import Concrete, plain_gradient
+    from symgrad.sampling import sample
 
-    rng = np.random.default_rng(0)
-    spec = d.spec
-    size, rows = 4, 6
+    layer = d.spec
+    sizes = {a: 3 for t in layer.tensors for a in t.axes}
+    concrete = Concrete.of(layer, sizes)
+    symbols = concrete.arguments()
+    exact = {"forward": concrete.values[layer.output.name]}
+    for g in d.gradients:
+        exact[g.name] = plain_gradient(concrete, g.wrt.name)
+    functions = {
+        key: {i: sympy.lambdify(symbols, e, "mpmath") for i, e in values.items()}
+        for key, values in exact.items()
+    }
     worst_f = worst_b = 0.0
+    rng = np.random.default_rng(0)
+    dims = {a: 3 for a in sizes} | {"...": (3,)}
     for scale in (1.0, 30.0, 1000.0):
-        x = rng.standard_normal((rows, size)) * scale
-        t = np.eye(size)[rng.integers(0, size, rows)] if spec.is_loss else None
-        up = rng.standard_normal(x.shape)
+        _, args = sample(d, rng, sizes=dims)
+        args = [a * scale if t.role == "input" else a for a, t in zip(args, _args(layer))]
+        instance = make()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            y = layer.forward(x.copy(), t.copy()) if t is not None else layer.forward(x.copy())
-            g = layer.backward(1.0) if t is not None else layer.backward(up.copy())
-        columns = {spec.inputs[0].name: x, "dout": up}
-        if spec.is_loss:
-            columns[spec.targets[0].name] = t
-        names = {b: [sympy.Symbol(f"{b}_{c}") for c in range(size)] for b in columns}
-        inputs = tuple(v for b in columns if columns[b] is not None for v in names[b])
-        env = {
-            v.name: columns[b][:, c]
-            for b in columns
-            if columns[b] is not None
-            for c, v in enumerate(names[b])
+            y = instance.forward(*[a.copy() for a in args])
+            up = rng.standard_normal(np.shape(y))
+            grads = instance.backward(float(up) if np.ndim(y) == 0 else up.copy())
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        got = {"forward": np.asarray(y, float)}
+        inputs = [g for g in d.gradients if g.wrt.role == "input"]
+        got |= {g.name: np.asarray(v, float) for g, v in zip(inputs, grads)}
+        got |= {
+            g.name: np.asarray(getattr(instance, g.name), float)
+            for g in d.gradients
+            if g.wrt.role == "param"
         }
-        probes = Probes(inputs, env, sources=tuple(names[spec.inputs[0].name]))
-        saved = {}
-        for s in d.saved:
-            values = np.asarray(getattr(layer, s.name), float)
-            names[s.name] = [sympy.Symbol(f"{s.name}_{c}") for c in range(size)]
-            saved.update({names[s.name][c]: values[:, c] for c in range(size)})
+        values = _point(concrete, symbols, args, params, up, d)
+        with mpmath.workdps(30):
+            for key, fns in functions.items():
+                want = {i: fn(*values) for i, fn in fns.items()}
+                error = _normwise(got[key], want)
+                if key == "forward":
+                    worst_f = max(worst_f, error)
+                else:
+                    worst_b = max(worst_b, error)
+    return worst_f, worst_b, "tensors at scales 1, 30, 1000 (normwise)"
 
-        def plain(e: sympy.Expr, names: dict = names) -> sympy.Expr:
-            return e.replace(
-                lambda a: isinstance(a, sympy.Indexed),
-                lambda a: names[a.base.name][int(a.indices[0])],
-            )
 
-        for c in range(size):
-            form = plain(_concrete(d.gradients[0].local.subs(i, c), size))
-            truth = plain(instantiate(d, d.gradients[0].local, size, c))
-            got = g[:, c] * (rows if spec.is_loss else 1)
-            worst_b = max(worst_b, probes.backward_error(form, truth, saved, got))
-            if not spec.is_loss:
-                forward = plain(_concrete(spec.forward.subs(i, c), size))
-                worst_f = max(worst_f, probes.forward_error(np.asarray(y)[:, c], forward))
-        if spec.is_loss:
-            row_loss = plain(_concrete(spec.forward, size))
-            want = float(np.mean(probes.exact(row_loss)))
-            worst_f = max(worst_f, abs(y - want) / max(abs(want), 1e-300))
-    return worst_f, worst_b, "rows at scales 1, 30, 1000 (each row a probe point)"
+def _args(layer: Any) -> tuple:
+    return layer.with_role("input", "target")
+
+
+def _point(concrete: Any, symbols: list, args: list, params: dict, up: Any, d: Any) -> list:
+    arrays = {t.name: a for t, a in zip(_args(d.spec), args)} | params | {"dout": np.asarray(up)}
+    arrays |= {n: np.asarray(float(v)) for n, v in d.spec.constants}
+    lookup = {}
+    for name, elements in concrete.elements.items():
+        for index, symbol in elements.items():
+            value = arrays[name]
+            lookup[symbol] = mpmath.mpf(float(value[index] if np.ndim(value) else value))
+    return [lookup[s] for s in symbols]
+
+
+def _normwise(got: np.ndarray, want: dict) -> float:
+    if not want:
+        return 0.0
+    scale = max(abs(v) for v in want.values()) or 1
+    flat = np.asarray(got).reshape(-1) if np.ndim(got) else np.asarray([got])
+    items = sorted(want.items())
+    return max(float(abs(mpmath.mpf(float(flat[k])) - v) / scale) for k, (_, v) in enumerate(items))
 
 
 def matrix(d: Any, layer_cls: type) -> tuple[float, float, str]:

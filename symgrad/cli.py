@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -130,7 +131,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def _expr_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--expr", metavar="EXPR", help='declare an elementwise layer, e.g. "x*tanh(log(1+exp(x)))"'
+        "--expr",
+        metavar="EXPR",
+        help='declare a layer: an elementwise expression, e.g. "x*tanh(log(1+exp(x)))", or '
+        'statements over named axes separated by ";", e.g. '
+        '"ms[n] = mean_d(x[n, d]**2); y[n, d] = g[d] * x[n, d] / sqrt(ms[n] + eps)"',
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME",
+        help="a parameter of the --expr statements (gets a gradient, stored as dNAME)",
+    )
+    p.add_argument(
+        "--target", action="append", metavar="NAME", help="a target of the --expr statements"
+    )
+    p.add_argument(
+        "--const",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a constant of the --expr statements with its default, e.g. eps=1e-5",
     )
     p.add_argument(
         "--name", metavar="NAME", help="class name of the --expr layer (default: Custom)"
@@ -144,11 +164,49 @@ def _expr_spec(args: argparse.Namespace) -> Any:
     from symgrad.parse import parse_expr
     from symgrad.spec import elementwise
 
+    name = "Custom" if args.name is None else args.name
+    if is_statements(args.expr):
+        if args.var:
+            raise SymgradError("--var is for an elementwise --expr; statements name their tensors")
+        from symgrad.language import declare
+
+        return declare(
+            name,
+            args.expr,
+            params=tuple(args.param or ()),
+            targets=tuple(args.target or ()),
+            constants=_constants(args.const or []),
+        )
+    for flag in ("param", "target", "const"):
+        if getattr(args, flag):
+            raise SymgradError(
+                f"--{flag} is for --expr statements (y[n, d] = ...); an elementwise expression "
+                "has only inputs"
+            )
     expr = parse_expr(args.expr)
     variables = args.var or sorted(s.name for s in expr.free_symbols)
     if not variables:
         raise SymgradError(f"the expression {args.expr!r} has no variable")
     return elementwise("Custom" if args.name is None else args.name, expr, *variables)
+
+
+def is_statements(text: str) -> bool:
+    """Statements (``y[n] = ...``) rather than one elementwise expression: an ``=`` that is
+    not part of a comparison, or an index."""
+    return bool(re.search(r"(?<![<>=!])=(?!=)", text)) or "[" in text
+
+
+def _constants(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip().isidentifier():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SymgradError(f"--const takes NAME=NUMBER, got {item!r}") from None
+    return out
 
 
 def _specs(args: argparse.Namespace, names: list[str]) -> list[Any]:

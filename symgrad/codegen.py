@@ -2,43 +2,56 @@
 
 Each layer becomes one class with the textbook interface::
 
-    layer = Sigmoid()
-    y = layer.forward(x)        # caches exactly what backward needs (here: y)
-    dx = layer.backward(dout)   # never modifies dout
+    layer = BatchNormalization(gamma, beta)
+    y = layer.forward(x, train_flg=True)   # caches exactly what backward needs
+    dx = layer.backward(dout)               # sets layer.dgamma, layer.dbeta; never modifies dout
 
-Every formula in the output is printed from a :class:`~symgrad.engine.Derivation`: the forward
-from the engine's stable form of the declared forward, the backward from the chosen, proven
-gradient. Lines are probed at inputs from -1000 to 1000: a line whose intermediate overflows to
-``inf`` while the layer's true result is finite (``exp(-x)`` in sigmoid at x = -1000, where
-``1/(1 + inf)`` is the exact limit 0) runs under ``np.errstate(over="ignore")``; an overflow that
-gave a wrong result stops generation. Output is deterministic to the byte and passes
-``ruff check`` and ``ruff format --check`` unchanged.
+Every formula in the output is printed from a :class:`~symgrad.engine.Derivation`, whatever the
+layer is made of: the forward from the derivation's program as generated code computes it (each
+statement one line, named as declared: ``mu``, ``xc``, ``var``, ``std``, ``xhat``), the backward
+from the compact, proven gradients. The one printer is :mod:`symgrad.tensor_printer`: sums as
+``.sum(axis=0)``, means as ``.mean(axis=-1, keepdims=True)``, contractions as ``@``, sizes as
+the array dimensions they are. Around the formulas, what the declaration says: parameters as
+constructor arguments with ``d<name>`` gradients, constants as keyword arguments with their
+defaults, the book's flattening of (N, C, H, W) inputs, ``train_flg`` with running statistics
+or random draws, labels turned into one-hot rows for a loss whose targets sum to one, and the
+row maximum subtracted where the layer is proven unchanged by it.
+
+For a one-map layer each line is probed at inputs from -1000 to 1000: a line whose intermediate
+overflows to ``inf`` while the true result is finite (``exp(-x)`` in sigmoid at x = -1000, where
+``1/(1 + inf)`` is the exact limit 0) runs under ``np.errstate(over="ignore")``, and a line that
+is not accurate stops generation. Before :func:`generate` returns, every class is run once
+against a numerical gradient. Output is deterministic to the byte and passes ``ruff check`` and
+``ruff format --check`` unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import re
 import textwrap
 import types
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
 
 from symgrad import __version__, special
-from symgrad.engine import Derivation, code_cost, derive
+from symgrad.engine import Derivation, derive
 from symgrad.errors import DerivationError, SymgradError, unexpected
-from symgrad.functions import helpers_of, logistic, softplus_tails_merged
-from symgrad.matrix_engine import MatrixDerivation
+from symgrad.functions import helpers_of
+from symgrad.layout import KEPT, broadcast
 from symgrad.numerics import ACCURATE, Probes
-from symgrad.numpy_printer import SymgradNumPyPrinter, numpy_code, numpy_namespace, total
-from symgrad.row_engine import RowDerivation
+from symgrad.numpy_printer import SymgradNumPyPrinter, numpy_code, numpy_namespace
+from symgrad.program import Layer
 from symgrad.sampling import build, sample
-from symgrad.spec import LayerSpec, MatrixSpec, N, dout, i, j, k, n
+from symgrad.statements import Contract, Map, Reduce, Statement
+from symgrad.tensor_algebra import rsum
+from symgrad.tensor_printer import TensorNumPyPrinter, numpy_tensor_code, size_code
+from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout
 from symgrad.verify import check_layer
 
 _INDENT = " " * 8
@@ -47,14 +60,15 @@ _MAX_LINE = 100
 
 @dataclass(frozen=True)
 class Line:
-    """``target = expr`` in a method body."""
+    """``target = expr`` in a method body (``code`` when the line is printed another way)."""
 
     target: str
     expr: sympy.Expr
+    code: str = ""
 
 
-def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgrad.layers") -> str:
-    """Return the source of one module holding a class for each spec.
+def generate(specs: Iterable[Layer | str | Derivation], source: str = "symgrad.layers") -> str:
+    """Return the source of one module holding a class for each layer.
 
     >>> code = generate(["Sigmoid"])
     >>> code.splitlines()[0]
@@ -62,9 +76,7 @@ def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgr
     >>> "dx = dout * (1 - y) * y" in code
     True
     """
-    derivations = [
-        derive(s) if isinstance(s, (str, LayerSpec)) or hasattr(s, "kind") else s for s in specs
-    ]
+    derivations = [s if isinstance(s, Derivation) else derive(s) for s in specs]
     names = [d.name for d in derivations]
     if len(set(names)) != len(names):
         raise DerivationError(f"two layers are called {_first_duplicate(names)!r}")
@@ -73,7 +85,8 @@ def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgr
         '"""Neural-network layers whose backward formulas were derived by symgrad.',
         "",
         "Each class has the textbook interface: ``forward`` caches what ``backward`` needs, and",
-        "``backward(dout)`` returns the gradient of each input without modifying ``dout``.",
+        "``backward(dout)`` returns the gradient of each input without modifying ``dout``;",
+        "parameter gradients are stored as ``d<name>`` attributes.",
         '"""',
         "",
         "import numpy as np",
@@ -88,7 +101,7 @@ def generate(specs: Iterable[LayerSpec | str | Derivation], source: str = "symgr
     return text
 
 
-def _class_text(d: Any) -> str:
+def _class_text(d: Derivation) -> str:
     try:
         return "\n".join(class_source(d))
     except (SymgradError, KeyboardInterrupt, MemoryError):
@@ -97,23 +110,26 @@ def _class_text(d: Any) -> str:
         raise unexpected(f"{d.name}: cannot generate the class", err) from err
 
 
-def _helpers(derivations: list[Any]) -> list[str]:
+def _helpers(derivations: list[Derivation]) -> list[str]:
     """Module-level helpers the classes call (NumPy has no erf): each one's source, once."""
     used: set[str] = set()
     for d in derivations:
-        for e in [getattr(d, "stable_forward", sympy.S.Zero), *(g.expr for g in d.gradients)]:
-            if isinstance(e, sympy.Basic):
-                used |= helpers_of(e)
+        exprs = [s.body for s in (*d.forward, *d.spec.eval_statements)]
+        for e in [*exprs, *(g.expr for g in d.gradients)]:
+            used |= helpers_of(e)
     return [special.source()] if "special" in used else []
 
 
-def verify_generated(text: str, derivations: list[Any]) -> None:
+def verify_generated(text: str, derivations: list[Derivation]) -> None:
     """Run every generated class once against a numerical gradient (float64, inputs inside
-    its domain); a disagreement is an error naming the layer and the gradient."""
+    its domain); a disagreement is an error naming the layer and the gradient. A layer that
+    draws random tensors (Dropout) is checked with NumPy's global random state reset before
+    each forward, so that every call draws the same mask."""
     module = load(text)
     for d in derivations:
         params, inputs = sample(d, np.random.default_rng(0))
-        layer = build(getattr(module, d.name), d, params)
+        cls = seeded(getattr(module, d.name)) if d.spec.draws else getattr(module, d.name)
+        layer = build(cls, d, params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             report = check_layer(layer, *inputs)
@@ -130,43 +146,28 @@ def verify_generated(text: str, derivations: list[Any]) -> None:
         )
 
 
-def class_source(d: Derivation) -> list[str]:
-    """The lines of one generated class."""
-    if isinstance(d, MatrixDerivation):
-        return matrix_class_source(d)
-    if isinstance(d, RowDerivation):
-        return row_class_source(d)
-    spec = d.spec
-    saved = list(d.saved)
-    args = ", ".join(f"{v.name}: np.ndarray" for v in spec.inputs)
-    lines = [f"class {spec.name}:", *_docstring(d), ""]
-    if saved:
-        lines += ["    def __init__(self) -> None:"]
-        lines += [f"{_INDENT}self.{s.name}: np.ndarray | None = None" for s in saved]
-        lines += [""]
-    probes = Probes.of(spec.forward, spec.inputs)
-    lines += [f"    def forward(self, {args}) -> np.ndarray:"]
-    lines += _body(_forward_lines(d), d, {spec.output.name: Target(spec.forward)}, probes)
-    lines += [f"{_INDENT}self.{s.name} = {s.name}" for s in saved]
-    lines += [f"{_INDENT}return {spec.output.name}", ""]
-    returns = ", ".join(g.name for g in d.gradients)
-    annotation = (
-        "np.ndarray"
-        if len(d.gradients) == 1
-        else f"tuple[{', '.join(['np.ndarray'] * len(d.gradients))}]"
-    )
-    lines += [f"    def backward(self, dout: np.ndarray) -> {annotation}:"]
-    if saved:
-        targets = ", ".join(s.name for s in saved)
-        lines += [f"{_INDENT}{targets} = {', '.join('self.' + s.name for s in saved)}"]
-    gradients = {g.name: Target(g.plain, g.expr.subs(dout, 1)) for g in d.gradients}
-    lines += _body(_backward_lines(d), d, gradients, probes)
-    lines += [f"{_INDENT}return {returns}"]
-    return lines
+def seeded(cls: type, seed: int = 0) -> type:
+    """``cls`` with NumPy's global random state set to ``seed`` before every ``forward``: a
+    layer that draws a mask (Dropout) then draws the same one each time, which is what a
+    numerical gradient check needs."""
+
+    def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        np.random.seed(seed)
+        return cls.forward(self, *args, **kwargs)
+
+    return type(cls.__name__, (cls,), {"forward": forward, "__doc__": cls.__doc__})
+
+
+def load(source: str, name: str = "symgrad_generated") -> types.ModuleType:
+    """Execute generated source as a fresh module (it imports only numpy)."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module
 
 
 def _all(names: list[str]) -> list[str]:
-    names = sorted(names)
+    # ruff's RUF022 order: SCREAMING_CASE names (ELU, GELU) first, then CamelCase, then the rest
+    names = sorted(names, key=lambda n: (0 if n.isupper() else 1 if n[:1].isupper() else 2, n))
     one_line = f"__all__ = [{', '.join(map(_quote, names))}]"
     if len(one_line) <= _MAX_LINE:
         return [one_line]
@@ -177,76 +178,688 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def _docstring(d: Derivation) -> list[str]:
-    spec = d.spec
-    saved = ", ".join(s.name for s in d.saved) or "nothing"
-    out = [f'"""{spec.doc or f"{spec.output} = {spec.forward}"}', ""]
-    out += [f"Derived backward: {g.name} = {numpy_code(g.expr)}" for g in d.gradients]
-    out += [f"Saved by forward: {saved}"]
-    if d.domain:
-        out += [f"Domain: {d.domain} (outside it the result is nan or inf, as NumPy's)"]
-    out += [f"Convention: {c}" for c in d.conventions]
-    out += ['"""']
-    wrap = functools.partial(textwrap.wrap, width=_MAX_LINE - 4, subsequent_indent="    ")
-    return ["    " + row if row else "" for line in out for row in (wrap(line) or [""])]
+def _first_duplicate(names: list[str]) -> str:
+    return next(n for n in names if names.count(n) > 1)
 
 
-def _forward_lines(d: Derivation) -> list[Line]:
-    spec = d.spec
-    lines = [Line(m.name, cond) for m, cond in d.masks.items()]
-    known = {cond: m for m, cond in d.masks.items()}
-    for symbol, value in d.intermediates.items():
-        lines.append(Line(symbol.name, value.xreplace(known)))
-        known[value] = symbol
-    lines.append(Line(spec.output.name, d.stable_forward.xreplace(known)))
-    return lines
+# --- one class -----------------------------------------------------------------------------------
 
 
-def _backward_lines(d: Derivation) -> list[Line]:
-    grads = [g.expr for g in d.gradients]
-    taken = {s.name for s in d.saved} | {v.name for v in d.spec.inputs} | {"dout"}
-    names = (sympy.Symbol(f"t{i}") for i in range(10**6) if f"t{i}" not in taken)
-    replacements, reduced = sympy.cse(grads, symbols=names)
-    if not replacements:
-        reduced = grads
-    lines = [Line(s.name, e) for s, e in replacements]
-    lines += [Line(g.name, e) for g, e in zip(d.gradients, reduced)]
-    return lines
+def class_source(d: Derivation) -> list[str]:
+    """The lines of one generated class."""
+    return _Class(d).lines()
 
 
-@dataclass(frozen=True)
-class Target:
-    """What a printed line must compute: the forward (``form`` None) or a gradient, with the
-    form (in the saved values, ``dout`` = 1) it was printed from."""
-
-    truth: sympy.Expr
-    form: sympy.Expr | None = None
+def class_slots(d: Derivation) -> dict[str, tuple[str, ...]]:
+    """How the generated class stores each array (:mod:`symgrad.layout`), by name."""
+    return dict(_Class(d).slots)
 
 
-def _body(
-    lines: list[Line], d: Derivation, targets: dict[str, Target], probes: Probes
-) -> list[str]:
-    """Print the lines, long ones split, guarding those whose overflow is harmless; a line that
-    is not accurate by the measure of :mod:`symgrad.numerics` stops generation."""
-    taken = {s.name for s in d.saved} | {v.name for v in d.spec.inputs} | {"dout", "np"}
-    lines = split_long(lines, taken | {line.target for line in lines})
-    guarded = _overflow_guards(lines, d, targets, probes)
-    out = []
-    for line, guard in zip(lines, guarded):
-        code = f"{line.target} = {numpy_code(line.expr)}"
-        if guard:
-            out += [f'{_INDENT}with np.errstate(over="ignore"):  # inf here gives the exact limit']
-            out += [f"{_INDENT}    {code}"]
+@dataclass
+class _Class:
+    """What one class is made of, read off the derivation."""
+
+    d: Derivation
+    slots: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    expanded: dict[str, int] = field(default_factory=dict)  # param -> axes after its own
+
+    def __post_init__(self) -> None:
+        self.layer = self.d.spec
+        self.scope = self.layer.scope()
+        for s in self.d.forward:
+            self.scope.add(s.target)
+        self.slots = self._slots()
+
+    # --- layout ---------------------------------------------------------------------------------
+
+    def _slots(self) -> dict[str, tuple[str, ...]]:
+        """Each array's slots (:mod:`symgrad.layout`): declared axes for what comes in; a
+        parameter that must broadcast over trailing axes (PReLU's ``alpha[c]`` in ``x[n, c,
+        ...]``) is reshaped, and statements' results are laid out as NumPy computes them."""
+        slots = {t.name: t.axes for t in self.layer.tensors if t.role != "const"}
+        for t in self.layer.params:
+            after = self._trailing(t)
+            if after:
+                self.expanded[t.name] = len(after)
+                slots[t.name] = (*t.axes, *after)
+        for s in (*self.d.forward, *self.layer.eval_statements):
+            slots.setdefault(s.target.name, self._result_slots(s, slots))
+        slots["dout"] = slots[self.layer.output.name]
+        return slots
+
+    def _trailing(self, p: Tensor) -> tuple[str, ...]:
+        """The axes after ``p``'s in the statements that read it, where ``p``'s axes are not
+        already the trailing ones."""
+        for s in self.d.forward:
+            if not isinstance(s, Map) or p not in s.operands or not p.axes:
+                continue
+            axes = s.target.axes
+            if axes[len(axes) - len(p.axes) :] == p.axes:
+                continue
+            start = axes.index(p.axes[0])
+            if axes[start : start + len(p.axes)] != p.axes:
+                raise DerivationError(f"{self.layer.name}: cannot lay out {p!r} against {axes}")
+            return axes[start + len(p.axes) :]
+        return ()
+
+    def _result_slots(self, s: Statement, slots: dict) -> tuple[str, ...]:
+        if isinstance(s, Contract):
+            return s.target.axes
+        printer = TensorNumPyPrinter(slots)
+        try:
+            got = printer.slots_of(self.value(s))
+        except ValueError:
+            return s.target.axes
+        if isinstance(s, Reduce) and s.op == "max":
+            from symgrad.layout import reduced
+
+            got = reduced(printer.slots_of(s.body), s.summed)
+        return got if got or not s.target.axes else s.target.axes
+
+    def value(self, s: Statement) -> sympy.Expr:
+        if isinstance(s, Map):
+            return s.body
+        if isinstance(s, Reduce) and s.op == "max":
+            return s.body
+        return s.value(self.scope)
+
+    # --- names ----------------------------------------------------------------------------------
+
+    @property
+    def x(self) -> str:
+        return self.layer.inputs[0].name
+
+    @property
+    def args(self) -> tuple[Tensor, ...]:
+        """The arguments of ``forward``: the inputs and the targets, in declaration order."""
+        return self.layer.with_role("input", "target")
+
+    @property
+    def has_modes(self) -> bool:
+        return bool(self.layer.eval_statements or self.layer.draws)
+
+    @property
+    def one_sample(self) -> bool:
+        """A loss over (N, K) rows also takes one row of K."""
+        x = self.layer.inputs[0]
+        return self.layer.is_loss and len(x.axes) == 2 and ELLIPSIS not in x.axes
+
+    @property
+    def labels(self) -> tuple[str, str] | None:
+        """``(target, axis)`` for a target whose rows sum to one: labels become one-hot rows."""
+        for f in self.layer.facts:
+            if f.value == 1 and len(f.axes) == 1 and f.tensor in {t.name for t in self.args}:
+                return f.tensor, f.axes[0]
+        return None
+
+    def constants(self) -> list[tuple[str, sympy.Expr]]:
+        return list(self.layer.constants)
+
+    # --- the class ------------------------------------------------------------------------------
+
+    def lines(self) -> list[str]:
+        out = [f"class {self.layer.name}:", *self.docstring(), ""]
+        init = self.init()
+        if init:
+            out += _signature("__init__", ["self", *self.init_args()], "None")
+            out += [*init, ""]
+        out += [*self.forward(), "", *self.backward()]
+        return _fits(self.layer.name, out)
+
+    def docstring(self) -> list[str]:
+        d = self.d
+        saved = ", ".join(s.name for s in d.saved) or "nothing"
+        out = [f'"""{self.layer.doc or self.layer.name}', ""]
+        for g in d.gradients:
+            code = numpy_tensor_code(g.expr, self.slots, g.wrt.axes)
+            out.append(f"Derived backward: {g.name} = {code}")
+        out.append(f"Saved by forward: {saved}")
+        if d.domain:
+            out.append(f"Domain: {d.domain} (outside it the result is nan or inf, as NumPy's)")
+        out += [f"Convention: {c}" for c in d.conventions]
+        out.append('"""')
+        wrap = functools.partial(textwrap.wrap, width=_MAX_LINE - 4, subsequent_indent="    ")
+        return ["    " + row if row else "" for line in out for row in (wrap(line) or [""])]
+
+    def init_args(self) -> list[str]:
+        out = [f"{p.name}: np.ndarray" for p in self.layer.params]
+        if self.layer.running:
+            out.append(f"momentum: float = {self.layer.momentum!r}")
+            out += [f"{r.state}: np.ndarray | None = None" for r in self.layer.running]
+        out += [f"{name}: float = {_number(value)}" for name, value in self.constants()]
+        return out
+
+    def init(self) -> list[str]:
+        out = [f"{_INDENT}self.{p.name} = {p.name}" for p in self.layer.params]
+        if self.layer.running:
+            out.append(f"{_INDENT}self.momentum = momentum")
+            out += [f"{_INDENT}self.{r.state} = {r.state}" for r in self.layer.running]
+        out += [f"{_INDENT}self.{name} = {name}" for name, _ in self.constants()]
+        out += [f"{_INDENT}self.{s.name}: np.ndarray | None = None" for s in self.d.saved]
+        if self.layer.flatten or self.one_sample:
+            out.append(f"{_INDENT}self.x_shape: tuple[int, ...] | None = None")
+        out += [f"{_INDENT}self.d{p.name}: np.ndarray | None = None" for p in self.layer.params]
+        return out
+
+    # --- forward --------------------------------------------------------------------------------
+
+    def forward(self) -> list[str]:
+        layer = self.layer
+        args = ["self", *(f"{t.name}: np.ndarray" for t in self.args)]
+        if self.has_modes:
+            args.append("train_flg: bool = True")
+        out = _signature("forward", args, "float" if layer.is_loss else "np.ndarray")
+        if layer.is_loss:
+            out += self.loss_checks()
+        if layer.flatten:
+            x = self.x
+            out += [
+                f"{_INDENT}self.x_shape = {x}.shape",
+                f"{_INDENT}{x} = {x}.reshape({x}.shape[0], -1)",
+            ]
+        out += self.running_init()
+        out += self.shape_checks()
+        for x, axis in self.d.shifts:
+            where = self._axis_code(x, axis)
+            out += [
+                f"{_INDENT}# The forward is unchanged by adding a constant along {axis} (proven):",
+                f"{_INDENT}# subtract the maximum so that exp cannot overflow.",
+                f"{_INDENT}{x} = {x} - {x}.max({where})",
+            ]
+        train = self.train_lines()
+        if layer.eval_statements:
+            evaluation = [Line(s.target.name, s.body) for s in layer.eval_statements]
+            out += self.bind([*evaluation, *train], [], _INDENT, draws=True)
+            out += [f"{_INDENT}if not train_flg:"]
+            out += self.print_lines(evaluation, _INDENT + "    ", available=self.arrays())
+            out += [f"{_INDENT}    return {self.result()}"]
+        elif layer.draws:
+            out += self.bind([], [], _INDENT, draws=True)
+        out += [f"{_INDENT}{d.tensor} = {d.code}" for d in layer.draws]
+        out += self.bind(train, [], _INDENT, skip=self.layer.eval_statements != ())
+        out += self.print_lines(train, _INDENT, probe=True, available=self.arrays())
+        for r in layer.running:
+            m = "self.momentum"
+            out += [f"{_INDENT}self.{r.state} = {m} * self.{r.state} + (1 - {m}) * {r.statistic}"]
+        out += [f"{_INDENT}self.{s.name} = {s.name}" for s in self.d.saved]
+        if layer.is_loss:
+            out += self.finite_loss_check()
+        out += [f"{_INDENT}return {self.result()}"]
+        return out
+
+    def result(self) -> str:
+        y = self.layer.output
+        if self.layer.is_loss:
+            return f"float({y.name})"
+        if self.layer.flatten and y.axes == self.layer.inputs[0].axes:
+            return f"{y.name}.reshape(*self.x_shape)"
+        return y.name
+
+    def _axis_code(self, x: str, axis: str) -> str:
+        from symgrad.layout import keeps_dims, numpy_axes
+
+        slots = self.slots[x]
+        keep = ", keepdims=True" if keeps_dims(slots, {axis}) else ""
+        return f"axis={numpy_axes(slots, {axis}, x)}{keep}"
+
+    def train_lines(self) -> list[Line]:
+        """The forward program as lines: a sum that only one line reads and that nobody saves
+        (Affine's ``x @ W``) is written inside it; a call that several lines make (``exp(x)``
+        in a softmax) is computed once, named after what it computes."""
+        keep = {s.name for s in self.d.saved} | {self.layer.output.name}
+        keep |= {r.statistic for r in self.layer.running}
+        statements = list(self.d.forward)
+        inline: dict[sympy.Symbol, sympy.Expr] = {}
+        lines: list[Line] = []
+        for s in statements:
+            readers = [r for r in statements if s.target in r.operands]
+            auto = s.target.name.startswith(tuple(f"{r.target.name}_" for r in readers))
+            if (
+                len(readers) == 1
+                and auto
+                and s.target.name not in keep
+                and isinstance(s, (Contract, Reduce))
+                and not (isinstance(s, Reduce) and s.op == "max")
+            ):
+                inline[s.target.symbol] = self.value(s).xreplace(inline)
+                continue
+            lines.append(self._line(s, inline))
+        return _shared_calls(lines, self.taken())
+
+    def _line(self, s: Statement, inline: Mapping[sympy.Symbol, sympy.Expr]) -> Line:
+        if isinstance(s, Reduce) and s.op == "max":
+            return Line(s.target.name, s.body, s.numpy(self.slots))
+        return Line(s.target.name, self.value(s).xreplace(inline))
+
+    def arrays(self) -> list[str]:
+        """The arrays a method has before its first line: the arguments and parameters."""
+        return [t.name for t in (*self.args, *self.layer.params)]
+
+    def taken(self) -> set[str]:
+        names = {t.name for t in self.layer.tensors} | {s.target.name for s in self.d.forward}
+        return names | {"dout", "np", "self", "train_flg"}
+
+    def shape_checks(self) -> list[str]:
+        """A one-line ``ValueError`` for each contraction whose operands' shared axis differs
+        (``x @ W`` with x of shape (2, 5) and W of shape (4, 3))."""
+        out = []
+        arrays = {t.name for t in (*self.args, *self.layer.params)}
+        for s in self.d.forward:
+            if not isinstance(s, Contract):
+                continue
+            pairs = [(a, b) for i, a in enumerate(s.operands) for b in s.operands[i + 1 :]]
+            for a, b in pairs:
+                if a.name not in arrays or b.name not in arrays:
+                    continue
+                for axis in s.summed:
+                    if axis not in a.axes or axis not in b.axes:
+                        continue
+                    left, right = self._dim(a, axis), self._dim(b, axis)
+                    shape_a = f"{a.name} of shape {{{self._ref(a)}.shape}}"
+                    shape_b = f"{b.name} of shape {{{self._ref(b)}.shape}}"
+                    message = f"{self.layer.name}: {{shapes}} do not fit (axis {axis})"
+                    out += [
+                        f"{_INDENT}if {left} != {right}:",
+                        f'{_INDENT}    shapes = f"{shape_a}, {shape_b}"',
+                        f'{_INDENT}    raise ValueError(f"{message}")',
+                    ]
+        return out
+
+    def _ref(self, t: Tensor) -> str:
+        return t.name if t.role != "param" else f"self.{t.name}"
+
+    def _dim(self, t: Tensor, axis: str) -> str:
+        return size_code(axis, {self._ref(t): self.slots[t.name]})
+
+    def running_init(self) -> list[str]:
+        out = []
+        for r in self.layer.running:
+            state = self.layer.tensor(r.state)
+            dims = ", ".join(size_code(a, {self.x: self.slots[self.x]}) for a in state.axes)
+            out += [
+                f"{_INDENT}if self.{r.state} is None:",
+                f"{_INDENT}    self.{r.state} = np.zeros(({dims},), dtype={self.x}.dtype)",
+            ]
+        return out
+
+    def loss_checks(self) -> list[str]:
+        """Input validation for a loss: labels in range (turned into one-hot rows), shapes."""
+        name, x = self.layer.name, self.x
+        (t,) = [a.name for a in self.args if a.name != x] or [None]
+        if t is None:
+            return []
+        lines = [f"{_INDENT}{x}, {t} = np.asarray({x}), np.asarray({t})"]
+        if self.one_sample:
+            lines += [
+                f"{_INDENT}self.x_shape = {x}.shape",
+                f"{_INDENT}if {x}.ndim == 1:  # one sample",
+                f"{_INDENT}    {x}, {t} = {x}[np.newaxis], {t}[np.newaxis]",
+            ]
+        if self.labels is not None:
+            lines += [
+                f"{_INDENT}if {t}.ndim == {x}.ndim - 1:  # class labels: one-hot rows",
+                f"{_INDENT}    n = {x}.shape[-1]",
+                f"{_INDENT}    integer = np.issubdtype({t}.dtype, np.integer)",
+                f"{_INDENT}    if not integer or ({t} < 0).any() or ({t} >= n).any():",
+                f'{_INDENT}        message = f"labels must be integers in [0, {{n}}), got {{{t}}}"',
+                f'{_INDENT}        raise ValueError(f"{name}: {{message}}")',
+                f"{_INDENT}    {t} = np.eye(n, dtype={x}.dtype)[{t}]",
+            ]
+        lines += [
+            f"{_INDENT}if {t}.shape != {x}.shape:",
+            f'{_INDENT}    message = f"{t} has shape {{{t}.shape}}, {x} has shape {{{x}.shape}}"',
+            f'{_INDENT}    raise ValueError(f"{name}: {{message}}")',
+        ]
+        return lines
+
+    def finite_loss_check(self) -> list[str]:
+        """Name the culprit when the loss is not finite. Checking the one scalar costs nothing;
+        the inputs are scanned only to write the message."""
+        name, x, y = self.layer.name, self.x, self.layer.output.name
+        others = [a.name for a in self.args if a.name != x]
+        t = others[0] if others else x
+        overflow = f"the loss overflowed in {{{x}.dtype}}"
+        return [
+            f"{_INDENT}if not np.isfinite({y}):",
+            f'{_INDENT}    culprit = "{x}" if not np.isfinite({x}).all() else "{t}"',
+            f"{_INDENT}    if np.isfinite({x}).all() and np.isfinite({t}).all():",
+            f'{_INDENT}        raise ValueError(f"{name}: {overflow}")',
+            f'{_INDENT}    raise ValueError(f"{name}: {{culprit}} contains nan or inf")',
+        ]
+
+    # --- backward -------------------------------------------------------------------------------
+
+    def backward(self) -> list[str]:
+        grads = self.d.gradients
+        inputs = [g for g in grads if g.wrt.role == "input"]
+        if self.layer.is_loss:
+            head = "    def backward(self, dout: float | np.ndarray = 1.0)"
         else:
-            out += [f"{_INDENT}{code}"]
+            head = "    def backward(self, dout: np.ndarray)"
+        types_ = ["np.ndarray"] * len(inputs)
+        annotation = types_[0] if len(types_) == 1 else f"tuple[{', '.join(types_)}]"
+        out = [f"{head} -> {annotation if inputs else 'None'}:"]
+        saved = [s.name for s in self.d.saved]
+        if saved:
+            out += [f"{_INDENT}{', '.join(saved)} = {', '.join('self.' + s for s in saved)}"]
+        lines = self.backward_lines()
+        out += self.bind(lines, saved, _INDENT)
+        available = [*saved, "dout", *self.arrays()]
+        out += self.print_lines(lines, _INDENT, probe=True, backward=True, available=available)
+        for g in grads:
+            if g.wrt.role == "param":
+                value = g.name
+                if g.wrt.name in self.layer.shared:
+                    out += [
+                        f"{_INDENT}if np.ndim(self.{g.wrt.name}) == 0:  # one {g.wrt.name} shared",
+                        f"{_INDENT}    {g.name} = {g.name}.sum()",
+                    ]
+                out += [f"{_INDENT}self.{g.name} = {value}"]
+        for g in inputs:
+            if self.layer.flatten and g.wrt.name == self.x:
+                out += [f"{_INDENT}{g.name} = {g.name}.reshape(*self.x_shape)"]
+            elif self.one_sample and g.wrt.name == self.x:
+                out += [f"{_INDENT}{g.name} = {g.name}.reshape(self.x_shape)"]
+        if inputs:
+            out += [f"{_INDENT}return {', '.join(g.name for g in inputs)}"]
+        return out
+
+    def backward_lines(self) -> list[Line]:
+        """The gradients as lines: a parameter's gradient that another one contains
+        (BatchNorm's ``dbeta = Σ_n dout`` inside ``dx``) is computed first and used there, and
+        a value several gradients share is named: after the gradient it is (``dxhat``) where
+        the staged backward has one, else ``tmp``."""
+        grads = list(self.d.gradients)
+        exprs = {g.name: g.expr for g in grads}
+        used: set[str] = set()
+        for a in grads:
+            if a.wrt.role != "param" or not exprs[a.name].has(rsum):
+                continue
+            for b in grads:
+                if b is not a and _is_part(exprs[a.name], exprs[b.name]):
+                    exprs[b.name] = exprs[b.name].xreplace({exprs[a.name]: sympy.Symbol(a.name)})
+                    used.add(a.name)
+        order = sorted(grads, key=lambda g: (g.name not in used, grads.index(g)))
+        names = [g.name for g in order]
+        taken = self.taken() | set(names)
+        staged = {
+            e: f"d{v}"
+            for v, e in self.d.backward.gradients.items()
+            if f"d{v}" not in taken and e != dout
+        }
+        fresh = (sympy.Symbol(f"tmp{k}") for k in itertools.count() if f"tmp{k}" not in taken)
+        replacements, reduced = sympy.cse([exprs[n] for n in names], symbols=fresh)
+        lines = []
+        rename: dict[sympy.Symbol, sympy.Expr] = {}
+        for symbol, e in replacements:
+            e = e.xreplace(rename)
+            if not any(v.name in self.slots or v.name in taken for v in e.free_symbols):
+                rename[symbol] = e  # sizes and numbers only (1/N): written where used
+                continue
+            name = next((n for v, n in staged.items() if _same(v, e)), None)
+            if name is not None and name not in taken:
+                taken.add(name)
+                rename[symbol] = sympy.Symbol(name)
+                symbol = rename[symbol]
+            lines.append(Line(symbol.name, e))
+        lines += [Line(n, e.xreplace(rename)) for n, e in zip(names, reduced)]
+        return lines
+
+    # --- printing -------------------------------------------------------------------------------
+
+    def bind(
+        self,
+        lines: list[Line],
+        already: list[str],
+        indent: str,
+        skip: bool = False,
+        draws: bool = False,
+    ) -> list[str]:
+        """``gamma, eps = self.gamma, self.eps`` for the parameters and constants the lines read
+        (and the reshape of a parameter broadcast over trailing axes)."""
+        if skip:
+            return []
+        used = set().union(*(line.expr.free_symbols for line in lines)) if lines else set()
+        used |= {v for line in lines if line.code for v in _names_in(line.code)}
+        if draws:
+            for draw in self.layer.draws:
+                used |= set(_names_in(draw.code))
+        names = {getattr(v, "name", v) for v in used}
+        held = [p.name for p in self.layer.params] + [c for c, _ in self.constants()]
+        held += [r.state for r in self.layer.running]
+        bound = [n for n in held if n in names and n not in already]
+        if not bound:
+            return []
+        line = f"{indent}{', '.join(bound)} = {', '.join('self.' + n for n in bound)}"
+        out = [line] if len(line) <= _MAX_LINE else [f"{indent}{n} = self.{n}" for n in bound]
+        x = self.x
+        for p, k in self.expanded.items():
+            if p not in bound:
+                continue
+            ones = f"({x}.ndim - {len(self.slots[x]) - k})" if ELLIPSIS in self.slots[x] else k
+            out.append(f"{indent}{p} = np.reshape({p}, np.shape({p}) + (1,) * {ones})")
+        return out
+
+    def print_lines(
+        self,
+        lines: list[Line],
+        indent: str,
+        probe: bool = False,
+        backward: bool = False,
+        available: Iterable[str] = (),
+    ) -> list[str]:
+        """The lines as code, long ones split; the axis sizes they use first bound to names
+        (``N = x.shape[0]``), read off the arrays in ``available``."""
+        slots = dict(self.slots)
+        lines = [Line(line.target, self.with_sizes(line.expr), line.code) for line in lines]
+        taken = self.taken() | {line.target for line in lines}
+
+        def show(e: sympy.Expr) -> str:
+            return numpy_tensor_code(e, slots)
+
+        def named(name: str, e: sympy.Expr) -> None:
+            slots[name] = _slots_of(e, slots, None)
+
+        for line in lines:
+            if not line.code and line.target not in slots:
+                named(line.target, line.expr)
+        budget = _MAX_LINE - len(indent) + len(_INDENT)
+        lines = split_long(lines, taken, budget, show, named)
+        probe = probe and self.d.is_map
+        probe = probe and all(
+            o.role in ("input", "const") for o in self.layer.statements[0].operands
+        )
+        guards = self.guards(lines, backward) if probe else [False] * len(lines)
+        size_lines, sizes = self.sizes(lines, available, indent)
+        out: list[str] = []
+        last = {p.name for p in self.layer.params}
+        for line, guard in zip(lines, guards):
+            target = self.target_axes(line.target)
+            flat = line.target in {g.name for g in self.d.gradients if g.wrt.role == "param"}
+            code = line.code or numpy_tensor_code(line.expr, slots, target, sizes, last, flat)
+            if line.target not in slots:
+                slots[line.target] = _slots_of(line.expr, slots, target)
+            text = f"{line.target} = {code}"
+            if guard:
+                out += [
+                    f'{indent}with np.errstate(over="ignore"):  # inf here gives the exact limit'
+                ]
+                out += [f"{indent}    {text}"]
+            else:
+                out += [f"{indent}{text}"]
+        code = "\n".join(out)
+        used = [s for s in size_lines if re.search(rf"\b{s.split()[0]}\b", code)]
+        return [*used, *out]
+
+    def with_sizes(self, e: sympy.Expr) -> sympy.Expr:
+        """Sizes as the engine's size symbols, whatever assumptions a step gave them (``K``)."""
+        tensors = {t.name for t in self.layer.tensors} | set(self.slots)
+        axes = {a for t in self.layer.tensors for a in t.axes}
+        by_name = {axis_size(a).name: axis_size(a) for a in axes}
+        swap = {
+            v: by_name[v.name]
+            for v in e.free_symbols
+            if v.name in by_name and v.name not in tensors and v != by_name[v.name]
+        }
+        return e.xreplace(swap) if swap else e
+
+    def sizes(
+        self, lines: list[Line], available: Iterable[str], indent: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """``N = x.shape[0]`` for each axis size the lines use."""
+        from symgrad.tensor_printer import _size_axis
+
+        used = set().union(*(line.expr.free_symbols for line in lines)) if lines else set()
+        axes = sorted({a for s in used if s.is_Symbol and (a := _size_axis(s)) is not None})
+        names = {n: self.slots[n] for n in available if n in self.slots}
+        out, sizes = [], {}
+        for axis in axes:
+            name = axis_size(axis).name
+            out.append(f"{indent}{name} = {size_code(axis, names)}")
+            sizes[axis] = name
+        return out, sizes
+
+    def target_axes(self, name: str) -> tuple[str, ...] | None:
+        for g in self.d.gradients:
+            if g.name == name:
+                return g.wrt.axes
+        for s in (*self.d.forward, *self.layer.eval_statements):
+            if s.target.name == name:
+                return s.target.axes
+        return None
+
+    # --- probing a one-map layer -----------------------------------------------------------------
+
+    def guards(self, lines: list[Line], backward: bool) -> list[bool]:
+        """For each line: does it overflow at a probe point where the true results are finite?
+        And is every result line accurate there? (See the module docstring.)"""
+        d = self.d
+        (statement,) = self.layer.statements
+        inputs = tuple(o.symbol for o in statement.operands if o.role == "input")
+        fixed = {sympy.Symbol(n): v for n, v in self.layer.constants}
+        probes = Probes.of(statement.body, inputs, fixed)
+        n = probes.size
+        constants = {name: float(v) for name, v in self.layer.constants}
+        env: dict[str, np.ndarray] = {"dout": np.ones(n), **probes.env}
+        for line in self.train_lines():
+            env[line.target] = probes.float64(line.expr, env)
+        truths = {self.layer.output.name: statement.body}
+        if backward:
+            truths = {g.name: g.local.plain.xreplace({dout: 1}) for g in d.gradients if g.local}
+        finite = np.ones(n, dtype=bool)
+        for truth in truths.values():
+            finite &= np.isfinite(probes.exact(truth))
+        guards = []
+        for line in lines:
+            overflowed = _overflows(line.expr, {**constants, **env}, n)
+            env[line.target] = probes.float64(line.expr, env)
+            guards.append(bool((overflowed & finite).any()))
+        for name, truth in truths.items():
+            self._accurate(name, truth, env, probes, backward)
+        return guards
+
+    def _accurate(
+        self, name: str, truth: sympy.Expr, env: dict, probes: Probes, backward: bool
+    ) -> None:
+        got = env[name]
+        if not backward:
+            error = probes.forward_error(got, truth)
+            where = probes.worst_forward_point(got, truth)
+        else:
+            g = self.d.gradient(name)
+            saved = {sympy.Symbol(s.name): env[s.name] for s in self.d.saved}
+            errors = probes.backward_errors(g.expr.xreplace({dout: 1}), truth, saved, got)
+            error, where = float(np.max(errors)), probes.point(int(np.argmax(errors)))
+        if not error <= ACCURATE:
+            raise DerivationError(
+                f"{self.layer.name}: `{name}` is not accurate in float64: error {error:.1e} at "
+                f"{where} by symgrad's measure, above {ACCURATE:.0e}; symgrad does not generate it"
+            )
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _signature(name: str, args: list[str], result: str) -> list[str]:
+    """``def name(args) -> result:`` as ``ruff format`` writes it: on one line, else the
+    arguments on one line of their own, else one per line."""
+    one = f"    def {name}({', '.join(args)}) -> {result}:"
+    if len(one) <= _MAX_LINE:
+        return [one]
+    inner = f"{_INDENT}{', '.join(args)}"
+    if len(inner) <= _MAX_LINE:
+        return [f"    def {name}(", inner, f"    ) -> {result}:"]
+    return [f"    def {name}(", *(f"{_INDENT}{a}," for a in args), f"    ) -> {result}:"]
+
+
+def _number(value: sympy.Expr) -> str:
+    """A constant's default as Python prints it: ``1e-06``, ``0.5``, ``1.0``."""
+    return repr(float(value))
+
+
+def _names_in(code: str) -> list[str]:
+    import re
+
+    return re.findall(r"[A-Za-z_]\w*", code)
+
+
+def _is_part(part: sympy.Expr, whole: sympy.Expr) -> bool:
+    return part != whole and any(e == part for e in sympy.preorder_traversal(whole))
+
+
+def _same(a: sympy.Expr, b: sympy.Expr) -> bool:
+    return a == b or sympy.expand(a - b) == 0
+
+
+def _slots_of(expr: sympy.Expr, slots: Mapping, target: tuple[str, ...] | None) -> tuple[str, ...]:
+    try:
+        return TensorNumPyPrinter(slots, target).slots_of(expr)
+    except ValueError:
+        return target or ()
+
+
+def _shared_calls(lines: list[Line], taken: set[str]) -> list[Line]:
+    """A call (``exp(x)``) that the lines make more than once, computed once on a line of its
+    own before the first, named ``exp_x``."""
+    counts: dict[sympy.Expr, int] = {}
+    for line in lines:
+        for call in sympy.preorder_traversal(line.expr):
+            if isinstance(call, sympy.Function) and not isinstance(call, rsum) and call.args:
+                counts[call] = counts.get(call, 0) + 1
+    shared = [
+        c
+        for c, k in counts.items()
+        if k > 1 and not any(c != o and o.has(c) and counts[o] > 1 for o in counts)
+    ]
+    if not shared:
+        return lines
+    out: list[Line] = []
+    names = {}
+    for call in sorted(shared, key=sympy.default_sort_key):
+        (arg, *_) = call.args
+        base = f"{type(call).__name__}_{arg.name if arg.is_Symbol else 'arg'}"
+        candidates = itertools.chain([base], (f"{base}{k}" for k in itertools.count(2)))
+        name = next(n for n in candidates if n not in taken)
+        taken.add(name)
+        names[call] = sympy.Symbol(name)
+    first = {c: min(i for i, line in enumerate(lines) if line.expr.has(c)) for c in shared}
+    for i, line in enumerate(lines):
+        out += [Line(n.name, c) for c, n in names.items() if first[c] == i]
+        out.append(Line(line.target, line.expr.xreplace(names), line.code))
     return out
 
 
-def split_long(lines: list[Line], taken: set[str], budget: int = _MAX_LINE) -> list[Line]:
+def split_long(
+    lines: list[Line],
+    taken: set[str],
+    budget: int = _MAX_LINE,
+    show: Callable[[sympy.Expr], str] = numpy_code,
+    named: Callable[[str, sympy.Expr], None] | None = None,
+) -> list[Line]:
     """Each line too long for ``ruff format`` to leave alone becomes several, as a person would
     break it: a long sum or product is accumulated in parts (``dx_1 = a + b``,
-    ``dx = dx_1 + c``), a long argument gets a line of its own. The generated code is probed for
-    accuracy after splitting, like every line.
+    ``dx = dx_1 + c``), a long argument gets a line of its own. ``show`` prints an expression
+    as the line will; ``named`` is told of each new name.
 
     >>> from sympy import Symbol
     >>> x = Symbol("x")
@@ -258,66 +871,87 @@ def split_long(lines: list[Line], taken: set[str], budget: int = _MAX_LINE) -> l
     y_3 = y_2 + (x + 8) ** 8 + (x + 9) ** 9 + (x + 10) ** 10
     y = y_3 + (x + 11) ** 11
     """
+    splitter = _Splitter(taken, budget - len(_INDENT) - 4, show, named or (lambda n, e: None))
     out: list[Line] = []
     for line in lines:
-        out += _split(line, taken, budget - len(_INDENT) - 4)
+        out += [line] if line.code else splitter.split(line)
     return out
 
 
-def _fresh(target: str, taken: set[str]) -> str:
-    name = next(f"{target}_{k}" for k in itertools.count(1) if f"{target}_{k}" not in taken)
-    taken.add(name)
-    return name
+@dataclass
+class _Splitter:
+    taken: set[str]
+    width: int
+    show: Callable[[sympy.Expr], str]
+    named: Callable[[str, sympy.Expr], None]
 
+    def fresh(self, target: str) -> str:
+        name = next(
+            f"{target}_{k}" for k in itertools.count(1) if f"{target}_{k}" not in self.taken
+        )
+        self.taken.add(name)
+        return name
 
-def _split(line: Line, taken: set[str], width: int) -> list[Line]:
-    if len(f"{line.target} = {numpy_code(line.expr)}") <= width:
-        return [line]
-    expr = line.expr
-    children = [a for a in _parts(expr) if not a.is_Atom]
-    if not children:
-        raise DerivationError(f"cannot split the line of {line.target} to fit {width} columns")
-    child = max(children, key=lambda e: (len(numpy_code(e)), sympy.default_sort_key(e)))
-    name = (
-        f"{line.target}_{next(k for k in itertools.count(1) if f'{line.target}_{k}' not in taken)}"
-    )
-    rest = expr.xreplace({child: sympy.Symbol(name)})
-    fits = len(f"{line.target} = {numpy_code(rest)}") <= width
-    if not fits and isinstance(expr, (sympy.Add, sympy.Mul)) and len(expr.args) > 2:
-        return _accumulate(line, taken, width)  # a long sum: in parts, not one long part
-    taken.add(name)
-    parts = _split(Line(name, child), taken, width)
-    return [*parts, *_split(Line(line.target, rest), taken, width)]
+    def fits(self, target: str, expr: sympy.Expr) -> bool:
+        return len(f"{target} = {self.show(expr)}") <= self.width
+
+    def split(self, line: Line) -> list[Line]:
+        if self.fits(line.target, line.expr):
+            return [line]
+        expr = line.expr
+        children = [a for a in _parts(expr) if not a.is_Atom]
+        if not children:
+            raise DerivationError(
+                f"cannot split the line of {line.target} to fit {self.width} columns"
+            )
+        child = max(children, key=lambda e: (len(self.show(e)), sympy.default_sort_key(e)))
+        k = next(k for k in itertools.count(1) if f"{line.target}_{k}" not in self.taken)
+        name = f"{line.target}_{k}"
+        rest = expr.xreplace({child: sympy.Symbol(name)})
+        if (
+            not self.fits(line.target, rest)
+            and isinstance(expr, (sympy.Add, sympy.Mul))
+            and len(expr.args) > 2
+        ):
+            return self.accumulate(line)  # a long sum: in parts, not one long part
+        self.taken.add(name)
+        self.named(name, child)
+        parts = self.split(Line(name, child))
+        return [*parts, *self.split(Line(line.target, rest))]
+
+    def accumulate(self, line: Line) -> list[Line]:
+        """A long sum or product in parts that each fit, accumulated in the printed order."""
+        expr = line.expr
+        printer = SymgradNumPyPrinter()
+        ordered = (
+            printer._as_ordered_terms(expr) if isinstance(expr, sympy.Add) else list(expr.args)
+        )
+        parts: list[Line] = []
+        group: list[sympy.Expr] = []
+        for term in ordered:
+            trial = expr.func(*group, term)
+            name = f"{line.target}_{len(parts) + 1}"
+            if group and not self.fits(name, trial):
+                acc = self.fresh(line.target)
+                self.named(acc, expr.func(*group))
+                parts += self.split(Line(acc, expr.func(*group)))
+                group = [sympy.Symbol(acc)]
+            group.append(term)
+        return [*parts, *self.split(Line(line.target, expr.func(*group)))]
 
 
 def _parts(expr: sympy.Basic) -> list[sympy.Expr]:
-    """The subexpressions a line can be split at: the arguments, and inside a Piecewise or a
-    comparison the values and sides."""
+    """The subexpressions a line can be split at: the arguments (not a sum's axes), and inside
+    a Piecewise or a comparison the values and sides."""
     out = []
     for a in expr.args:
+        if isinstance(a, sympy.Tuple) and not isinstance(expr, sympy.Piecewise):
+            continue
         if isinstance(a, sympy.Expr):
             out.append(a)
         else:
             out += _parts(a)
     return out
-
-
-def _accumulate(line: Line, taken: set[str], width: int) -> list[Line]:
-    """A long sum or product in parts that each fit, accumulated in the printed order."""
-    expr = line.expr
-    printer = SymgradNumPyPrinter()
-    ordered = printer._as_ordered_terms(expr) if isinstance(expr, sympy.Add) else list(expr.args)
-    parts: list[Line] = []
-    group: list[sympy.Expr] = []
-    for term in ordered:
-        trial = expr.func(*group, term)
-        name = f"{line.target}_{len(parts) + 1}"
-        if group and len(f"{name} = {numpy_code(trial)}") > width:
-            acc = _fresh(line.target, taken)
-            parts += _split(Line(acc, expr.func(*group)), taken, width)
-            group = [sympy.Symbol(acc)]
-        group.append(term)
-    return [*parts, *_split(Line(line.target, expr.func(*group)), taken, width)]
 
 
 def _fits(name: str, lines: list[str]) -> list[str]:
@@ -326,44 +960,6 @@ def _fits(name: str, lines: list[str]) -> list[str]:
         if len(row) > _MAX_LINE:
             raise DerivationError(f"{name}: a generated line is over {_MAX_LINE} characters")
     return lines
-
-
-def _overflow_guards(
-    lines: list[Line], d: Derivation, targets: dict[str, Target], probes: Probes
-) -> list[bool]:
-    """For each line: does it overflow at a probe point where the true results are finite?
-    And is every target line accurate there?"""
-    n = probes.size
-    env: dict[str, np.ndarray] = {**probes.env, "dout": np.ones(n)}
-    for s, e in d.saved.items():
-        env[s.name] = probes.float64(e, {})
-    finite = np.ones(n, dtype=bool)
-    for t in targets.values():
-        finite &= np.isfinite(probes.exact(t.truth))
-    guards = []
-    for line in lines:
-        overflowed = _overflows(line.expr, env, n)
-        env[line.target] = probes.float64(line.expr, env)
-        guards.append(bool((overflowed & finite).any()))
-    for name, t in targets.items():
-        _accurate(d.name, name, t, env, probes, d)
-    return guards
-
-
-def _accurate(layer: str, name: str, t: Target, env: dict, probes: Probes, d: Derivation) -> None:
-    got = env[name]
-    if t.form is None:
-        error = probes.forward_error(got, t.truth)
-        where = probes.worst_forward_point(got, t.truth)
-    else:
-        saved = {sympy.Symbol(s.name): env[s.name] for s in d.saved}
-        errors = probes.backward_errors(t.form, t.truth, saved, got)
-        error, where = float(np.max(errors)), probes.point(int(np.argmax(errors)))
-    if not error <= ACCURATE:
-        raise DerivationError(
-            f"{layer}: `{name}` is not accurate in float64: error {error:.1e} at {where} by "
-            f"symgrad's measure, above {ACCURATE:.0e}; symgrad does not generate it"
-        )
 
 
 def _overflows(expr: sympy.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -384,270 +980,5 @@ def _overflows(expr: sympy.Expr, env: dict[str, np.ndarray], n: int) -> np.ndarr
     return flags
 
 
-def _first_duplicate(names: list[str]) -> str:
-    return next(n for n in names if names.count(n) > 1)
-
-
-# --- matrix layers -----------------------------------------------------------------------------
-
-
-def matrix_class_source(d: MatrixDerivation) -> list[str]:
-    """A matrix layer: parameters passed to ``__init__``, gradients of parameters stored as
-    ``d<name>`` attributes, the gradient of the input returned (reshaped back if flattened)."""
-    spec = d.spec
-    code = {v: sympy.MatrixSymbol(_code_name(v, spec), *v.shape) for v in spec.variables}
-    code[d.dout] = d.dout
-    saved = [code[v].name for v in d.saved]
-    params = [p.name for p in spec.params]
-    args = ", ".join(f"{p}: np.ndarray" for p in params)
-    lines = [f"class {spec.name}:", *_matrix_docstring(d, code), ""]
-    lines += [f"    def __init__(self, {args}) -> None:"]
-    lines += [f"{_INDENT}self.{p} = {p}" for p in params]
-    lines += [f"{_INDENT}self.{s}: np.ndarray | None = None" for s in saved]
-    if spec.flatten:
-        lines += [f"{_INDENT}self.x_shape: tuple[int, ...] | None = None"]
-    lines += [f"{_INDENT}self.d{p}: np.ndarray | None = None" for p in params]
-    lines += [""]
-    (x,) = (code[v].name for v in spec.inputs)
-    lines += [f"    def forward(self, {x}: np.ndarray) -> np.ndarray:"]
-    lines += [f"{_INDENT}{', '.join(params)} = {', '.join('self.' + p for p in params)}"]
-    if spec.flatten:
-        lines += [
-            f"{_INDENT}self.x_shape = {x}.shape",
-            f"{_INDENT}{x} = {x}.reshape({x}.shape[0], -1)",
-        ]
-    lines += _shape_checks(spec, code)
-    lines += [f"{_INDENT}self.{s} = {s}" for s in saved]
-    lines += [
-        f"{_INDENT}out = {numpy_code(spec.forward.xreplace(code))}",
-        f"{_INDENT}return out",
-        "",
-    ]
-    lines += ["    def backward(self, dout: np.ndarray) -> np.ndarray:"]
-    needed = [code[v].name for v in spec.variables if any(g.expr.has(v) for g in d.gradients)]
-    lines += [f"{_INDENT}{', '.join(needed)} = {', '.join('self.' + n for n in needed)}"]
-    for g in d.gradients:
-        target = f"self.d{g.wrt.name}" if g.wrt in spec.params else f"d{code[g.wrt].name}"
-        lines += [f"{_INDENT}{target} = {numpy_code(g.expr.xreplace(code))}"]
-    (dx,) = (f"d{code[v].name}" for v in spec.inputs)
-    back = f"{dx}.reshape(self.x_shape)" if spec.flatten else dx
-    lines += [f"{_INDENT}return {back}"]
-    return lines
-
-
-def _code_name(v: sympy.MatrixSymbol, spec: MatrixSpec) -> str:
-    """Inputs are lower-case in code (``x``), as in the textbook; parameters keep their names."""
-    return v.name.lower() if v in spec.inputs else v.name
-
-
-def _shape_checks(spec: MatrixSpec, code: dict) -> list[str]:
-    """A one-line ``ValueError`` for each product of two variables whose shapes must agree."""
-    checks = []
-    for product in spec.forward.atoms(sympy.MatMul):
-        factors = [f for f in product.args if isinstance(f, sympy.MatrixSymbol)]
-        for a, b in itertools.pairwise(factors):
-            left, right = code[a].name, code[b].name
-            shapes = f"{left} of shape {{{left}.shape}}, {right} of shape {{{right}.shape}}"
-            message = f"{spec.name}: {{shapes}} do not fit ({left} @ {right})"
-            checks += [
-                f"{_INDENT}if {left}.shape[1] != {right}.shape[0]:",
-                f'{_INDENT}    shapes = f"{shapes}"',
-                f'{_INDENT}    raise ValueError(f"{message}")',
-            ]
-    return checks
-
-
-def _matrix_docstring(d: MatrixDerivation, code: dict) -> list[str]:
-    spec = d.spec
-    out = [f'"""{spec.doc or spec.name}', ""]
-    for g in d.gradients:
-        target = f"d{g.wrt.name}" if g.wrt in spec.params else f"d{code[g.wrt].name}"
-        out.append(f"Derived backward: {target} = {numpy_code(g.expr.xreplace(code))}")
-    out.append(f"Saved by forward: {', '.join(code[v].name for v in d.saved) or 'nothing'}")
-    out.append('"""')
-    return _wrap_lines(out)
-
-
-# --- row-wise layers and losses -------------------------------------------------------------------
-
-
-def row_class_source(d: RowDerivation) -> list[str]:
-    """Softmax-like maps and losses over the last axis of (N, n) arrays."""
-    spec = d.spec
-    x = spec.inputs[0].name
-    grad = _flat(d.gradients[0].expr)
-    saved = sorted(s.name for s in grad.free_symbols - {N, n, i, j, k, dout})
-    lines = [f"class {spec.name}:", *_row_docstring(d, grad, saved), ""]
-    lines += ["    def __init__(self) -> None:"]
-    lines += [f"{_INDENT}self.{s}: np.ndarray | None = None" for s in saved]
-    if spec.is_loss:
-        lines += [f"{_INDENT}self.x_shape: tuple[int, ...] | None = None"]
-    lines += [""]
-    lines += _row_forward(d, saved)
-    lines += [""]
-    default = " = 1.0" if spec.is_loss else ""
-    annotation = "float | np.ndarray" if spec.is_loss else "np.ndarray"
-    lines += [f"    def backward(self, dout: {annotation}{default}) -> np.ndarray:"]
-    lines += [f"{_INDENT}{', '.join(saved)} = {', '.join('self.' + s for s in saved)}"]
-    if grad.has(N):
-        lines += [f"{_INDENT}N = {saved[0]}.shape[0]"]
-    line = f"d{x} = {numpy_code(grad)}"
-    if grad.has(logistic):
-        # σ printed as 1/(1 + exp(-x)): exp overflows to inf exactly where σ is 0, which
-        # 1/(1 + inf) gives exactly (probed for the Sigmoid layer by _overflow_guards).
-        lines += [f'{_INDENT}with np.errstate(over="ignore"):  # inf here gives the exact limit']
-        lines += [f"{_INDENT}    {line}"]
-    else:
-        lines += [f"{_INDENT}{line}"]
-    back = f"d{x}.reshape(self.x_shape)" if spec.is_loss else f"d{x}"
-    lines += [f"{_INDENT}return {back}"]
-    return lines
-
-
-def _flat(e: sympy.Expr) -> sympy.Expr:
-    """Indexed entries become whole arrays: ``x[i]`` and ``x[j]`` both print as ``x``."""
-    return e.replace(lambda a: isinstance(a, sympy.Indexed), lambda a: sympy.Symbol(a.base.name))
-
-
-def _row_forward(d: RowDerivation, saved: list[str]) -> list[str]:
-    spec = d.spec
-    x = spec.inputs[0].name
-    targets = [t.name for t in spec.targets]
-    args = ", ".join(f"{v}: np.ndarray" for v in [x, *targets])
-    result = "float" if spec.is_loss else "np.ndarray"
-    lines = [f"    def forward(self, {args}) -> {result}:"]
-    if spec.is_loss:
-        lines += _loss_checks(d, x, targets[0])
-    if d.shift_invariant:
-        lines += [
-            f"{_INDENT}# The forward is unchanged by adding a constant to a row (proven): subtract",
-            f"{_INDENT}# the row maximum so that exp cannot overflow.",
-            f"{_INDENT}{x} = {x} - {x}.max(axis=-1, keepdims=True)",
-        ]
-    values: list[tuple[str, sympy.Expr]] = []
-    if spec.is_loss:
-        for name, value in d.saved.items():
-            values.append((name.name, _flat(value)))
-        row = sympy.expand_log(d.stable_forward, force=True)
-        values.append(("loss", _total(_flat(row)) / N))
-        lines += [f"{_INDENT}N = {x}.shape[0]"]
-    else:
-        for name, value in d.saved.items():  # a saved softmax that is not the output (p)
-            if name.name != spec.output.name:
-                values.append((name.name, _flat(value)))
-        values.append((spec.output.name, _flat(d.stable_forward)))
-    taken = {x, *targets, *saved, "N", "loss", "dout"}
-    names = (sympy.Symbol(f"tmp{c}") for c in range(10**6) if f"tmp{c}" not in taken)
-    replacements, reduced = sympy.cse([v for _, v in values], symbols=names)
-    body = [Line(str(s), e) for s, e in replacements]
-    body += [Line(name, e) for (name, _), e in zip(values, reduced)]
-    body = split_long(body, taken | {line.target for line in body})
-    lines += [f"{_INDENT}{line.target} = {numpy_code(line.expr)}" for line in body]
-    if spec.is_loss:
-        lines += _finite_loss_check(spec.name, x, targets[0])
-    lines += [f"{_INDENT}self.{s} = {s}" for s in saved]
-    lines += [f"{_INDENT}return {'float(loss)' if spec.is_loss else spec.output.name}"]
-    return _fits(spec.name, lines)
-
-
-def _total(row_loss: sympy.Expr) -> sympy.Expr:
-    """Sum a row loss over the batch too: the outermost sum over the columns sums everything."""
-    return row_loss.replace(
-        lambda e: (
-            isinstance(e, sympy.Sum)
-            and not any(isinstance(p, sympy.Sum) for p in _parents(row_loss, e))
-        ),
-        lambda e: _signed_total(_cheapest(e.function)),
-    )
-
-
-def _signed_total(body: sympy.Expr) -> sympy.Expr:
-    """``total(body)``, with a leading minus taken outside: ``-total(a + b)``, not
-    ``total(-a - b)``."""
-    if body.could_extract_minus_sign():
-        return -total(-body)
-    return total(body)
-
-
-def _cheapest(e: sympy.Expr) -> sympy.Expr:
-    """The body of a loss as written, expanded, or with its softplus tails merged, whichever
-    costs fewer array operations (binary cross-entropy needs one exp, not two; MSE keeps
-    ``(y - t)**2``). None of these cancels where the written form does not: the accuracy tests
-    measure the result."""
-    forms = (e, sympy.expand(e), softplus_tails_merged(e))
-    return min(forms, key=lambda f: code_cost(numpy_code(f)))
-
-
-def _parents(root: sympy.Expr, target: sympy.Expr) -> list[sympy.Expr]:
-    """The ancestors of ``target`` in ``root``'s tree."""
-    path: list[sympy.Expr] = []
-
-    def walk(e: sympy.Expr, trail: list[sympy.Expr]) -> bool:
-        if e == target:
-            path.extend(trail)
-            return True
-        return any(walk(a, [*trail, e]) for a in e.args)
-
-    walk(root, [])
-    return path
-
-
-def _loss_checks(d: RowDerivation, x: str, t: str) -> list[str]:
-    """Input validation: finite logits, labels in range (turned into one-hot rows), shapes."""
-    name = d.spec.name
-    lines = [
-        f"{_INDENT}{x}, {t} = np.asarray({x}), np.asarray({t})",
-        f"{_INDENT}self.x_shape = {x}.shape",
-        f"{_INDENT}if {x}.ndim == 1:  # one sample",
-        f"{_INDENT}    {x}, {t} = {x}[np.newaxis], {t}[np.newaxis]",
-    ]
-    if d.spec.constraints:
-        lines += [
-            f"{_INDENT}if {t}.ndim == {x}.ndim - 1:  # class labels: one-hot rows",
-            f"{_INDENT}    n = {x}.shape[-1]",
-            f"{_INDENT}    integer = np.issubdtype({t}.dtype, np.integer)",
-            f"{_INDENT}    if not integer or ({t} < 0).any() or ({t} >= n).any():",
-            f'{_INDENT}        message = f"labels must be integers in [0, {{n}}), got {{{t}}}"',
-            f'{_INDENT}        raise ValueError(f"{name}: {{message}}")',
-            f"{_INDENT}    {t} = np.eye(n, dtype={x}.dtype)[{t}]",
-        ]
-    lines += [
-        f"{_INDENT}if {t}.shape != {x}.shape:",
-        f'{_INDENT}    message = f"{t} has shape {{{t}.shape}}, {x} has shape {{{x}.shape}}"',
-        f'{_INDENT}    raise ValueError(f"{name}: {{message}}")',
-    ]
-    return lines
-
-
-def _finite_loss_check(name: str, x: str, t: str) -> list[str]:
-    """Name the culprit when the loss is not finite. Checking the one scalar costs nothing;
-    the inputs are scanned only to write the message."""
-    overflow = f"the loss overflowed in {{{x}.dtype}}"
-    return [
-        f"{_INDENT}if not np.isfinite(loss):",
-        f'{_INDENT}    culprit = "{x}" if not np.isfinite({x}).all() else "{t}"',
-        f"{_INDENT}    if np.isfinite({x}).all() and np.isfinite({t}).all():",
-        f'{_INDENT}        raise ValueError(f"{name}: {overflow}")',
-        f'{_INDENT}    raise ValueError(f"{name}: {{culprit}} contains nan or inf")',
-    ]
-
-
-def _row_docstring(d: RowDerivation, grad: sympy.Expr, saved: list[str]) -> list[str]:
-    x = d.spec.inputs[0].name
-    out = [f'"""{d.spec.doc or d.spec.name}', ""]
-    out.append(f"Derived backward: d{x} = {numpy_code(grad)}")
-    out.append(f"Saved by forward: {', '.join(saved) or 'nothing'}")
-    out.append('"""')
-    return _wrap_lines(out)
-
-
-def _wrap_lines(out: list[str]) -> list[str]:
-    wrap = functools.partial(textwrap.wrap, width=_MAX_LINE - 4, subsequent_indent="    ")
-    return ["    " + row if row else "" for line in out for row in (wrap(line) or [""])]
-
-
-def load(source: str, name: str = "symgrad_generated") -> types.ModuleType:
-    """Execute generated source as a fresh module (it imports only numpy)."""
-    module = types.ModuleType(name)
-    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    return module
+__all__ = ["Line", "class_source", "generate", "load", "seeded", "split_long", "verify_generated"]
+_unused = (KEPT, broadcast, axis_size)

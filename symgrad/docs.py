@@ -24,7 +24,6 @@ from symgrad.check import check_all
 from symgrad.codegen import class_source
 from symgrad.engine import derive
 from symgrad.latex_printer import escape_text
-from symgrad.numpy_printer import numpy_code
 from symgrad.writing import with_manifest, write_folder
 
 COMMAND = "symgrad doc"
@@ -63,7 +62,7 @@ def layer_page(d: Any, row: Any) -> str:
         forward = forward_as_math(d)
         if forward is not None:
             declared, tex = forward
-            lines += [f"Declared forward, `{d.spec.output}`:", "", "$$", declared, "$$", ""]
+            lines += [f"Declared forward, `{d.output.name}`:", "", "$$", declared, "$$", ""]
             lines += ["Forward code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
         for (target, tex), derived in zip(math, _derived_tex(d)):
             lines += [f"Derived, `{target}`:", "", "$$", derived, "$$", ""]
@@ -105,23 +104,22 @@ def index_page(derivations: list[Any], rows: dict[str, Any]) -> str:
     for d in derivations:
         backward = "; ".join(f"`{g.name} = {_code(d, g)}`" for g in d.gradients)
         verdict = VERDICT[rows[d.name].passed]
-        lines.append(f"| [{d.name}]({d.name}.md) | {d.spec.kind} | {backward} | {verdict} |")
+        lines.append(f"| [{d.name}]({d.name}.md) | {_kind(d)} | {backward} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
 def _code(d: Any, g: Any) -> str:
-    from symgrad.codegen import _flat
+    """The gradient as the generated code prints it (Markdown-table safe)."""
+    from symgrad.codegen import class_slots
+    from symgrad.tensor_printer import numpy_tensor_code
 
-    expr = g.expr
-    if d.spec.kind == "matrix":
-        code = {
-            v: v.func(v.name.lower() if v in d.spec.inputs else v.name, *v.args[1:])
-            for v in d.spec.variables
-        }
-        expr = expr.xreplace(code)
-    elif d.spec.kind in ("rowwise", "loss"):
-        expr = _flat(expr)
-    return numpy_code(expr).replace("|", "\\|")
+    code = numpy_tensor_code(g.expr, class_slots(d), g.wrt.axes)
+    return code.replace("|", "\\|")
+
+
+def _kind(d: Any) -> str:
+    """What the layer's program is made of: ``map``, ``reduce + map``, ..."""
+    return " + ".join(dict.fromkeys(s.kind for s in d.spec.statements))
 
 
 _NOT_RENDERED = (
@@ -135,42 +133,40 @@ def code_as_math(d: Any) -> list[tuple[str, str | None]]:
     out = []
     for g in d.gradients:
         code = _code(d, g).replace("\\|", "|")
-        target = f"d{g.wrt.name.lower() if d.spec.kind == 'matrix' else g.wrt.name}"
-        out.append((target, _latexify(target, code)))
+        out.append((g.name, _latexify(g.name, code)))
     return out
 
 
 def forward_as_math(d: Any) -> tuple[str, str] | None:
-    """The declared forward and latexify's reading of the generated forward line
-    (elementwise layers; the others compute with ``@`` and sums that latexify misprints)."""
-    if d.spec.kind != "elementwise":
+    """The declared forward and latexify's reading of the generated forward line (one-map
+    layers; the others compute with ``@`` and sums that latexify misprints)."""
+    if not d.is_map:
         return None
     from symgrad.latex_printer import latex
+    from symgrad.numpy_printer import numpy_code
 
-    code = numpy_code(d.stable_forward.xreplace({c: m for m, c in d.masks.items()}))
-    tex = _latexify(d.spec.output.name, code)
+    (statement,) = d.spec.statements
+    computed = d.forward[-1]
+    tex = _latexify(d.output.name, numpy_code(computed.body))
     if tex is None:
         return None
-    return f"{latex(d.spec.output)} = {latex(d.spec.forward)}", tex
+    return f"{latex(d.output.symbol)} = {latex(statement.body)}", tex
 
 
 def _derived_tex(d: Any) -> list[str]:
     """The derived gradient of each input, as the derivation shows it."""
     import sympy
 
-    from symgrad.latex_printer import latex
+    from symgrad.tensor_printer import latex_tensor
 
-    output = {"matrix": "Y", "loss": "loss"}.get(d.spec.kind, "y")
-    if d.spec.kind == "elementwise":
-        output = d.spec.output.name
+    output = d.output.name
     out = []
     for g in d.gradients:
         value = g.expr
-        if d.spec.kind == "elementwise":
-            value = sympy.piecewise_fold(sympy.Symbol("dout") * g.local)
-        out.append(
-            rf"\frac{{\partial L}}{{\partial {latex(g.wrt, output)}}} = {latex(value, output)}"
-        )
+        if d.is_map and g.local is not None:
+            value = sympy.piecewise_fold(sympy.Symbol("dout") * g.local.local)
+        lhs = latex_tensor(g.wrt.symbol, output)
+        out.append(rf"\frac{{\partial L}}{{\partial {lhs}}} = {latex_tensor(value, output)}")
     return out
 
 

@@ -1,595 +1,614 @@
-"""The derivation engine: forward definition in, proven backward formula out. Pure SymPy.
+"""The derivation engine: a layer's forward program in, its proven backward out.
 
-Notation (see :mod:`symgrad.spec`): inputs ``x`` (and ``y`` for a second input), output ``y`` or
-``out``, upstream gradient ``dout``. For each input the engine
+Every layer, from Sigmoid to BatchNormalization, is a :class:`~symgrad.program.Layer`: a short
+program of statements over named axes (:mod:`symgrad.statements`). :func:`derive` is the one
+place that turns it into a :class:`Derivation`:
 
-1. differentiates the forward expression (the *plain* derivative, the reference for every proof),
-   with the conventions of :mod:`symgrad.conventions` at kinks;
-2. collects equal candidate forms: the derivative of the forward written with named functions
-   (``logistic``, ``softplus``), the derivative rewritten in terms of the saved output (by
-   substituting the output where it occurs, and by solving ``y = f(x)`` for ``x``), and their
-   simplified, factored and expanded variants;
-3. keeps only the candidates it can *prove* equal to the plain derivative (``simplify`` of the
-   difference is 0, confirmed numerically at random points in 40-digit arithmetic, so a wrong
-   ``simplify`` cannot slip through);
-4. chooses the cheapest to evaluate (a weighted operation count), then the shortest;
-5. replaces comparisons by boolean masks (``mask = x > 0``) and records what ``forward`` must save.
+1. each **map** statement gets its local derivatives from :mod:`symgrad.local` (proven equal to
+   the plain derivative, accurate in float64, the cheapest such form: sigmoid's ``y(1 - y)``),
+   with its comparisons named as masks and the expensive values its forward computes anyway
+   named so that the forward can save them (SiLU's ``sig``);
+2. **reverse mode over statements** (:mod:`symgrad.reverse`) stages the backward: each
+   statement sends each operand its share, by the statement kind's one rule;
+3. each input's and parameter's gradient is **compacted** (:mod:`symgrad.compact`): written
+   out, facts used (a centred tensor sums to 0), rewritten in the values the forward saves;
+4. the compact form is **checked** against plain differentiation of the declared forward at
+   concrete small sizes, symbolically at the smallest and in 40-digit arithmetic at two; a
+   disagreement is a :class:`~symgrad.errors.DerivationError` naming the layer and the gradient.
 
-The one place the engine looks beyond SymPy is step 4's accuracy test and cost: a candidate is
-judged as the NumPy code it would become (:mod:`symgrad.numerics` evaluates that code at probe
-points; :func:`cost` counts its array operations), because that is what the user runs. The
-engine writes no files and prints nothing.
+What the forward computes is recorded as generated code computes it (:attr:`Derivation.forward`:
+the declared statements with each map in its stable form, the masks and shared values as
+statements of their own, a logarithm of a softmax as a log-softmax), and the check evaluates
+that program, so a printed forward that differs from the declared one cannot pass. The engine
+writes no files and prints nothing.
 
->>> from symgrad.registry import catalog
->>> derive(catalog["Sigmoid"]).grads["x"]
+>>> derive("Sigmoid").grads["x"]
 dout*y*(1 - y)
->>> derive("Tanh").grads["x"]
-dout*(1 - y**2)
 >>> derive("MulLayer").grads
 {'x': dout*y, 'y': dout*x}
 """
 
 from __future__ import annotations
 
-import ast
 import functools
+import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 import sympy
 
-from symgrad.conventions import conventions_used, differentiate
+from symgrad.compact import compact
+from symgrad.concrete import Concrete, plain_gradient, random_point
+from symgrad.conventions import TIES_SPLIT_EVENLY
 from symgrad.domain import statement as domain_statement
 from symgrad.errors import DerivationError, SymgradError, unexpected
-from symgrad.functions import (
-    CALL_COSTS,
-    SHORT_NAMES,
-    library_forms,
-    logistic,
-    name_known_functions,
-    softplus,
-)
-from symgrad.graph import Graph, build_graph
-from symgrad.numerics import ACCURATE, Probes
-from symgrad.numpy_printer import numpy_code, printable
-from symgrad.proofs import MAX_SIMPLIFY_OPS, prove_equal
+from symgrad.functions import softplus_tails_merged
+from symgrad.graph import Graph
+from symgrad.local import Accuracy, MapDerivation, MapSpec, code_cost, derive_map
+from symgrad.local import Gradient as LocalGradient
+from symgrad.numpy_printer import numpy_code
+from symgrad.program import Layer
+from symgrad.proofs import prove_equal
 from symgrad.result import Rendered
-from symgrad.spec import LayerSpec, dout
+from symgrad.reverse import Backward, staged
+from symgrad.statements import Map, Reduce, Statement
+from symgrad.tensor_algebra import Facts, Scope, rsum
+from symgrad.tensors import ELLIPSIS, Tensor, dout, grad_name
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """One form of a local derivative that the engine considered."""
-
-    expr: sympy.Expr
-    origin: str
-    cost: int
-    error: float  # worst error in float64 at the probe points (symgrad.numerics' measure)
-    proven: bool | None  # None: not needed, a better candidate was proven first
-
-    @property
-    def accurate(self) -> bool:
-        return self.error <= ACCURATE
+CHECK_SIZES = (2, 3)
+"""Every axis at these sizes when the compact form is checked (symbolically at the first)."""
+_DIGITS = 40
+_AGREE = sympy.Float("1e-25")
 
 
 @dataclass(frozen=True)
 class Gradient:
-    """The backward formula for one input: ``d<input> = expr``."""
+    """The backward formula of one input or parameter: ``d<wrt> = expr``.
 
-    wrt: sympy.Symbol
-    plain: sympy.Expr
-    local: sympy.Expr
-    origin: str
-    considered: tuple[Candidate, ...]
+    ``expr`` is the compact form, in ``dout``, saved tensors and sums (:mod:`symgrad.tensor_
+    algebra`); ``staged`` the staged backward written out before it was compacted; ``facts`` and
+    ``rewrites`` what the compaction used; ``local`` the map machinery's record (plain
+    derivative, candidates considered) when the layer is one map.
+    """
+
+    wrt: Tensor
     expr: sympy.Expr
+    staged: sympy.Expr
+    facts: tuple[str, ...] = ()
+    rewrites: tuple[str, ...] = ()
+    local: LocalGradient | None = None
 
     @property
     def name(self) -> str:
-        return f"d{self.wrt.name}"
+        return grad_name(self.wrt.name)
 
+    @property
+    def considered(self) -> tuple:
+        return self.local.considered if self.local is not None else ()
 
-@dataclass(frozen=True)
-class Accuracy:
-    """The measured float64 accuracy of the chosen forms (the measure of
-    :mod:`symgrad.numerics`), at ``points`` probe points in the domain."""
-
-    forward: float
-    gradients: dict[str, float]
-    points: int
-
-    def text(self) -> str:
-        parts = [f"forward {self.forward:.1e}"]
-        parts += [f"{name} {error:.1e}" for name, error in self.gradients.items()]
-        out = f"worst error {', '.join(parts)} at {self.points} probe points in [-1000, 1000]"
-        bad = [n for n, e in {"forward": self.forward, **self.gradients}.items() if e > ACCURATE]
-        if bad:
-            out += (
-                f"; {', '.join(bad)} NOT accurate (above {ACCURATE:.0e}): symgrad will not "
-                "generate this layer"
-            )
-        return out
+    @property
+    def origin(self) -> str:
+        return self.local.origin if self.local is not None else "reverse mode over statements"
 
 
 @dataclass(frozen=True, repr=False)
 class Derivation(Rendered):
-    """Everything derived for one layer. ``grads`` maps input names to backward expressions."""
+    """Everything derived for one layer, whatever it is made of."""
 
-    spec: LayerSpec
-    stable_forward: sympy.Expr
+    spec: Layer
+    forward: tuple[Statement, ...]
+    maps: tuple[tuple[str, MapDerivation], ...]
+    backward: Backward
     gradients: tuple[Gradient, ...]
-    saved: dict[sympy.Symbol, sympy.Expr]
+    saved: tuple[Tensor, ...]
     conventions: tuple[str, ...]
-    graph: Graph
-    domain: str = ""
-    accuracy: Accuracy | None = None
+    domain: str
+    accuracy: Accuracy | None
+    shifts: tuple[tuple[str, str], ...]
+    checked: tuple[dict[str, int], ...]
+    facts: tuple[str, ...]
+    graph: Graph | None
 
     @property
-    def intermediates(self) -> dict[sympy.Symbol, sympy.Expr]:
-        """Saved subexpressions of the forward other than masks, inputs and the output."""
-        skip = {*self.spec.inputs, self.spec.output, *self.masks}
-        return {s: e for s, e in self.saved.items() if s not in skip}
+    def output(self) -> Tensor:
+        return self.spec.output
 
     @property
-    def masks(self) -> dict[sympy.Symbol, sympy.Expr]:
-        return {
-            s: e for s, e in self.saved.items() if isinstance(e, sympy.core.relational.Relational)
-        }
+    def is_map(self) -> bool:
+        """One elementwise statement: the book's chain of nodes shows its derivation."""
+        return len(self.spec.statements) == 1 and isinstance(self.spec.statements[0], Map)
+
+    def map_of(self, target: str) -> MapDerivation | None:
+        return dict(self.maps).get(target)
+
+    @property
+    def masks(self) -> tuple[Statement, ...]:
+        """The forward statements that compute a boolean mask (``mask = x > 0``)."""
+        return tuple(
+            s for s in self.forward if isinstance(s.body, sympy.core.relational.Relational)
+        )
+
+    def gradient(self, name: str) -> Gradient:
+        for g in self.gradients:
+            if g.wrt.name == name or g.name == name:
+                return g
+        raise KeyError(name)
 
 
-def derive(spec_or_name: LayerSpec | str) -> Derivation:
-    """Derive the backward formulas of a layer (a spec or a catalog name).
+def derive(layer: Layer | str) -> Derivation:
+    """Derive the backward of a layer (a :class:`~symgrad.program.Layer` or a catalog name).
 
-    Elementwise layers are derived here; matrix layers by :mod:`symgrad.matrix_engine`, row-wise
-    layers and losses by :mod:`symgrad.row_engine`. Every result has ``name``, ``spec``,
-    ``gradients``, ``grads`` and the renderers ``latex()``, ``markdown()``, ``text()``.
+    Raises :class:`~symgrad.errors.DerivationError` when a result cannot be proven or does not
+    agree with plain differentiation; a failure inside SymPy comes out as one line too.
     """
-    if isinstance(spec_or_name, str):
+    if isinstance(layer, str):
         from symgrad.registry import catalog
 
-        spec_or_name = catalog[spec_or_name]
+        layer = catalog[layer]
+    if not isinstance(layer, Layer):
+        raise SymgradError(f"cannot derive {layer!r}: expected a layer or a catalog name")
     try:
-        return _dispatch(spec_or_name)
-    except (SymgradError, KeyboardInterrupt, MemoryError):
+        return _derive(layer)
+    except (SymgradError, KeyboardInterrupt, MemoryError, RecursionError):
         raise
     except Exception as err:  # SymPy can fail almost anywhere; the user sees one line
-        raise unexpected(f"{spec_or_name.name}: cannot derive the backward", err) from err
-
-
-def _dispatch(spec: Any) -> Any:
-    """The one place a spec's kind chooses its engine."""
-    kind = getattr(spec, "kind", None)
-    if kind == "matrix":
-        from symgrad.matrix_engine import derive_matrix
-
-        return derive_matrix(spec)
-    if kind in ("rowwise", "loss"):
-        from symgrad.row_engine import derive_rows
-
-        return derive_rows(spec)
-    return _derive(spec)
+        raise unexpected(f"{layer.name}: cannot derive the backward", err) from err
 
 
 @functools.lru_cache(maxsize=256)
-def _derive(declared: LayerSpec) -> Derivation:
-    # Layers act on real arrays: differentiate with real symbols (so |x|' is sign(x), not an
-    # expression in re(x) and im(x)), and hand back the declared, plain symbols.
-    real = {s: sympy.Symbol(s.name, real=True) for s in (*declared.inputs, declared.output)}
-    plain_again = {r: s for s, r in real.items()}
-    spec = replace(
-        declared,
-        inputs=tuple(real[v] for v in declared.inputs),
-        forward=declared.forward.xreplace(real),
-        output=real[declared.output],
+def _derive(layer: Layer) -> Derivation:
+    scope = layer.scope()
+    maps = {
+        s.target.name: derive_map(map_spec(layer, s))
+        for s in layer.statements
+        if _derived_by_map(s)
+    }
+    extras = _extras(layer, maps, scope)
+    forward = _forward_program(layer, maps, extras)
+    for s in forward:
+        scope.add(s.target)
+    locals_ = _locals(layer, maps, extras)
+    facts = layer.declared_facts()
+    backward = staged(layer, locals_, scope, facts)
+    program = replace(layer, statements=forward)
+    gradients = []
+    used_facts: list[str] = [f.text for f in layer.facts]
+    for tensor in layer.differentiable:
+        g = _gradient(layer, program, backward, tensor, scope, facts, maps)
+        gradients.append(g)
+        used_facts += [f for f in g.facts if f not in used_facts]
+    checked = _check(layer, program, gradients)
+    saved = _saved(layer, forward, gradients)
+    graph = None
+    if len(layer.statements) == 1 and maps:
+        (md,) = maps.values()
+        graph = md.graph
+    return Derivation(
+        spec=layer,
+        forward=forward,
+        maps=tuple(maps.items()),
+        backward=backward,
+        gradients=tuple(gradients),
+        saved=saved,
+        conventions=_conventions(layer, maps),
+        domain=_domain(layer, maps),
+        accuracy=_accuracy(maps),
+        shifts=_shifts(program, saved),
+        checked=checked,
+        facts=tuple(used_facts),
+        graph=graph,
     )
-    probes = Probes.of(spec.forward, spec.inputs)
-    if probes.size == 0:
+
+
+# --- maps ---------------------------------------------------------------------------------------
+
+
+def _derived_by_map(s: Statement) -> bool:
+    """A map, or a sum or mean of an expression (its body is an elementwise map), that reads
+    something with a gradient."""
+    reads = any(o.differentiable or o.role == "value" for o in s.operands)
+    if isinstance(s, Map):
+        return reads
+    if isinstance(s, Reduce) and s.op in ("sum", "mean"):
+        return reads and not size_factor(s.body)[1].is_Symbol
+    return False
+
+
+def size_factor(body: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
+    """``(c, rest)`` with ``body = c·rest`` and ``c`` a product of axis sizes (a mean's 1/N)."""
+    c, rest = [], []
+    for f in sympy.Mul.make_args(body):
+        (c if f.free_symbols and all(_is_size(s) for s in f.free_symbols) else rest).append(f)
+    return sympy.Mul(*c), sympy.Mul(*rest)
+
+
+def _is_size(s: sympy.Basic) -> bool:
+    return bool(s.is_integer and s.is_positive and s.name.isupper())
+
+
+def map_spec(layer: Layer, s: Statement) -> MapSpec:
+    """The map machinery's view of a statement's body: the operands that need a gradient are
+    its inputs, targets and random tensors are held (probed, not differentiated), constants
+    fixed at their defaults for probing (the derivative itself holds for every value). A
+    reduction's body has no output to write its derivative in."""
+    constants = dict(layer.constants)
+    inputs = tuple(o.symbol for o in s.operands if o.differentiable or o.role == "value")
+    held = tuple(o.symbol for o in s.operands if o.role in ("target", "random", "state"))
+    fixed = tuple(
+        (o.symbol, constants[o.name])
+        for o in s.operands
+        if o.role == "const" and o.name in constants
+    )
+    body = size_factor(s.body)[1]
+    return MapSpec(
+        layer.name, inputs, body, s.target.symbol, held, fixed, layer.doc, isinstance(s, Map)
+    )
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A value the backward reads that the forward computes besides the declared ones: a mask
+    (``mask = x > 0``) or a shared subexpression (SiLU's ``sig = σ(x)``)."""
+
+    tensor: Tensor
+    expr: sympy.Expr
+    old: sympy.Symbol  # the map machinery's name for it
+
+
+def _extras(
+    layer: Layer, maps: Mapping[str, MapDerivation], scope: Scope
+) -> dict[str, list[Extra]]:
+    """Each map's masks and shared values, named uniquely in the layer."""
+    taken = {t.name for t in (*layer.tensors, *layer.values())} | {"dout"}
+    out: dict[str, list[Extra]] = {}
+    for target, md in maps.items():
+        statement = layer.statement_of(target)
+        span = [*statement.target.axes, *statement.summed]
+        extras = []
+        for symbol, expr in {**md.masks, **md.intermediates}.items():
+            name = _fresh(symbol.name, target, taken)
+            axes = tuple(a for a in span if a in scope.axes_of(expr))
+            extras.append(Extra(Tensor(name, axes, "value"), expr, symbol))
+        out[target] = extras
+    return out
+
+
+def _fresh(base: str, target: str, taken: set[str]) -> str:
+    for name in (base, f"{target}_{base}", *(f"{target}_{base}{k}" for k in range(2, 10**6))):
+        if name not in taken:
+            taken.add(name)
+            return name
+    raise AssertionError("unreachable")
+
+
+def _forward_program(
+    layer: Layer, maps: Mapping[str, MapDerivation], extras: Mapping[str, list[Extra]]
+) -> tuple[Statement, ...]:
+    """The forward as generated code computes it (see the module docstring)."""
+    out: list[Statement] = []
+    for s in layer.statements:
+        md = maps.get(s.target.name)
+        if md is None:
+            out.append(_stable_statement(layer, s))
+            continue
+        mine = extras.get(s.target.name, [])
+        names = {e.old: e.tensor.symbol for e in mine}
+        for e in mine:
+            out.append(Map.of(e.tensor, e.expr.xreplace(names), s.operands))
+        known = {e.expr: e.tensor.symbol for e in mine}
+        body = md.stable_forward.xreplace(known).xreplace(names)
+        operands = (*s.operands, *(e.tensor for e in mine))
+        if isinstance(s, Map):
+            out.append(Map.of(s.target, body, operands))
+        else:
+            body = _cheapest(body) * size_factor(s.body)[0]
+            used = {v.name for v in body.free_symbols}
+            statement = replace(s, body=body, operands=tuple(o for o in operands if o.name in used))
+            out.append(_stable_statement(layer, statement))
+    return tuple(out)
+
+
+def _cheapest(e: sympy.Expr) -> sympy.Expr:
+    """A reduction's body as written, expanded, or with its softplus tails merged, whichever
+    costs fewer array operations (binary cross-entropy needs one exp, not two). The check
+    compares the forward it gives with the declared one."""
+    forms = (e, sympy.expand(e), softplus_tails_merged(e))
+    return min(forms, key=lambda f: (code_cost(numpy_code(f)), forms.index(f)))
+
+
+def _stable_statement(layer: Layer, s: Statement) -> Statement:
+    """``log(y)`` of a softmax ``y = exp(u)/Σ exp`` as ``u - log(Σ exp)``: the same value,
+    finite where ``y`` underflows to 0."""
+    body = s.body
+    for call in sorted(body.atoms(sympy.log), key=sympy.default_sort_key):
+        (arg,) = call.args
+        definition = layer.statement_of(arg.name) if isinstance(arg, sympy.Symbol) else None
+        if not isinstance(definition, Map):
+            continue
+        expanded = _log_of_softmax(layer, definition.body)
+        if expanded is not None:
+            body = body.xreplace({call: expanded})
+    if body == s.body:
+        return s
+    operands = {t.name: t for t in layer.tensors} | {t.name: t for t in layer.values()}
+    used = [operands[v.name] for v in sorted(body.free_symbols, key=str) if v.name in operands]
+    return replace(s, body=body, operands=tuple(used))
+
+
+def _log_of_softmax(layer: Layer, body: sympy.Expr) -> sympy.Expr | None:
+    """``log(exp(u)·Π s**k)`` as ``u + Σ k·log(s)``, each ``s`` a sum of exponentials."""
+    terms = []
+    for factor in sympy.Mul.make_args(body):
+        base, power = factor.as_base_exp()
+        if isinstance(factor, sympy.exp):
+            terms.append(factor.args[0])
+        elif base.is_Symbol and power.is_Integer and _sum_of_exponentials(layer, base):
+            terms.append(power * sympy.log(base))
+        else:
+            return None
+    return sympy.Add(*terms)
+
+
+def _sum_of_exponentials(layer: Layer, symbol: sympy.Symbol) -> bool:
+    s = layer.statement_of(symbol.name)
+    if not (isinstance(s, Reduce) and s.op in ("sum", "mean")):
+        return False
+    return isinstance(size_factor(s.body)[1], sympy.exp)
+
+
+def _locals(
+    layer: Layer, maps: Mapping[str, MapDerivation], extras: Mapping[str, list[Extra]]
+) -> dict[tuple[str, str], sympy.Expr]:
+    """``(target, operand) -> ∂body/∂operand`` from the map machinery, in the extras' names."""
+    out = {}
+    for target, md in maps.items():
+        names = {e.old: e.tensor.symbol for e in extras.get(target, [])}
+        coefficient = size_factor(layer.statement_of(target).body)[0]
+        for g in md.gradients:
+            local = g.expr.xreplace(names).xreplace({dout: 1})
+            out[(target, g.wrt.name)] = coefficient * local
+    return out
+
+
+# --- gradients ----------------------------------------------------------------------------------
+
+
+def _gradient(
+    layer: Layer,
+    program: Layer,
+    backward: Backward,
+    tensor: Tensor,
+    scope: Scope,
+    facts: Facts,
+    maps: Mapping[str, MapDerivation],
+) -> Gradient:
+    steps = [s for s in backward.steps if s.operand.name == tensor.name]
+    if not steps:
         raise DerivationError(
-            f"{declared.name}: the forward {declared.forward} is not real and finite at any "
-            "probe point in [-1000, 1000]"
+            f"{layer.name}: the output does not depend on {tensor.name}; a gradient of 0 "
+            "everywhere is almost always a mistake in the declaration"
         )
-    stable, forward_error = _stable_forward(spec, probes)
-    saved_output = {spec.output: probes.float64(stable, {})}
-    conventions = conventions_used(spec.forward, spec.inputs)
-    chosen: list[tuple[sympy.Symbol, sympy.Expr, Candidate, tuple[Candidate, ...]]] = []
-    for v in spec.inputs:
-        plain = differentiate(spec.forward, v)
-        best, considered = _choose(spec, stable, v, plain, probes, saved_output)
-        chosen.append((v, plain, best, considered))
-    masks = _masks([c.expr for _, _, c, _ in chosen])
-    shared = _shared([c.expr for _, _, c, _ in chosen], stable)
-    gradients = tuple(
-        Gradient(v, plain, best.expr, best.origin, considered, _gradient_expr(best.expr, masks))
-        for v, plain, best, considered in chosen
-    )
-    gradients = tuple(replace(g, expr=g.expr.xreplace(shared)) for g in gradients)
-    saved = _saved(spec, stable, gradients, {**masks, **shared})
-    graph = build_graph(declared.forward, declared.inputs, declared.output)
-    accuracy = Accuracy(
-        forward_error, {f"d{v.name}": c.error for v, _, c, _ in chosen}, probes.size
-    )
-    result = Derivation(
-        declared,
-        stable,
-        gradients,
-        saved,
-        tuple(conventions),
-        graph,
-        domain_statement(spec.forward),
-        accuracy,
-    )
-    return _with_symbols(result, plain_again)
+    local = None
+    if len(layer.statements) == 1 and maps:
+        (md,) = maps.values()
+        local = next((g for g in md.gradients if g.wrt.name == tensor.name), None)
+    direct = len(steps) == 1 and steps[0].gradient.name == "dout"
+    if direct:  # one statement from dout: the map machinery's form is the compact one
+        expr = steps[0].contribution
+        return Gradient(tensor, expr, expr, local=local)
+    result = compact(program, backward, tensor, scope, facts, _cost)
+    staged_expr = backward.gradients[tensor.name]
+    return Gradient(tensor, result.expr, staged_expr, result.facts, result.rewrites, local)
 
 
-def _stable_forward(spec: LayerSpec, probes: Probes) -> tuple[sympy.Expr, float]:
-    """The forward as generated code computes it: the first proven-equal form that is accurate
-    in float64 (named functions, then the accurate library forms), and its error."""
-    named = name_known_functions(spec.forward)
-    forms = list(dict.fromkeys([named, *library_forms(named), spec.forward]))
-    errors = []
-    for form in forms:
-        if form != spec.forward and not prove_equal(form, spec.forward):
-            continue
-        error = probes.forward_error(probes.float64(form, {}), spec.forward)
-        if error <= ACCURATE:
-            return form, error
-        errors.append((error, form))
-    error, form = min(errors, key=lambda pair: pair[0])
-    where = probes.worst_forward_point(probes.float64(form, {}), spec.forward)
-    raise DerivationError(
-        f"{spec.name}: no form of the forward is accurate in float64: relative error "
-        f"{error:.1e} at {where} (symgrad refuses rather than generate it)"
-    )
-
-
-def _with_symbols(d: Derivation, mapping: dict[sympy.Symbol, sympy.Symbol]) -> Derivation:
-    """The derivation with ``mapping`` applied to every expression it holds."""
-
-    def m(e: sympy.Expr) -> sympy.Expr:
-        return e.xreplace(mapping)
-
-    gradients = tuple(
-        replace(
-            g,
-            wrt=m(g.wrt),
-            plain=m(g.plain),
-            local=m(g.local),
-            expr=m(g.expr),
-            considered=tuple(replace(c, expr=m(c.expr)) for c in g.considered),
-        )
-        for g in d.gradients
-    )
-    saved = {m(s): m(e) for s, e in d.saved.items()}
-    return replace(d, stable_forward=m(d.stable_forward), gradients=gradients, saved=saved)
-
-
-# --- candidates -------------------------------------------------------------------------------
-
-
-def _choose(
-    spec: LayerSpec,
-    stable: sympy.Expr,
-    v: sympy.Symbol,
-    plain: sympy.Expr,
-    probes: Probes,
-    saved: dict[sympy.Symbol, Any],
-) -> tuple[Candidate, tuple[Candidate, ...]]:
-    """The cheapest accurate candidate that is proven equal to ``plain``, and all considered.
-
-    Candidates are ranked first (accurate in float64, then cost) and proven in that order until
-    one proof succeeds, so the expensive proofs run only for the forms that could win. Solving
-    ``y = f(x)`` for ``x`` is tried only when the cheaper routes leave the input in the result.
-    """
-    considered: list[Candidate] = []
-    tiers = (_substituted_forms, _solved_forms)
-    for tier in tiers:
-        forms = tier(spec, stable, v, plain)
-        ranked = _rank(spec, plain, forms, {c.expr for c in considered}, probes, saved)
-        considered += ranked
-        best = _first_proven(spec, plain, considered)
-        if best is not None and (v not in best.expr.free_symbols or tier is tiers[-1]):
-            break
-    if best is None:
-        raise DerivationError(f"{spec.name}: no form of ∂{spec.output}/∂{v} could be proven")
-    return best, tuple(sorted(considered, key=_key))
-
-
-def _key(c: Candidate) -> tuple:
-    size = (len(c.expr.free_symbols), len(str(c.expr)), str(c.expr))
-    fresh = sum(allocations(part) for part in _printed_parts(c.expr))
-    return (not c.accurate, c.cost, fresh, c.error, *size)
-
-
-def _first_proven(
-    spec: LayerSpec, plain: sympy.Expr, considered: list[Candidate]
-) -> Candidate | None:
-    for c in sorted(considered, key=_key):
-        if c.proven is None:
-            proven = prove_equal(c.expr.subs(spec.output, spec.forward), plain)
-            j = considered.index(c)
-            c = considered[j] = replace(c, proven=proven)
-        if c.proven:
-            return c
-    return None
-
-
-def _rank(
-    spec: LayerSpec,
-    plain: sympy.Expr,
-    forms: list[tuple[sympy.Expr, str]],
-    seen: set[sympy.Expr],
-    probes: Probes,
-    saved: dict[sympy.Symbol, Any],
-) -> list[Candidate]:
-    allowed = set(spec.inputs) | {spec.output}
-    out: dict[sympy.Expr, Candidate] = {}
-    for form, origin in forms:
-        for variant in _variants(form):
-            if variant in seen or variant in out or variant.has(sympy.Derivative):
-                continue
-            if not variant.free_symbols <= allowed:
-                continue
-            if not printable(variant):
-                continue
-            error = probes.backward_error(variant, plain, saved)
-            out[variant] = Candidate(variant, origin, cost(variant), float(error), None)
-    return list(out.values())
-
-
-def _substituted_forms(
-    spec: LayerSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
-) -> list[tuple[sympy.Expr, str]]:
-    """The plain derivative, the derivative of the named-function forward, and both with the
-    output substituted where it occurs."""
-    out = spec.output
-    forms: list[tuple[sympy.Expr, str]] = [(plain, "plain derivative")]
-    named = differentiate(stable, v)
-    if named != plain:
-        forms.append((named, "derivative of the forward with named functions"))
-    for form, origin in list(forms):
-        substituted = form.subs(stable, out).subs(spec.forward, out)
-        if substituted != form:
-            forms.append((substituted, f"{origin}, the output {out} substituted"))
-    return forms
-
-
-def _solved_forms(
-    spec: LayerSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
-) -> list[tuple[sympy.Expr, str]]:
-    """Candidates in the output alone, from inverting ``output = f(v)`` for ``v``.
-
-    Only for one-input layers whose input occurs once in the forward: a chain of steps, each
-    inverted by :func:`invert_step` where it is one-to-one on its whole range. No ``solve``,
-    whose cost nobody can bound.
-    """
-    f = spec.forward
-    if len(spec.inputs) != 1 or f.has(sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs):
-        return []
-    if sum(1 for e in sympy.preorder_traversal(f) if e == v) != 1:
-        return []
-    solution = invert_chain(f, v, spec.output)
-    if solution is None:
-        return []
-    return [(plain.subs(v, solution), f"solving {spec.output} = f({v}) for {v}")]
-
-
-def invert_chain(f: sympy.Expr, v: sympy.Symbol, y: sympy.Symbol) -> sympy.Expr | None:
-    """``v`` as a function of ``y`` where ``y = f(v)`` and ``v`` occurs once in ``f``, or None
-    when a step is not one-to-one.
-
-    >>> from sympy import Symbol, exp, tanh
-    >>> x, y = Symbol("x", real=True), Symbol("y", real=True)
-    >>> invert_chain(1 / (1 + exp(-x)), x, y)
-    -log(-1 + 1/y)
-    >>> invert_chain(tanh(x) ** 3, x, y)
-    atanh(Abs(y)**(1/3)*sign(y))
-    >>> invert_chain(x**2, x, y) is None
-    True
-    """
-    target: sympy.Expr = y
-    while f != v:
-        step = invert_step(f, v, target)
-        if step is None:
-            return None
-        f, target = step
-    return target
-
-
-def invert_step(
-    f: sympy.Expr, v: sympy.Symbol, y: sympy.Expr
-) -> tuple[sympy.Expr, sympy.Expr] | None:
-    """One step of :func:`invert_chain`: ``(inner, value)`` with ``inner = value``."""
-    if isinstance(f, (sympy.Add, sympy.Mul)):
-        inner = [a for a in f.args if a.has(v)]
-        if len(inner) != 1:
-            return None
-        rest = f.func(*[a for a in f.args if not a.has(v)])
-        return inner[0], (y - rest if isinstance(f, sympy.Add) else y / rest)
-    if isinstance(f, sympy.Pow):
-        base, power = f.args
-        if not power.has(v):
-            return _invert_power(base, power, y)
-        return (power, sympy.log(y) / sympy.log(base)) if base.is_positive else None
-    inverse = _INVERSES.get(type(f))
-    if inverse is None or len(f.args) != 1:
-        return None
-    return f.args[0], inverse(y)
-
-
-def _invert_power(
-    base: sympy.Expr, power: sympy.Expr, y: sympy.Expr
-) -> tuple[sympy.Expr, sympy.Expr] | None:
-    if not power.is_Rational:
-        return None
-    if power.is_Integer and int(power) % 2 == 0:
-        return None  # x**2 is two-to-one
-    if power.is_Integer and int(power) % 2 == 1 and power > 0:
-        return base, sympy.real_root(y, int(power))
-    return base, y ** (1 / power)
-
-
-_INVERSES = {
-    sympy.exp: sympy.log,
-    sympy.log: sympy.exp,
-    sympy.tanh: sympy.atanh,
-    sympy.sinh: sympy.asinh,
-    sympy.atan: sympy.tan,
-    logistic: lambda y: sympy.log(y / (1 - y)),
-    softplus: lambda y: sympy.log(sympy.exp(y) - 1),
-}
-
-
-def _variants(e: sympy.Expr) -> list[sympy.Expr]:
-    """The expression and its simplified, factored and expanded forms, signs absorbed."""
-    if e.has(sympy.Piecewise):
-        try:
-            return [e, sympy.piecewise_fold(e)]
-        except (AttributeError, TypeError, ValueError):  # SymPy fails on some folds
-            return [e]
-    forms = [e]
-    transforms = [sympy.factor, sympy.expand, sympy.cancel]
-    if sympy.count_ops(e) <= MAX_SIMPLIFY_OPS:
-        transforms.insert(0, sympy.simplify)
-    for transform in transforms:
-        try:
-            forms.append(transform(e))
-        except Exception:  # a transform SymPy fails on only means fewer candidates
-            continue
-    forms += [_absorb_sign(f) for f in forms]
-    forms += [g for f in list(forms) for g in library_forms(f)]
-    return list(dict.fromkeys(forms))
-
-
-def _absorb_sign(e: sympy.Expr) -> sympy.Expr:
-    """Move a leading minus into a sum factor: ``-y*(y - 1)`` becomes ``y*(1 - y)``."""
-    coeff, rest = e.as_coeff_Mul()
-    if not (coeff.is_number and coeff.is_negative):
-        return e
-    factors = list(sympy.Mul.make_args(rest))
-    for i, f in enumerate(factors):
-        if isinstance(f, sympy.Add):
-            factors[i] = -f
-            return sympy.Mul(-coeff, *factors)
-    return e
-
-
-# --- cost ---------------------------------------------------------------------------------------
-
-
-def allocations(code: str) -> int:
-    """How many new arrays NumPy allocates for an expression: every call, and every operator
-    whose operands are both existing arrays (NumPy reuses a temporary operand in place).
-
-    >>> allocations("sig + y * (1 - sig)"), allocations("sig + y - sig * y")
-    (1, 2)
-    """
-    fresh = (ast.BinOp, ast.UnaryOp, ast.Call)
-    count = 0
-    for node in ast.walk(ast.parse(code, mode="eval")):
-        if isinstance(node, ast.Call):
-            count += 1
-        elif isinstance(node, ast.BinOp):
-            count += not (isinstance(node.left, fresh) or isinstance(node.right, fresh))
-        elif isinstance(node, ast.UnaryOp):
-            count += not isinstance(node.operand, fresh)
-    return count
-
-
-_CHEAP_CALLS = {"maximum", "minimum", "abs", "where", "sign"}
-
-
-def code_cost(code: str) -> int:
-    """Count the array operations in a NumPy expression.
-
-    >>> code_cost("dout * (1 - y**2)"), code_cost("1 / (1 + np.exp(-x))")
-    (4, 13)
-    """
-    total = 0
-    for node in ast.walk(ast.parse(code, mode="eval")):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            total += 2
-        elif isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
-            total += 1
-        elif isinstance(node, ast.Call):
-            total += _call_cost(ast.unparse(node.func))
-    return total
-
-
-def _call_cost(name: str) -> int:
-    """A call: a cheap elementwise one 2, a named function as its table entry says, else 10."""
-    if name.rpartition(".")[2] in _CHEAP_CALLS:
-        return 2
-    return CALL_COSTS.get(name, 10)
-
-
-def cost(e: sympy.Expr) -> int:
-    """The cost of evaluating ``e`` as the generated NumPy code does, common parts computed once:
-    each array operation 1, a power 2, a transcendental ufunc (``np.exp``, ...) 10.
-
-    >>> from sympy import Symbol, exp
-    >>> y, x = Symbol("y"), Symbol("x")
-    >>> cost(y * (1 - y)), cost(-y**2 + y), cost(exp(-x) / (1 + exp(-x)) ** 2)
-    (2, 3, 15)
-    """
-    return sum(code_cost(part) for part in _printed_parts(e))
-
-
-def _printed_parts(e: sympy.Expr) -> list[str]:
-    """The NumPy code of ``e`` with common subexpressions computed once, part by part."""
-    replacements, reduced = sympy.cse(e)
-    return [numpy_code(part) for part in [r for _, r in replacements] + reduced]
-
-
-# --- masks and saved quantities -------------------------------------------------------------------
-
-
-def _masks(locals_: list[sympy.Expr]) -> dict[sympy.Expr, sympy.Symbol]:
-    """Name each comparison that the gradients branch on: ``x > 0`` becomes ``mask``."""
-    conditions: list[sympy.Expr] = []
-    for e in locals_:
-        for pw in sorted(e.atoms(sympy.Piecewise), key=sympy.default_sort_key):
-            for _, cond in pw.args:
-                if cond != sympy.true and cond not in conditions:
-                    conditions.append(cond)
-    names = ["mask"] + [f"mask{i}" for i in range(2, len(conditions) + 1)]
-    return {c: sympy.Symbol(n) for c, n in zip(conditions, names)}
-
-
-def _shared(locals_: list[sympy.Expr], stable: sympy.Expr) -> dict[sympy.Expr, sympy.Symbol]:
-    """Name the expensive subexpressions that the forward computes anyway and the backward
-    needs (SiLU's ``σ(x)``), so that forward saves them instead of backward recomputing them."""
-    found: dict[sympy.Expr, sympy.Symbol] = {}
-    for e in locals_:
-        for sub in sympy.preorder_traversal(e):
-            function = isinstance(sub, sympy.Function) and not isinstance(sub, sympy.Piecewise)
-            if not function or sub in found or not stable.has(sub) or sub == stable:
-                continue
-            name = SHORT_NAMES.get(type(sub).__name__, type(sub).__name__)
-            if name in {s.name for s in found.values()}:
-                name = f"{name}{len(found) + 1}"
-            found[sub] = sympy.Symbol(name)
-    return found
-
-
-def _gradient_expr(local: sympy.Expr, masks: dict[sympy.Expr, sympy.Symbol]) -> sympy.Expr:
-    return sympy.piecewise_fold(dout * local).xreplace(masks)
+def _cost(e: sympy.Expr) -> int:
+    """A cheap stand-in for the printed code's cost: operations, a sum as five."""
+    return int(sympy.count_ops(e)) + 4 * sum(1 for _ in e.atoms(rsum))
 
 
 def _saved(
-    spec: LayerSpec,
-    stable: sympy.Expr,
-    gradients: tuple[Gradient, ...],
-    masks: dict[sympy.Expr, sympy.Symbol],
-) -> dict[sympy.Symbol, sympy.Expr]:
-    """What ``forward`` must cache, in a stable order: masks and shared intermediates, then
-    inputs, then the output."""
-    needed = set().union(*(g.expr.free_symbols for g in gradients)) - {dout}
-    saved: dict[sympy.Symbol, sympy.Expr] = {}
-    for value, symbol in masks.items():
-        if symbol in needed:
-            saved[symbol] = value
-    for v in spec.inputs:
-        if v in needed:
-            saved[v] = v
-    if spec.output in needed:
-        saved[spec.output] = stable
-    return saved
+    layer: Layer, forward: tuple[Statement, ...], gradients: list[Gradient]
+) -> tuple[Tensor, ...]:
+    """What ``forward`` must keep for ``backward``, in the order it computes them."""
+    needed = set().union(*(g.expr.free_symbols for g in gradients))
+    names = {s.name for s in needed}
+    order = [
+        *layer.inputs,
+        *layer.targets,
+        *layer.with_role("random"),
+        *(s.target for s in forward),
+    ]
+    return tuple(t for t in dict.fromkeys(order) if t.name in names)
+
+
+# --- the check ---------------------------------------------------------------------------------
+
+
+def _check(layer: Layer, program: Layer, gradients: list[Gradient]) -> tuple[dict[str, int], ...]:
+    """Every gradient against plain differentiation of the declared forward (module docstring)."""
+    checked = []
+    for k, size in enumerate(CHECK_SIZES):
+        sizes = check_sizes(layer, size, k)
+        declared = Concrete.of(layer, sizes)
+        computed = Concrete.of(program, sizes)
+        points = [random_point(declared, seed) for seed in (size, size + 100)]
+        output = layer.output.name
+        for index, want in declared.values[output].items():
+            got = computed.values[output][index]
+            _agree(layer, None, index, sizes, got, want, points, symbolic=False)
+        for g in gradients:
+            plain = plain_gradient(declared, g.wrt.name)
+            # A one-map layer's gradient was proven equal to the plain derivative as a scalar
+            # identity (symgrad.local); at concrete sizes it only repeats, so 40 digits suffice.
+            proven = g.local is not None and g.expr == g.staged
+            proofs: set[sympy.Expr] = set()
+            for index, want in plain.items():
+                got = computed.evaluate(g.expr, dict(zip(g.wrt.axes, index)))
+                symbolic = k == 0 and not proven and _canonical(got - want) not in proofs
+                _agree(layer, g, index, sizes, got, want, points, symbolic=symbolic)
+                proofs.add(_canonical(got - want))
+        checked.append(sizes)
+    return tuple(checked)
+
+
+def _canonical(e: sympy.Expr) -> sympy.Expr:
+    """``e`` with its element symbols renamed in order of first appearance: two elements of an
+    elementwise statement give the same expression, and need one proof."""
+    names: dict[sympy.Symbol, sympy.Symbol] = {}
+    for s in sympy.preorder_traversal(e):
+        if isinstance(s, sympy.Symbol) and s not in names:
+            names[s] = sympy.Symbol(f"_e{len(names)}", **s.assumptions0)
+    return e.xreplace(names)
+
+
+def check_sizes(layer: Layer, size: int, k: int) -> dict[str, int]:
+    """Every axis at ``size``; at the second size, axes alternate between it and one less, so
+    that no two axes of different roles are confused by having the same size."""
+    axes = sorted({a for t in (*layer.tensors, *layer.values()) for a in t.axes})
+    if k == 0:
+        return {a: size for a in axes}
+    return {a: size if j % 2 == 0 else size - 1 for j, a in enumerate(axes)}
+
+
+def _agree(
+    layer: Layer,
+    g: Gradient | None,
+    index: tuple[int, ...],
+    sizes: dict[str, int],
+    got: sympy.Expr,
+    want: sympy.Expr,
+    points: list[dict],
+    symbolic: bool,
+) -> None:
+    where = ", ".join(f"{a}={v}" for a, v in sizes.items())
+    for point in points:
+        a = sympy.N(got.xreplace(point), _DIGITS)
+        b = sympy.N(want.xreplace(point), _DIGITS)
+        if not (a.is_number and b.is_number) or abs(complex(a - b)) > _AGREE * max(1, abs(b)):
+            what = (
+                "the forward as generated code computes it disagrees with the declared one"
+                if g is None
+                else f"{g.name} = {g.expr} disagrees with plain differentiation"
+            )
+            raise DerivationError(
+                f"{layer.name}: {what} at {where}, element {list(index)} ({sympy.N(a, 8)} vs "
+                f"{sympy.N(b, 8)}); symgrad does not return it"
+            )
+    if symbolic:
+        difference = with_facts(layer, got - want, sizes)
+        if difference != 0 and not prove_equal(difference, sympy.S.Zero):
+            raise DerivationError(
+                f"{layer.name}: {g.name} could not be proven equal to plain differentiation at "
+                f"{where}, element {list(index)}"
+            )
+
+
+def with_facts(layer: Layer, e: sympy.Expr, sizes: dict[str, int]) -> sympy.Expr:
+    """``e`` with each declared fact used: the last element of a row that sums to ``v`` is
+    ``v`` minus the others."""
+    c = Concrete.of(layer, sizes)
+    values = {}
+    for fact in layer.facts:
+        tensor = layer.tensor(fact.tensor)
+        rest = tuple(a for a in tensor.axes if a not in fact.axes)
+        for outer in c.indices(rest):
+            row = []
+            for inner in c.indices(fact.axes):
+                at = dict(zip(rest, outer)) | dict(zip(fact.axes, inner))
+                row.append(c.elements[tensor.name][tuple(at[a] for a in tensor.axes)])
+            values[row[-1]] = fact.value - sympy.Add(*row[:-1])
+    return e.xreplace(values) if values else e
+
+
+# --- what the derivation states ---------------------------------------------------------------
+
+
+def _conventions(layer: Layer, maps: Mapping[str, MapDerivation]) -> tuple[str, ...]:
+    out = [c for md in maps.values() for c in md.conventions]
+    if any(isinstance(s, Reduce) and s.op == "max" for s in layer.statements):
+        out.append(TIES_SPLIT_EVENLY)
+    return tuple(dict.fromkeys(out))
+
+
+def _domain(layer: Layer, maps: Mapping[str, MapDerivation]) -> str:
+    """Where the forward is defined, for the maps that read only the layer's inputs."""
+    parts = []
+    for target in maps:
+        s = layer.statement_of(target)
+        if all(o.role in ("input", "const", "param") for o in s.operands):
+            text = domain_statement(s.body)
+            if text and text not in parts:
+                parts.append(text)
+    return "; ".join(parts)
+
+
+def _accuracy(maps: Mapping[str, MapDerivation]) -> Accuracy | None:
+    """A one-map layer's measured accuracy (other layers are measured by the accuracy tests)."""
+    if len(maps) != 1:
+        return None
+    (md,) = maps.values()
+    return md.accuracy
+
+
+def _shifts(program: Layer, saved: tuple[Tensor, ...]) -> tuple[tuple[str, str], ...]:
+    """``(input, axis)`` pairs along which adding a constant leaves the output and every saved
+    value unchanged (softmax along its row), proven at size 3: generated code subtracts the
+    maximum there, so that ``exp`` cannot overflow."""
+    if not any(s.body.has(sympy.exp) for s in program.statements):
+        return ()
+    kept = [program.output.name, *(t.name for t in saved if t.role == "value")]
+    if any(t.role == "input" for t in saved):
+        return ()
+    out = []
+    for x in program.inputs:
+        for axis in x.axes:
+            if axis != ELLIPSIS and _invariant(program, x, axis, kept):
+                out.append((x.name, axis))
+    return tuple(out)
+
+
+def _invariant(layer: Layer, x: Tensor, axis: str, kept: list[str]) -> bool:
+    sizes = {a: 3 for t in (*layer.tensors, *layer.values()) for a in t.axes}
+    c = Concrete.of(layer, sizes)
+    rest = tuple(a for a in x.axes if a != axis)
+    shift = {
+        index: sympy.Symbol("c_" + "_".join(map(str, index)), real=True)
+        for index in c.indices(rest)
+    }
+    moved = {}
+    for index, symbol in c.elements[x.name].items():
+        at = dict(zip(x.axes, index))
+        moved[symbol] = symbol + shift[tuple(at[a] for a in rest)]
+    rng = random.Random(5)
+    point = random_point(c, 5) | {
+        s: sympy.Float(rng.uniform(-2, 2), _DIGITS) for s in shift.values()
+    }
+    pairs = [(v, v.xreplace(moved)) for name in kept for v in c.values[name].values()]
+    for before, after in pairs:
+        a, b = sympy.N(before.xreplace(point), _DIGITS), sympy.N(after.xreplace(point), _DIGITS)
+        if abs(complex(a - b)) > _AGREE * max(1, abs(a)):
+            return False
+    # Logarithms expanded with force: exact where the forward is real (their arguments
+    # positive); the 40-digit comparison above assumes nothing.
+    return all(prove_equal(_logs_split(after), _logs_split(before)) for before, after in pairs)
+
+
+def _logs_split(e: sympy.Expr) -> sympy.Expr:
+    """``log(Σ exp(x + c))`` as ``c + log(Σ exp(x))``: the common factor out of each
+    logarithm's argument, then the logarithm of the product split."""
+    e = sympy.expand_power_exp(e)
+    e = e.replace(
+        lambda a: isinstance(a, sympy.log), lambda a: sympy.log(sympy.factor_terms(a.args[0]))
+    )
+    return sympy.expand_log(e, force=True)
+
+
+__all__ = [
+    "CHECK_SIZES",
+    "Derivation",
+    "Gradient",
+    "check_sizes",
+    "derive",
+    "map_spec",
+    "with_facts",
+]

@@ -183,6 +183,9 @@ def _written_graph(
             stands[id(w)] = by_name.get(w.expr.name, w.expr)
             continue
         parts = tuple(stands[id(a)] for a in w.args)
+        if w.op in ("<", "<=", ">", ">="):  # where()'s condition: no node, no derivative
+            stands[id(w)] = operate(w.op, parts)
+            continue
         key = (w.op, parts)
         if key in shared:  # never the root: no subtree is written like the whole
             stands[id(w)] = shared[key]

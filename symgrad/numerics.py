@@ -67,6 +67,16 @@ _MAGNITUDES = (1e-8, 1e-3, 0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0, 100.0, 100
 SINGLE_POINTS = tuple(sorted({0.0, *_MAGNITUDES, *(-m for m in _MAGNITUDES)}))
 GRID_POINTS = (-1000.0, -40.0, -3.0, -0.5, 0.0, 0.5, 3.0, 40.0, 1000.0)
 """Probe points for one input, and for each of several inputs."""
+SMALL_GRIDS = {3: (-40.0, -0.5, 0.0, 0.5, 40.0), 4: (-3.0, 0.5, 3.0)}
+"""Fewer points for each of three or more inputs, so that the grid stays near 100 points."""
+
+
+def _points_for(count: int) -> tuple[float, ...]:
+    if count == 1:
+        return SINGLE_POINTS
+    if count == 2:
+        return GRID_POINTS
+    return SMALL_GRIDS[min(count, 4)]
 
 
 def evaluate(expr: sympy.Expr, env: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -110,15 +120,31 @@ class Probes:
     """The inputs the saved values are computed from (default: all); a form that reads one
     of them gets no allowance for rounded saved values."""
     _cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
+    fixed: dict[sympy.Symbol, sympy.Expr] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, forward: sympy.Expr, inputs: tuple[sympy.Symbol, ...]) -> Probes:
-        """The points where ``forward`` is real and finite."""
-        points = SINGLE_POINTS if len(inputs) == 1 else GRID_POINTS
+    def of(
+        cls,
+        forward: sympy.Expr,
+        inputs: tuple[sympy.Symbol, ...],
+        fixed: Mapping[sympy.Symbol, sympy.Expr] | None = None,
+    ) -> Probes:
+        """The points where ``forward`` and each of its parts are real and finite (a target
+        of 0 times ``log(y)`` at y < 0 is outside); ``fixed`` symbols (constants) take their
+        values at every point."""
+        points = _points_for(len(inputs))
         grid = np.array(list(itertools.product(points, repeat=len(inputs))), dtype=np.float64)
         everything = cls(inputs, {v.name: grid[:, i] for i, v in enumerate(inputs)})
+        everything.fixed = dict(fixed or {})
         inside = np.isfinite(everything.exact(forward))
-        return cls(inputs, {name: values[inside] for name, values in everything.env.items()})
+        from symgrad.domain import restrictions
+
+        for condition in restrictions(forward):  # 0·log(-1) is 0 exactly, nan in NumPy
+            holds = np.broadcast_to(everything.float64(condition, {}), inside.shape)
+            inside &= holds.astype(bool)
+        probes = cls(inputs, {name: values[inside] for name, values in everything.env.items()})
+        probes.fixed = everything.fixed
+        return probes
 
     @property
     def size(self) -> int:
@@ -137,6 +163,7 @@ class Probes:
         return self._cache[key]
 
     def _exact(self, expr: sympy.Expr, extra: dict[sympy.Symbol, np.ndarray]) -> np.ndarray:
+        expr = expr.xreplace({s: exact_constants(v) for s, v in self.fixed.items()})
         symbols = (*self.inputs, *extra)
         fn = exact_function(expr, symbols)
         columns = [self.env[v.name] for v in self.inputs] + list(extra.values())
@@ -147,7 +174,8 @@ class Probes:
 
     def float64(self, expr: sympy.Expr, saved: Mapping[str, np.ndarray]) -> np.ndarray:
         """``expr`` evaluated as codegen prints it, at the points (with the saved values)."""
-        value = evaluate(expr, {**self.env, **saved})
+        constants = {s.name: float(v) for s, v in self.fixed.items()}
+        value = evaluate(expr, {**constants, **self.env, **saved})
         return np.broadcast_to(value, (self.size,)).astype(np.float64)
 
     def forward_error(self, got: np.ndarray, truth: sympy.Expr) -> float:
@@ -215,7 +243,8 @@ class Probes:
         """What rounding has already cost before the form is evaluated, at ``where``: the
         error one ulp of each input causes in the derivative, and, for a form that reads only
         saved values, what their rounding lost (``|t̂ - t|``) plus one ulp of each of them."""
-        sub = Probes(self.inputs, {k: v[where] for k, v in self.env.items()})
+        sub = Probes(self.inputs, {k: v[where] for k, v in self.env.items()}, self.sources)
+        sub.fixed = self.fixed
         at = {sym: v[where] for sym, v in saved.items()}
         cost = np.zeros(int(where.sum()))
         for x in self.inputs:

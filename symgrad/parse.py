@@ -14,11 +14,12 @@ What is accepted:
   names starting with ``_`` are rejected, and function names must be called;
 * operators ``+ - * / **`` and unary ``+ -`` (``^`` is rejected: write ``**``);
 * calls of these functions with positional arguments: ``exp log sqrt tanh sinh cosh sin cos
-  tan atan erf abs relu sigmoid softplus`` (one argument each) and ``max min`` (two or more).
+  tan atan erf abs relu sigmoid softplus`` (one argument each), ``max min`` (two or more) and
+  ``where(a < b, p, q)`` (``p`` where the comparison holds, else ``q``; ``< <= > >=``).
   ``sigmoid(u)`` is ``1/(1 + exp(-u))``, ``softplus(u)`` is ``log(1 + exp(u))`` and ``relu(u)``
   is ``Max(0, u)``.
 
-Everything else (attributes, subscripts, strings, lambdas, comparisons, keyword arguments, ...)
+Everything else (attributes, subscripts, strings, lambdas, comparisons outside ``where``, ...)
 is a :class:`~symgrad.errors.SymgradError` with a one-line message naming the offending part.
 
 >>> parse_expr("x*tanh(log(1 + exp(x)))")
@@ -110,7 +111,20 @@ _UNARY_FUNCTIONS: dict[str, Callable[[sympy.Expr], sympy.Expr]] = {
 
 _VARIADIC_FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {"max": sympy.Max, "min": sympy.Min}
 
-_FUNCTION_NAMES = frozenset(_UNARY_FUNCTIONS) | frozenset(_VARIADIC_FUNCTIONS)
+_COMPARISONS: dict[type[ast.cmpop], str] = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_RELATIONS: dict[str, Callable[[sympy.Expr, sympy.Expr], sympy.Basic]] = {
+    "<": sympy.Lt,
+    "<=": sympy.Le,
+    ">": sympy.Gt,
+    ">=": sympy.Ge,
+}
+
+
+def _where(condition: sympy.Basic, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    return sympy.Piecewise((a, condition), (b, True))
+
+
+_FUNCTION_NAMES = frozenset(_UNARY_FUNCTIONS) | frozenset(_VARIADIC_FUNCTIONS) | {"where"}
 
 _BINARY_OPERATORS: dict[type[ast.operator], str] = {
     ast.Add: "+",
@@ -131,6 +145,8 @@ _OPERATIONS: dict[str, Callable[..., sympy.Expr]] = {
     "neg": lambda a: -a,
     **_UNARY_FUNCTIONS,
     **_VARIADIC_FUNCTIONS,
+    **_RELATIONS,
+    "where": _where,
 }
 
 _OPERATOR_SYMBOLS: dict[type[ast.AST], str] = {
@@ -439,7 +455,30 @@ class _Builder:
         if any(isinstance(arg, ast.Starred) for arg in node.args):
             raise SymgradError(f"'*' unpacking is not allowed: {self.quote(node)}")
         self.check_arity(function, node.args, node)
+        if function == "where":
+            return self.where(node, depth)
         return self.node(function, node, [self.build(arg, depth + 1) for arg in node.args])
+
+    def where(self, node: ast.Call, depth: int) -> Written:
+        """``where(a < b, p, q)``: ``p`` where the comparison holds, else ``q``."""
+        test = node.args[0]
+        if not isinstance(test, ast.Compare) or len(test.ops) != 1:
+            raise SymgradError(
+                f"where() takes a comparison first, as in where(x > 0, x, 0): {self.quote(node)}"
+            )
+        op = _COMPARISONS.get(type(test.ops[0]))
+        if op is None:
+            raise SymgradError(f"where() compares with < <= > >=: {self.quote(test)}")
+        sides = [self.build(test.left, depth + 1), self.build(test.comparators[0], depth + 1)]
+        condition = Written(
+            op,
+            tuple(sides),
+            operate(op, [a.expr for a in sides]),
+            self.text(test),
+            all(a.constant for a in sides),
+        )
+        values = [self.build(arg, depth + 1) for arg in node.args[1:]]
+        return self.node("where", node, [condition, *values])
 
     def function_name(self, node: ast.Call) -> str:
         """The whitelisted name that ``node`` calls, or a SymgradError saying why not."""
@@ -464,6 +503,11 @@ class _Builder:
         if function in _VARIADIC_FUNCTIONS and len(args) < 2:
             raise SymgradError(
                 f"{function}() takes at least 2 arguments, got {len(args)}: {self.quote(node)}"
+            )
+        if function == "where" and len(args) != 3:
+            raise SymgradError(
+                f"where() takes 3 arguments (a comparison and two values), got {len(args)}: "
+                f"{self.quote(node)}"
             )
         if function in _UNARY_FUNCTIONS and len(args) != 1:
             raise SymgradError(

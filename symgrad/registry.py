@@ -16,27 +16,27 @@ import pkgutil
 from collections.abc import Iterator, Mapping
 
 from symgrad.errors import SymgradError
-from symgrad.spec import LayerSpec
+from symgrad.program import Layer
 
 
-class Catalog(Mapping[str, LayerSpec]):
+class Catalog(Mapping[str, Layer]):
     """Read-only mapping from layer name to spec, loaded on first use, in file-name order."""
 
     def __init__(self, package: str = "symgrad.layers") -> None:
         self._package = package
-        self._specs: dict[str, LayerSpec] | None = None
+        self._specs: dict[str, Layer] | None = None
 
-    def _load(self) -> dict[str, LayerSpec]:
+    def _load(self) -> dict[str, Layer]:
         if self._specs is None:
             pkg = importlib.import_module(self._package)
-            specs: dict[str, LayerSpec] = {}
+            specs: dict[str, Layer] = {}
             for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
                 spec = importlib.import_module(f"{self._package}.{info.name}").SPEC
                 specs[spec.name] = spec
             self._specs = specs
         return self._specs
 
-    def __getitem__(self, name: str) -> LayerSpec:
+    def __getitem__(self, name: str) -> Layer:
         specs = self._load()
         if name in specs:
             return specs[name]

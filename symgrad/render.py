@@ -1,11 +1,14 @@
 """Rendering derivations: LaTeX (an ``aligned`` block), Markdown and plain text.
 
-The step-by-step derivation follows the textbook: the forward expression is split into primitive
-nodes (:mod:`symgrad.graph`), each with its local derivative, and the gradient is assembled from
-the output back. For a chain of one-input nodes (sigmoid: ×(−1), exp, +1, 1/x) the local
-derivatives are multiplied in one line, ``∂L/∂y·(−y²)·1·exp(−x)·(−1)``; other graphs show the
-reverse sweep node by node. Each derivation ends in the engine's chosen form, marked as proven
-equal to the plain derivative.
+One renderer for every layer, following the textbook. A layer of one elementwise map (sigmoid)
+is shown as the book draws it: the forward split into primitive nodes (:mod:`symgrad.graph`),
+each with its local derivative, the gradient assembled from the output back; for a chain of
+one-input nodes (×(−1), exp, +1, 1/x) the local derivatives are multiplied in one line,
+``∂L/∂y·(−y²)·1·exp(−x)·(−1)``. Any other layer (BatchNorm, Affine, a loss) is shown as its
+program: each forward statement with its shape (the computational graph, one node per
+statement), each statement's local derivatives, the staged backward node by node from the
+output back (``∂L/∂x̂ = ∂L/∂y·γ``), and each gradient's compact form, proven equal, with the
+facts it used (``Σ_n x̂ = 0``). Every derivation ends in the form the generated code computes.
 """
 
 from __future__ import annotations
@@ -13,25 +16,38 @@ from __future__ import annotations
 import sympy
 
 from symgrad.conventions import HEAVISIDE_AT_ZERO, TIES_SPLIT_EVENLY
-from symgrad.engine import Derivation, Gradient
+from symgrad.engine import Derivation
 from symgrad.graph import Graph, Node
 from symgrad.latex_printer import latex as _latex
 from symgrad.latex_printer import text as _text
-from symgrad.spec import dout
+from symgrad.local import Gradient, MapDerivation
+from symgrad.statements import Map, Reduce, Statement
+from symgrad.tensor_printer import latex_tensor, text_tensor
+from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout
 from symgrad.text_printer import for_display, text
 
 
-def render(d: object, fmt: str) -> str:
-    """``d`` as ``"latex"``, ``"text"`` or ``"markdown"``, whichever engine derived it."""
-    renderers = {
-        "Derivation": (derivation_latex, derivation_text, derivation_markdown),
-        "MatrixDerivation": (matrix_latex, matrix_text, matrix_markdown),
-        "RowDerivation": (row_latex, row_text, row_markdown),
-    }[type(d).__name__]
-    return dict(zip(("latex", "text", "markdown"), renderers))[fmt](d)
+def render(d: Derivation, fmt: str) -> str:
+    """``d`` as ``"latex"``, ``"text"`` or ``"markdown"``."""
+    chain = _chain_view(d)
+    if fmt == "latex":
+        return map_latex(chain) if chain else program_latex(d)
+    if fmt == "text":
+        return map_text(d, chain) if chain else program_text(d)
+    if fmt == "markdown":
+        return map_markdown(d, chain) if chain else program_markdown(d)
+    raise ValueError(f"unknown format {fmt!r}; known: latex, text, markdown")
 
 
-def derivation_latex(d: Derivation) -> str:
+def _chain_view(d: Derivation) -> MapDerivation | None:
+    """The map machinery's record of a one-map layer (shown node by node), else None."""
+    if not d.is_map or d.graph is None:
+        return None
+    (_, m), *_ = d.maps
+    return m
+
+
+def map_latex(d: MapDerivation) -> str:
     """The whole derivation as one ``aligned`` block."""
     out = d.spec.output.name
 
@@ -67,7 +83,12 @@ def _op_tex(op: str) -> str:
     if op in _OPS:
         return _OPS[op]
     if op.startswith("×"):
-        return r"\times" + op[1:]
+        rest = op[1:]
+        return r"\times" + (
+            rest
+            if rest.lstrip("-+(").isdigit() or (rest.startswith("(") and rest[1:2].isdigit())
+            else r"\," + _text(rest)
+        )
     if op.startswith("x^"):
         return rf"x^{{{op[2:]}}}"
     if op[0] in "+-":
@@ -75,7 +96,7 @@ def _op_tex(op: str) -> str:
     return rf"\operatorname{{{op}}}"
 
 
-def _gradient_rows(d: Derivation, g: Gradient, tex) -> list[str]:
+def _gradient_rows(d: MapDerivation, g: Gradient, tex) -> list[str]:
     graph = d.graph
     lhs = rf"\frac{{\partial L}}{{\partial {tex(g.wrt)}}}"
     steps = _chain_steps(graph, g) if graph.is_chain and len(d.spec.inputs) == 1 else None
@@ -105,7 +126,7 @@ def _gradient_rows(d: Derivation, g: Gradient, tex) -> list[str]:
     return rows
 
 
-def _final_expr(d: Derivation, g: Gradient) -> sympy.Expr:
+def _final_expr(d: MapDerivation, g: Gradient) -> sympy.Expr:
     """The gradient with masks shown as their conditions, for reading."""
     return sympy.piecewise_fold(dout * g.local)
 
@@ -165,19 +186,19 @@ def _factor_tex(e: sympy.Expr, tex) -> str:
 # --- Markdown and text --------------------------------------------------------------------------
 
 
-def derivation_markdown(d: Derivation, level: int = 2) -> str:
+def map_markdown(layer: Derivation, d: MapDerivation, level: int = 2) -> str:
     """Markdown for GitHub: the forward, the derivation, the result, the forms considered."""
     out = d.spec.output.name
     h = "#" * level
-    lines = [f"{h} {d.name}", ""]
-    if d.spec.doc:
-        lines += [d.spec.doc, ""]
-    lines += ["$$", d.latex(), "$$", ""]
+    lines = [f"{h} {layer.name}", ""]
+    if layer.spec.doc:
+        lines += [layer.spec.doc, ""]
+    lines += ["$$", map_latex(d), "$$", ""]
     lines += [f"{h}# Backward", ""]
     for g in d.gradients:
         lhs = rf"\frac{{\partial L}}{{\partial {_latex(g.wrt, out)}}}"
         lines += [f"- ${lhs} = {_latex(_final_expr(d, g), out)}$"]
-    saved = ", ".join(f"`{s}`" for s in d.saved) or "nothing"
+    saved = ", ".join(f"`{s.name}`" for s in layer.saved) or "nothing"
     lines += [f"- `forward` saves: {saved}"]
     lines += [f"- Convention: {c}" for c in d.conventions]
     lines += [
@@ -196,13 +217,13 @@ def derivation_markdown(d: Derivation, level: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-def derivation_text(d: Derivation) -> str:
+def map_text(layer: Derivation, d: MapDerivation) -> str:
     """Plain text: SymPy's pretty printer for the formulas, one aligned row per node."""
 
     def pretty(e: sympy.Basic) -> str:
         return sympy.pretty(for_display(e), use_unicode=True)
 
-    out = [f"{d.name}: {d.spec.doc}".rstrip(": "), "", "forward:"]
+    out = [f"{layer.name}: {layer.spec.doc}".rstrip(": "), "", "forward:"]
     out += _indent(pretty(sympy.Eq(d.spec.output, d.spec.forward, evaluate=False)))
     out += ["", "nodes (local derivatives):"]
     rows = [
@@ -245,153 +266,155 @@ def _indent(block: str) -> list[str]:
     return ["  " + row for row in block.splitlines()]
 
 
-# --- matrix layers --------------------------------------------------------------------------------
+# --- programs: BatchNorm, Affine, losses, any layer of several statements ---------------------
 
 
-def _shape_tex(shape: tuple, tex) -> str:
-    return r" \times ".join(tex(s) for s in shape)
+def _shape(t: Tensor) -> str:
+    """A tensor's shape in axis sizes: ``(N, D)``; ``(…, D)`` over the ``...`` group."""
+    dims = ["…" if a == ELLIPSIS else axis_size(a).name for a in t.axes]
+    return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})" if dims else "scalar"
 
 
-def _under(e: sympy.Basic, tex) -> str:
-    return rf"\underbrace{{{tex(e)}}}_{{{_shape_tex(e.shape, tex)}}}"
+def _indexed(t: Tensor, tex) -> str:
+    name = tex(t.symbol) if t.name != "dout" else tex(dout)
+    axes = [r"\ldots" if a == ELLIPSIS else a for a in t.axes]
+    return f"{{{name}}}_{{{', '.join(axes)}}}" if axes else name
 
 
-def _annotated(e: sympy.MatrixExpr, tex) -> str:
-    """A matrix formula with the shape of every factor written under it."""
-    if isinstance(e, sympy.MatMul):
-        return r"\,".join(_under(a, tex) for a in e.args)
-    if isinstance(e, sympy.MatAdd):
-        return " + ".join(_annotated(a, tex) for a in e.args)
-    return _under(e, tex)
+def _statement_tex(s: Statement, tex) -> str:
+    body = s.body
+    if isinstance(s, Reduce) and s.op == "max":
+        below = ", ".join(s.summed)
+        return rf"\max_{{{below}}} {tex(body)}"
+    return tex(s.value_for_display()) if hasattr(s, "value_for_display") else tex(_value(s))
 
 
-def matrix_latex(d) -> str:
-    """Forward, the trace identity, and each gradient with the shapes of its factors."""
-    spec = d.spec
+def _value(s: Statement) -> sympy.Expr:
+    from symgrad.tensor_algebra import Scope
+
+    if isinstance(s, Map):
+        return s.body
+    return s.value(Scope.of([*s.operands, s.target]))
+
+
+def _values(d: Derivation) -> list[str]:
+    return [s.target.name for s in d.spec.statements]
+
+
+def program_latex(d: Derivation) -> str:
+    """The program's derivation as one ``aligned`` block (see the module docstring)."""
+    out = d.output.name
+    grads = [*_values(d), *(t.name for t in d.spec.differentiable)]
 
     def tex(e: sympy.Basic) -> str:
-        return _latex(e, "Y")
+        return latex_tensor(e, out, grads)
 
-    dy = r"\frac{\partial L}{\partial Y}"
-    rows = [rf"{_under(spec.output, tex)} &= {_annotated(spec.forward, tex)} && \text{{forward}}"]
-    rows.append(
-        rf"L &= \operatorname{{tr}}\left(\left({dy}\right)^{{\mathsf{{T}}}} Y\right)"
-        r" && \text{the backward as a scalar: } \frac{\partial L}{\partial V} = "
-        r"\frac{\partial}{\partial V} \operatorname{tr}(\cdot)"
-    )
+    rows = []
+    for s in d.spec.statements:
+        rows.append(
+            rf"{_indexed(s.target, tex)} &= {_statement_tex(s, tex)}"
+            rf" && {_text(f'forward, {s.kind}; shape {_shape(s.target)}')}"
+        )
+    locals_ = {}
+    for step in d.backward.steps:
+        locals_.setdefault((step.statement.target.name, step.operand.name), step.local)
+    for (target, operand), local in locals_.items():
+        if local == 1 or local.has(sympy.Function("rmax")):
+            continue
+        num, den = sympy.Symbol(target), sympy.Symbol(operand)
+        rows.append(
+            rf"\frac{{\partial {tex(num)}}}{{\partial {tex(den)}}} &= {tex(local)}"
+            rf" && {_text('local derivative')}"
+        )
+    for name, tensor in _staged_order(d):
+        staged = d.backward.gradients.get(name)
+        if staged is None:
+            continue
+        rows.append(
+            rf"\frac{{\partial L}}{{\partial {tex(tensor.symbol)}}} &= {tex(staged)}"
+            rf" && {_text(f'staged backward, shape {_shape(tensor)}')}"
+        )
     for g in d.gradients:
-        shape = _shape_tex(g.wrt.shape, tex)
-        lhs = rf"\underbrace{{\frac{{\partial L}}{{\partial {tex(g.wrt)}}}}}_{{{shape}}}"
-        note = rf"\text{{shape of }} {tex(g.wrt)}"
-        if isinstance(g.expr, sympy.MatMul) and any(
-            isinstance(a, sympy.OneMatrix) for a in g.expr.args
-        ):
-            rows.append(rf"{lhs} &= {_annotated(g.expr, tex)} && {note}")
-            rows.append(
-                rf"&= \sum_{{n=1}}^{{N}} \left({dy}\right)_{{n,:}}^{{\mathsf{{T}}}}"
-                rf" && {tex(g.wrt)}\ "
-                + _text("is added to every row, so its gradient sums over the batch")
-            )
-        else:
-            rows.append(rf"{lhs} &= {_annotated(g.expr, tex)} && {note}")
+        lhs = rf"\frac{{\partial L}}{{\partial {tex(g.wrt.symbol)}}}"
+        note = "compact form, proven equal"
+        if g.facts:
+            note += " (using " + "; ".join(g.facts) + ")"
+        if TIES_SPLIT_EVENLY in d.conventions:
+            note += "; a tie splits the gradient evenly"
+        rows.append(rf"{lhs} &= {tex(g.expr)} && {_text(note + f'; shape {_shape(g.wrt)}')}")
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
 
-def _sizes_text(d) -> str:
-    return "; ".join(", ".join(f"{s}={v}" for s, v in sizes.items()) for sizes in d.checked_sizes)
+def _staged_order(d: Derivation) -> list[tuple[str, Tensor]]:
+    """The values from the output back, then nothing else: the node-by-node sweep."""
+    out = []
+    for s in reversed(d.spec.statements[:-1]):
+        out.append((s.target.name, s.target))
+    return out
 
 
-def matrix_markdown(d, level: int = 2) -> str:
+def program_markdown(d: Derivation, level: int = 2) -> str:
+    """Markdown for GitHub: the derivation, then the backward as the generated code computes it."""
     h = "#" * level
-    lines = [f"{h} {d.name}", "", d.spec.doc, "", "$$", d.latex(), "$$", ""]
+    out = d.output.name
+    lines = [f"{h} {d.name}", ""]
+    if d.spec.doc:
+        lines += [d.spec.doc, ""]
+    lines += ["$$", program_latex(d), "$$", ""]
     lines += [f"{h}# Backward", ""]
     for g in d.gradients:
-        lines.append(
-            f"- $\\frac{{\\partial L}}{{\\partial {_latex(g.wrt, 'Y')}}} = {_latex(g.expr, 'Y')}$"
-        )
-    lines += [f"- Cross-checked against elementwise differentiation at {_sizes_text(d)}."]
+        lhs = rf"\frac{{\partial L}}{{\partial {latex_tensor(g.wrt.symbol, out)}}}"
+        lines += [f"- ${lhs} = {latex_tensor(g.expr, out)}$ (shape {_shape(g.wrt)})"]
+    saved = ", ".join(f"`{s.name}`" for s in d.saved) or "nothing"
+    lines += [f"- `forward` saves: {saved}"]
+    lines += [f"- Convention: {c}" for c in d.conventions]
+    if d.shifts:
+        for x, axis in d.shifts:
+            lines.append(
+                f"- The layer is unchanged by adding a constant to `{x}` along `{axis}` (proven), "
+                "so the generated code subtracts the maximum first and `exp` cannot overflow."
+            )
+    sizes = "; ".join(", ".join(f"{a}={v}" for a, v in c.items()) for c in d.checked)
+    lines += [f"- Checked against plain differentiation at {sizes}."]
     return "\n".join(lines) + "\n"
 
 
-def matrix_text(d) -> str:
-    spec = d.spec
-    out = [f"{d.name}: {spec.doc}", "", f"forward: {spec.output} = {text(spec.forward)}", ""]
-    out += [f"backward (L = tr(doutᵀ·{spec.output}), dout = ∂L/∂{spec.output}):"]
+def program_text(d: Derivation) -> str:
+    """Plain text: the statements, the staged backward, the compact gradients."""
+    out = [f"{d.name}: {d.spec.doc}".rstrip(": "), "", "forward:"]
     rows = [
-        (f"{g.name} = {text(g.expr)}", f"shape {_numpy_shape(g.wrt.shape)}") for g in d.gradients
+        (repr(s.target), f"= {_statement_text(s)}", _shape(s.target)) for s in d.spec.statements
     ]
     out += ["  " + row for row in columns(rows)]
-    out += ["", f"cross-checked elementwise at {_sizes_text(d)}"]
-    return "\n".join(out) + "\n"
-
-
-def _numpy_shape(shape: tuple) -> str:
-    """A column vector (M, 1) is an array of shape (M,) in NumPy, as the bias is."""
-    dims = [str(s) for s in shape]
-    if len(dims) == 2 and dims[1] == "1":
-        return f"({dims[0]},)"
-    return f"({', '.join(dims)})"
-
-
-# --- row-wise layers and losses -------------------------------------------------------------
-
-
-def row_latex(d) -> str:
-    """The indexed-sum derivation, step by step, ending in the vectorised formula."""
-    spec = d.spec
-    out = "loss" if spec.is_loss else "y"
-
-    def tex(e: sympy.Basic) -> str:
-        return _latex(e, out)
-
-    x = spec.inputs[0]
-    i = sympy.Symbol("i", integer=True, nonnegative=True)
-    head = r"\ell" if spec.is_loss else rf"{tex(spec.output)}_{{i}}"
-    note = r"\text{loss of one row}" if spec.is_loss else r"\text{forward, for each row}"
-    rows = [rf"{head} &= {tex(spec.forward)} && {note}"]
-    lhs = (
-        rf"\frac{{\partial \ell}}{{\partial {tex(x)}_{{i}}}}"
-        if spec.is_loss
-        else rf"\frac{{\partial L}}{{\partial {tex(x)}_{{i}}}}"
-    )
-    g = d.gradients[0]
-    for k_, (label, e) in enumerate(g.steps[1:]):
-        start = f"{lhs} &=" if k_ == 0 else "&="
-        rows.append(rf"{start} {tex(e)} && {_text(label)}")
-    checked = ", ".join(map(str, d.checked_n))
-    if spec.is_loss:
-        rows.append(
-            rf"\frac{{\partial L}}{{\partial {tex(x)}}} &= {tex(g.expr)}"
-            rf" && \text{{mean over the N rows; checked at }} n = {checked}"
-        )
-    elif g.expr != g.steps[-1][1]:
-        rows.append(rf"&= {tex(g.expr)} && \text{{checked elementwise at }} n = {checked}")
-    else:
-        rows[-1] += rf",\ \text{{checked elementwise at }} n = {checked}"
-    del i
-    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
-
-
-def row_markdown(d, level: int = 2) -> str:
-    h = "#" * level
-    lines = [f"{h} {d.name}", "", d.spec.doc, "", "$$", d.latex(), "$$", ""]
-    lines += [f"{h}# Backward", ""]
-    out = "loss" if d.spec.is_loss else "y"
+    out += ["", f"staged backward (dout = ∂L/∂{d.output.name}), from the output back:"]
+    rows = []
+    for name, tensor in _staged_order(d):
+        staged = d.backward.gradients.get(name)
+        if staged is not None:
+            rows.append((f"d{name}", f"= {text_tensor(staged)}", _shape(tensor)))
+    out += ["  " + row for row in columns(rows)] if rows else ["  (one step from dout)"]
+    out += ["", "backward (compact, proven equal to plain differentiation):"]
+    rows = [(g.name, f"= {text_tensor(g.expr)}", _shape(g.wrt)) for g in d.gradients]
+    out += ["  " + row for row in columns(rows)]
     for g in d.gradients:
-        lines.append(f"- $\\frac{{\\partial L}}{{\\partial {g.wrt}}} = {_latex(g.expr, out)}$")
-    if d.shift_invariant:
-        lines.append("- The forward is unchanged by adding a constant to a row (proven), so the")
-        lines.append("  generated code subtracts the row maximum first and `exp` cannot overflow.")
-    return "\n".join(lines) + "\n"
-
-
-def row_text(d) -> str:
-    g = d.gradients[0]
-    forward = text(d.spec.forward)
-    out = [f"{d.name}: {d.spec.doc}", "", f"forward (one row): {forward}", "", "steps:"]
-    out += [f"  {label}: {text(e)}" for label, e in g.steps]
-    out += ["", f"backward: {g.name} = {text(g.expr)}"]
-    saves = ", ".join(f"{s}[i] = {text(e)}" for s, e in d.saved.items()) or "nothing"
-    out += [f"forward saves: {saves}"]
-    out += [f"checked elementwise at n = {', '.join(map(str, d.checked_n))}"]
+        if g.facts:
+            out.append(f"  {g.name} uses: {'; '.join(g.facts)}")
+    saves = ", ".join(s.name for s in d.saved) or "nothing"
+    out += ["", f"forward saves: {saves}"]
+    if d.domain:
+        out += [f"domain: {d.domain} (outside it the forward is nan or inf, as NumPy's is)"]
+    out += [f"convention: {c}" for c in d.conventions]
+    for x, axis in d.shifts:
+        out.append(f"shift: unchanged by a constant added to {x} along {axis} (proven)")
+    sizes = "; ".join(", ".join(f"{a}={v}" for a, v in c.items()) for c in d.checked)
+    out.append(f"checked at: {sizes}")
     return "\n".join(out) + "\n"
+
+
+def _statement_text(s: Statement) -> str:
+    if isinstance(s, Reduce) and s.op == "max":
+        return f"max_{','.join(s.summed)} {text_tensor(s.body)}"
+    return text_tensor(_value(s))
+
+
+__all__ = ["render"]

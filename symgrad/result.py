@@ -1,10 +1,8 @@
 """What every derivation has in common, whichever engine produced it.
 
-The engines (:mod:`symgrad.engine`, :mod:`symgrad.matrix_engine`, :mod:`symgrad.row_engine`)
-return different dataclasses, each with a ``spec`` and ``gradients`` (each gradient with
-``wrt``, ``name`` and ``expr``). They inherit from :class:`Rendered` the name, the ``grads``
-mapping and the display methods, which hand over to
-:mod:`symgrad.render` (imported only when something is shown).
+:class:`symgrad.engine.Derivation` inherits from :class:`Rendered` the name, the ``grads``
+mapping and the display methods, which hand over to :mod:`symgrad.render` (imported only when
+something is shown, so that the engine does not import the renderer).
 """
 
 from __future__ import annotations

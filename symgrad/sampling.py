@@ -1,15 +1,17 @@
 """Random inputs and parameters that suit a derived layer, inside its domain.
 
-Elementwise and row inputs are ``2·N(0, 1)`` of shape (4, 5); matrix layers get ``N``, ``D``,
-``M`` = 4, 5, 3; a loss gets one-hot targets when its targets sum to one, else uniform ones. An
-elementwise layer whose forward is defined only on part of the reals (:mod:`symgrad.domain`:
-``log(x)`` needs x > 0) gets its elements redrawn until every one is inside.
+Every axis gets a small size of its own (:func:`dims`: the first 4, the next 5, then 3, 6, 2,
+so that no two axes are confused), the ``...`` group two axes (3, 2) beside other axes and (4, 5)
+alone. Inputs and parameters are ``2·N(0, 1)``; a target whose rows sum to one gets one-hot rows,
+any other target uniform values in (0, 1). A layer whose maps are defined only on part of the
+reals (:mod:`symgrad.domain`: ``log(x)`` needs x > 0) gets its input elements redrawn until every
+one is inside.
 
 >>> import numpy as np, symgrad
 >>> params, (x,) = sample(symgrad.derive(symgrad.elementwise("L", "log(x)", "x")),
 ...                       np.random.default_rng(0))
->>> bool((x > 0).all())
-True
+>>> x.shape, bool((x > 0).all())
+((4, 5), True)
 """
 
 from __future__ import annotations
@@ -20,52 +22,81 @@ import numpy as np
 
 from symgrad.domain import restrictions
 from symgrad.numerics import evaluate
+from symgrad.program import Layer
+from symgrad.statements import Map
+from symgrad.tensors import ELLIPSIS, Tensor
 
-SHAPE = (4, 5)
+SIZES = (4, 5, 3, 6, 2, 7)
 ROUNDS = 50
+
+
+def dims(layer: Layer, sizes: dict[str, int] | None = None) -> dict[str, tuple[int, ...]]:
+    """The dimensions each axis of the layer stands for; ``sizes`` overrides some."""
+    axes = list(dict.fromkeys(a for t in layer.tensors for a in t.axes if a != ELLIPSIS))
+    out = {a: (s,) for a, s in zip(axes, SIZES * (1 + len(axes) // len(SIZES)))}
+    out[ELLIPSIS] = (3, 2) if axes else (4, 5)
+    for a, s in (sizes or {}).items():
+        out[a] = (s,) if isinstance(s, int) else tuple(s)
+    return out
+
+
+def shape_of(t: Tensor, axes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+    return tuple(d for a in t.axes for d in axes[a])
 
 
 def sample(
     d: Any,
     rng: np.random.Generator,
     dtype: type = np.float64,
-    shape: tuple[int, int] = SHAPE,
-    sizes: dict[str, int] | None = None,
+    sizes: dict[str, Any] | None = None,
     at_kinks: bool = False,
-) -> tuple[dict, list]:
-    """Random parameters and inputs that suit the layer: (params by name, forward's inputs).
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """Random parameters and forward arguments that suit the layer: (params by name, the
+    inputs and targets in the order ``forward`` takes them).
 
-    ``shape`` is that of elementwise and row inputs; ``sizes`` gives N, D, M for matrix layers
-    (default 4, 5, 3). With ``at_kinks`` a layer whose gradient branches on a comparison gets a
-    quarter of its first input exactly at 0, where numerical checks cannot look.
+    With ``at_kinks`` a layer whose gradient branches on a comparison gets a quarter of its
+    first input exactly at 0, where numerical checks cannot look.
     """
-    spec = d.spec
-    if spec.kind == "matrix":
-        sizes = sizes or {"N": 4, "D": 5, "M": 3}
-        params = {p.name: _matrix(p, sizes, rng, dtype) for p in spec.params}
-        return params, [rng.standard_normal((sizes["N"], sizes["D"])).astype(dtype)]
-    inputs = [rng.standard_normal(shape) * 2 for _ in spec.inputs]
-    if spec.kind == "elementwise":
-        inputs = _inside(spec, inputs, rng)
-    inputs = [a.astype(dtype) for a in inputs]
+    layer: Layer = d.spec
+    axes = dims(layer, sizes)
+    params = {p.name: (rng.standard_normal(shape_of(p, axes))).astype(dtype) for p in layer.params}
+    args = []
+    inputs = [rng.standard_normal(shape_of(t, axes)) * 2 for t in layer.inputs]
+    inputs = _inside(layer, inputs, rng)
     if at_kinks and getattr(d, "masks", None):
         inputs[0].flat[:: max(1, inputs[0].size // 4)] = 0.0
-    if spec.kind == "loss":
-        if spec.constraints:
-            t = np.eye(shape[1], dtype=dtype)[rng.integers(0, shape[1], shape[0])]
+    given = dict(zip((t.name for t in layer.inputs), inputs))
+    for t in layer.with_role("input", "target"):
+        if t.role == "input":
+            args.append(given[t.name].astype(dtype))
         else:
-            t = rng.uniform(0, 1, shape).astype(dtype)
-        inputs.append(t)
-    return {}, inputs
+            args.append(_target(layer, t, axes, rng).astype(dtype))
+    return params, args
 
 
-def _inside(spec: Any, inputs: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """Redraw the elements that fall outside the forward's domain."""
-    conditions = restrictions(spec.forward)
-    if not conditions:
+def _target(layer: Layer, t: Tensor, axes: dict, rng: np.random.Generator) -> np.ndarray:
+    shape = shape_of(t, axes)
+    for f in layer.facts:
+        if f.tensor == t.name and f.value == 1 and len(f.axes) == 1:
+            where = t.axes.index(f.axes[0])
+            labels = rng.integers(0, shape[where], shape[:where] + shape[where + 1 :])
+            return np.moveaxis(np.eye(shape[where])[labels], -1, where)
+    return rng.uniform(0, 1, shape)
+
+
+def _inside(layer: Layer, inputs: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Redraw the elements that fall outside the domain of the maps that read only inputs."""
+    constants = {name: float(v) for name, v in layer.constants}
+    conditions = [
+        c
+        for s in layer.statements
+        if isinstance(s, Map) and all(o.role in ("input", "const") for o in s.operands)
+        for c in restrictions(s.body)
+    ]
+    if not conditions or len({a.shape for a in inputs}) != 1:
         return inputs
     for _ in range(ROUNDS):
-        env = {v.name: a for v, a in zip(spec.inputs, inputs)}
+        env = {**constants, **{v.name: a for v, a in zip(layer.inputs, inputs)}}
         good = np.ones(inputs[0].shape, dtype=bool)
         for c in conditions:
             good &= np.broadcast_to(evaluate(c, env).astype(bool), good.shape)
@@ -73,16 +104,9 @@ def _inside(spec: Any, inputs: list[np.ndarray], rng: np.random.Generator) -> li
             return inputs
         for a in inputs:
             a[~good] = rng.standard_normal(int((~good).sum())) * 2
-    raise ValueError(f"{spec.name}: cannot draw inputs inside the domain ({conditions})")
+    raise ValueError(f"{layer.name}: cannot draw inputs inside the domain ({conditions})")
 
 
-def _matrix(p: Any, sizes: dict[str, int], rng: np.random.Generator, dtype: type) -> np.ndarray:
-    rows, cols = (sizes[str(s)] if not s.is_number else int(s) for s in p.shape)
-    return rng.standard_normal((rows,) if cols == 1 else (rows, cols)).astype(dtype)
-
-
-def build(cls: type, d: Any, params: dict) -> Any:
+def build(cls: type, d: Any, params: dict[str, np.ndarray]) -> Any:
     """An instance of a generated or hand-written class, with copies of the parameters."""
-    if d.spec.kind == "matrix":
-        return cls(*(params[p.name].copy() for p in d.spec.params))
-    return cls()
+    return cls(*(params[p.name].copy() for p in d.spec.params))

@@ -1,58 +1,51 @@
-"""Layer specifications: declarations only.
+"""Declaring layers: what a layer computes, and nothing about how its backward works.
 
-A spec says what a layer computes and nothing about how its backward works. Notation used
-throughout symgrad:
+Every layer is a :class:`~symgrad.program.Layer`, a short program of statements over named axes.
+Two ways to declare one:
+
+- :func:`layer` (:func:`symgrad.language.declare`): the statements as text,
+  ``"y[n, d] = gamma[d] * x[n, d] + beta[d]"``, for any layer;
+- :func:`elementwise`: one scalar expression applied to arrays of any shape element by element,
+  the special case of one map statement over the ``...`` axes.
+
+Notation used throughout symgrad:
 
 - ``x`` (and ``y`` for a second input of a binary layer such as Mul) are the inputs;
-- the output is ``y`` for a one-input layer and ``out`` for a layer with several inputs, as in the
+- the output of an elementwise layer is ``y`` with one input and ``out`` with several, as in the
   textbook's ``MulLayer.forward(x, y)``;
 - ``dout`` is the upstream gradient ∂L/∂(output), the argument of ``backward``;
-- ``dx``, ``dy`` are the gradients the backward returns.
+- ``dx``, ``dy`` are the gradients the backward returns, ``dW``, ``dgamma`` those it stores.
 
 >>> from sympy import exp
 >>> spec = elementwise("Sigmoid", 1 / (1 + exp(-x)), x)
 >>> spec.output, spec.inputs
-(y, (x,))
+(y[...], (x[...],))
 """
 
 from __future__ import annotations
 
 import keyword
-from dataclasses import dataclass
 
 import sympy
 
 from symgrad.constants import readable
 from symgrad.errors import SymgradError
+from symgrad.language import declare
+from symgrad.program import Layer
+from symgrad.statements import Map
+from symgrad.tensors import ELLIPSIS, Tensor, dout
 
 x, y = sympy.symbols("x y")
-dout = sympy.Symbol("dout")
 
-RESERVED_NAMES = frozenset({"self", "np", "dout", "out", "mask"})
+RESERVED_NAMES = frozenset({"self", "np", "dout", "out", "mask", "train_flg"})
 
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """An elementwise layer: ``output = forward(*inputs)`` applied to arrays element by element."""
-
-    name: str
-    inputs: tuple[sympy.Symbol, ...]
-    forward: sympy.Expr
-    output: sympy.Symbol
-    doc: str = ""
-
-    @property
-    def kind(self) -> str:
-        return "elementwise"
-
-    def __repr__(self) -> str:
-        args = ", ".join(map(str, self.inputs))
-        return f"<LayerSpec {self.name}: {self.output} = {self.forward} in ({args})>"
+layer = declare
+"""Declare any layer from its statements as text (:func:`symgrad.language.declare`)."""
 
 
 def elementwise(
     name: str, expr: sympy.Expr | str, *inputs: sympy.Symbol | str, doc: str = ""
-) -> LayerSpec:
+) -> Layer:
     """Declare an elementwise layer from its forward expression alone.
 
     ``inputs`` are the variables in the order ``forward`` takes them; with one input the output
@@ -61,7 +54,7 @@ def elementwise(
     >>> import sympy
     >>> t = sympy.Symbol("t")
     >>> elementwise("Square", t**2, t)
-    <LayerSpec Square: y = t**2 in (t)>
+    <Layer Square: y[...] = t**2>
     >>> elementwise("Bad", t**2, "z")
     Traceback (most recent call last):
     ...
@@ -92,10 +85,12 @@ def elementwise(
         raise SymgradError(
             f"layer {name}: the forward expression uses {', '.join(extra)}, which is not an input"
         )
-    output = sympy.Symbol("y") if len(symbols) == 1 else sympy.Symbol("out")
-    if output in symbols:
-        output = sympy.Symbol("out")
-    return LayerSpec(name=name, inputs=symbols, forward=expr, output=output, doc=doc)
+    output = "y" if len(symbols) == 1 else "out"
+    if output in {s.name for s in symbols}:
+        output = "out"
+    tensors = tuple(Tensor(s.name, (ELLIPSIS,), "input") for s in symbols)
+    statement = Map.of(Tensor(output, (ELLIPSIS,)), expr, tensors)
+    return Layer(name, (statement,), tensors, doc=doc, source=str(expr))
 
 
 def _as_symbol(v: sympy.Symbol | str) -> sympy.Symbol:
@@ -114,113 +109,4 @@ def _plain_symbols(name: str, expr: sympy.Expr) -> sympy.Expr:
     return expr.xreplace({s: sympy.Symbol(s.name) for s in by_name.values()})
 
 
-# --- matrix layers ------------------------------------------------------------------------------
-
-N, D, M = sympy.symbols("N D M", integer=True, positive=True)
-
-
-@dataclass(frozen=True)
-class MatrixSpec:
-    """A layer whose forward is a matrix expression: inputs, parameters, output ``Y``.
-
-    Shapes are symbolic (``N`` the batch, ``D`` the features in, ``M`` out). A bias is a column
-    ``b`` of shape (M, 1) broadcast over the batch as ``1·bᵀ`` (``OneMatrix(N, 1)*b.T``); in NumPy
-    it is a vector of shape (M,). ``flatten`` makes forward accept (N, ...) and flatten it to
-    (N, D), returning dx in the original shape, as the textbook's Affine does.
-    """
-
-    name: str
-    inputs: tuple[sympy.MatrixSymbol, ...]
-    params: tuple[sympy.MatrixSymbol, ...]
-    forward: sympy.MatrixExpr
-    output: sympy.MatrixSymbol
-    flatten: bool = False
-    doc: str = ""
-
-    @property
-    def kind(self) -> str:
-        return "matrix"
-
-    @property
-    def variables(self) -> tuple[sympy.MatrixSymbol, ...]:
-        return self.inputs + self.params
-
-
-def matrix_layer(
-    name: str,
-    forward: sympy.MatrixExpr,
-    inputs: tuple[sympy.MatrixSymbol, ...],
-    params: tuple[sympy.MatrixSymbol, ...] = (),
-    flatten: bool = False,
-    doc: str = "",
-) -> MatrixSpec:
-    """Declare a matrix layer from its forward expression.
-
-    >>> X, W = sympy.MatrixSymbol("X", N, D), sympy.MatrixSymbol("W", D, M)
-    >>> matrix_layer("MatMul", X * W, inputs=(X,), params=(W,)).output.shape
-    (N, M)
-    """
-    if not name.isidentifier():
-        raise SymgradError(f"layer name {name!r} is not a valid Python class name")
-    free = forward.free_symbols
-    for v in (*inputs, *params):
-        if v not in free:
-            raise SymgradError(f"{v} does not occur in the forward expression {forward}")
-    output = sympy.MatrixSymbol("Y", *forward.shape)
-    return MatrixSpec(name, tuple(inputs), tuple(params), forward, output, flatten, doc)
-
-
-# --- row-wise layers and losses -----------------------------------------------------------------
-
-n = sympy.Symbol("n", integer=True, positive=True)
-i, j, k = sympy.symbols("i j k", integer=True, nonnegative=True)
-
-
-@dataclass(frozen=True)
-class RowSpec:
-    """A layer acting on each row of an (N, n) array, written with indexed sums over the n
-    columns. ``forward`` is the i-th output ``y[i]`` (a map such as softmax) or, for a loss, the
-    loss of one row; a loss is averaged over the N rows. ``constraints`` are facts about the
-    targets that the derivation may use, e.g. each row of ``t`` sums to 1."""
-
-    name: str
-    inputs: tuple[sympy.IndexedBase, ...]
-    targets: tuple[sympy.IndexedBase, ...]
-    forward: sympy.Expr
-    output: sympy.IndexedBase
-    is_loss: bool
-    constraints: tuple[tuple[sympy.Expr, sympy.Expr], ...] = ()
-    doc: str = ""
-
-    @property
-    def kind(self) -> str:
-        return "loss" if self.is_loss else "rowwise"
-
-
-def rowwise(name: str, forward: sympy.Expr, x: sympy.IndexedBase, doc: str = "") -> RowSpec:
-    """Declare a row-wise map ``y[i] = forward`` (``i`` the column, sums over ``j``)."""
-    _check_indexed(name, forward, x)
-    return RowSpec(name, (x,), (), forward, sympy.IndexedBase("y"), False, (), doc)
-
-
-def loss(
-    name: str,
-    row_loss: sympy.Expr,
-    x: sympy.IndexedBase,
-    t: sympy.IndexedBase,
-    targets_sum_to_one: bool = False,
-    doc: str = "",
-) -> RowSpec:
-    """Declare a loss by the loss of one row (a sum over the columns ``k``); the layer's loss is
-    its mean over the batch. ``targets_sum_to_one`` states that each row of ``t`` is a
-    probability distribution (one-hot labels are)."""
-    _check_indexed(name, row_loss, x)
-    constraints = ((sympy.Sum(t[k], (k, 0, n - 1)), sympy.S.One),) if targets_sum_to_one else ()
-    return RowSpec(name, (x,), (t,), row_loss, sympy.IndexedBase("loss"), True, constraints, doc)
-
-
-def _check_indexed(name: str, expr: sympy.Expr, x: sympy.IndexedBase) -> None:
-    if not name.isidentifier():
-        raise SymgradError(f"layer name {name!r} is not a valid Python class name")
-    if not expr.has(x):
-        raise SymgradError(f"{x} does not occur in the forward expression {expr}")
+__all__ = ["RESERVED_NAMES", "dout", "elementwise", "layer", "x", "y"]

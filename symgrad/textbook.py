@@ -11,12 +11,14 @@ Dropout) are reproduced faithfully, defects included: ``Relu.backward`` writes i
 ``Sigmoid`` overflows at x = -1000; ``Dropout`` draws a fresh mask on every forward. Its
 SoftmaxWithLoss is kept verbatim as ``BookSoftmaxWithLoss`` (``log(y + 1e-7)``, ``dout``
 ignored); the reference ``SoftmaxWithLoss`` is written from the formulas instead. The others
-are written in the same style.
+are written in the same style, among them reference layers from beyond the book (LayerNorm,
+RMSNorm, GELU, GELUTanh, PReLU, ELU, LogSoftmax, HuberLoss, CrossEntropyLoss), typed in from
+their published formulas with PyTorch's conventions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 import numpy as np
 
@@ -368,7 +370,208 @@ class Dropout:
         return dout * self.mask
 
 
+class LayerNorm:
+    """Normalises each sample over its last axis (biased variance), then scales and shifts."""
+
+    def __init__(self, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> None:
+        self.gamma = gamma
+        self.beta = beta
+        self.eps = eps
+        self.xhat = None
+        self.std = None
+        self.dgamma = None
+        self.dbeta = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        mu = np.mean(x, axis=-1, keepdims=True)
+        xc = x - mu
+        var = np.mean(xc**2, axis=-1, keepdims=True)
+        self.std = np.sqrt(var + self.eps)
+        self.xhat = xc / self.std
+        return self.gamma * self.xhat + self.beta
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        D = dout.shape[-1]
+        self.dbeta = np.sum(dout.reshape(-1, D), axis=0)
+        self.dgamma = np.sum((dout * self.xhat).reshape(-1, D), axis=0)
+        dxhat = dout * self.gamma
+        mean_dxhat = np.mean(dxhat, axis=-1, keepdims=True)
+        mean_dxhat_xhat = np.mean(dxhat * self.xhat, axis=-1, keepdims=True)
+        return (dxhat - mean_dxhat - self.xhat * mean_dxhat_xhat) / self.std
+
+
+class RMSNorm:
+    """Divides each sample by the root mean square of its last axis, then scales."""
+
+    def __init__(self, gamma: np.ndarray, eps: float = 1e-6) -> None:
+        self.gamma = gamma
+        self.eps = eps
+        self.x = None
+        self.rms = None
+        self.dgamma = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        self.rms = np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + self.eps)
+        return self.gamma * x / self.rms
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        D = dout.shape[-1]
+        xhat = self.x / self.rms
+        self.dgamma = np.sum((dout * xhat).reshape(-1, D), axis=0)
+        dxhat = dout * self.gamma
+        # d xhat_i / d x_j = (delta_ij - xhat_i * xhat_j / D) / rms
+        return (dxhat - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)) / self.rms
+
+
+_erfc = np.vectorize(math.erfc, otypes=[float])
+
+
+class GELU:
+    """Exact GELU: y = x * Phi(x), Phi the standard normal CDF (erf from ``math.erf``)."""
+
+    def __init__(self) -> None:
+        self.x = None
+        self.cdf = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        # 1 + erf(x/√2) written as erfc(-x/√2): the same value, without cancelling for x < 0
+        self.cdf = 0.5 * _erfc(-x / np.sqrt(2.0))
+        return x * self.cdf
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        pdf = np.exp(-0.5 * self.x**2) / np.sqrt(2.0 * np.pi)
+        return dout * (self.cdf + self.x * pdf)
+
+
+class GELUTanh:
+    """GELU, tanh approximation: y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))."""
+
+    def __init__(self) -> None:
+        self.x = None
+        self.s = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        # (1 + tanh(u))/2 = 1/(1 + exp(-2u)) and 1 - tanh(u)**2 = 4 s (1 - s): the same
+        # values without the cancellation of 1 + tanh(u) for u < 0
+        self.x = x
+        u = np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)
+        with np.errstate(over="ignore"):
+            self.s = 1.0 / (1.0 + np.exp(-2.0 * u))
+        return x * self.s
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        du = np.sqrt(2.0 / np.pi) * (1.0 + 3 * 0.044715 * self.x**2)
+        s = self.s
+        return dout * (s + 2.0 * self.x * s * (1.0 - s) * du)
+
+
+class PReLU:
+    """y = x for x > 0, alpha * x otherwise; alpha of shape () shared, or (C,) for channel
+    axis 1 of inputs (N, C, ...)."""
+
+    def __init__(self, alpha: np.ndarray | float) -> None:
+        self.alpha = alpha
+        self.x = None
+        self.mask = None
+        self.dalpha = None
+
+    def _alpha(self, ndim: int) -> np.ndarray:
+        alpha = np.asarray(self.alpha, dtype=float)
+        if alpha.ndim == 0:
+            return alpha
+        return alpha.reshape(alpha.shape[0], *([1] * (ndim - 2)))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        self.mask = x > 0
+        return np.where(self.mask, x, self._alpha(x.ndim) * x)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dalpha = np.where(self.mask, 0.0, dout * self.x)
+        if np.ndim(self.alpha) == 0:
+            self.dalpha = np.array(np.sum(dalpha))
+        else:
+            self.dalpha = np.sum(dalpha, axis=(0, *range(2, dout.ndim)))
+        return np.where(self.mask, dout, self._alpha(dout.ndim) * dout)
+
+
+class ELU:
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+        self.x = None
+        self.mask = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        self.mask = x > 0
+        return np.where(self.mask, x, self.alpha * (np.exp(np.minimum(x, 0)) - 1))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return np.where(self.mask, dout, dout * self.alpha * np.exp(np.minimum(self.x, 0)))
+
+
+class LogSoftmax:
+    """y = x - logsumexp(x) over the last axis, the row max subtracted first."""
+
+    def __init__(self) -> None:
+        self.out = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = x - np.max(x, axis=-1, keepdims=True)
+        self.out = x - np.log(np.sum(np.exp(x), axis=-1, keepdims=True))
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout - np.exp(self.out) * np.sum(dout, axis=-1, keepdims=True)
+
+
+class HuberLoss:
+    """Mean over all elements of (x - t)^2 / 2 where |x - t| < delta, else
+    delta * (|x - t| - delta / 2) (PyTorch's HuberLoss, reduction='mean')."""
+
+    def __init__(self, delta: float = 1.0) -> None:
+        self.delta = delta
+        self.diff = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        self.diff = x - t
+        a = np.abs(self.diff)
+        loss = np.where(a < self.delta, 0.5 * self.diff**2, self.delta * (a - 0.5 * self.delta))
+        return np.mean(loss)
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        return dout * np.clip(self.diff, -self.delta, self.delta) / self.diff.size
+
+
+class CrossEntropyLoss:
+    """Softmax cross-entropy against q = (1 - eps) * t + eps / K, mean over the batch
+    (PyTorch's CrossEntropyLoss(label_smoothing=eps)); t one-hot rows or integer labels."""
+
+    def __init__(self, label_smoothing: float = 0.1) -> None:
+        self.label_smoothing = label_smoothing
+        self.y = None
+        self.q = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        N, K = x.shape
+        if t.ndim == 1:
+            t = np.eye(K)[t]
+        self.q = (1 - self.label_smoothing) * t + self.label_smoothing / K
+        self.y = softmax(x)
+        xs = x - np.max(x, axis=-1, keepdims=True)
+        log_y = xs - np.log(np.sum(np.exp(xs), axis=-1, keepdims=True))
+        return -np.sum(self.q * log_y) / N
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        # q sums to 1 over each row (t does), so the gradient is softmax(x) - q.
+        return dout * (self.y - self.q) / self.q.shape[0]
+
+
 LAYERS: dict[str, type] = {
+    "BatchNormalization": BatchNormalization,
+    "Dropout": Dropout,
     "MulLayer": MulLayer,
     "AddLayer": AddLayer,
     "Relu": Relu,
@@ -384,33 +587,85 @@ LAYERS: dict[str, type] = {
     "SoftmaxWithLoss": SoftmaxWithLoss,
     "MeanSquaredError": MeanSquaredError,
     "SigmoidWithLoss": SigmoidWithLoss,
+    "LayerNorm": LayerNorm,
+    "RMSNorm": RMSNorm,
+    "GELU": GELU,
+    "GELUTanh": GELUTanh,
+    "PReLU": PReLU,
+    "ELU": ELU,
+    "LogSoftmax": LogSoftmax,
+    "HuberLoss": HuberLoss,
+    "CrossEntropyLoss": CrossEntropyLoss,
 }
 
 
-def formulas() -> dict[str, dict[str, Any]]:
-    """The textbook's backward formulas, ``{layer: {input: expr}}``, in ``dout``, the inputs and
-    the output (``y`` for one-input layers). SymPy is imported only when this is called."""
-    from sympy import IndexedBase, MatrixSymbol, OneMatrix, Piecewise, Rational, Sum, Symbol, exp
-
-    from symgrad.spec import D, M, N, i, k, n
-
-    x, y, dout = Symbol("x"), Symbol("y"), Symbol("dout")
-    X, W, G = MatrixSymbol("X", N, D), MatrixSymbol("W", D, M), MatrixSymbol("dout", N, M)
-    xi, yi, ti, gi = (IndexedBase(s) for s in ("x", "y", "t", "dout"))
+def formulas() -> dict[str, dict[str, str]]:
+    """The backward formulas as the textbook and the papers print them, ``{layer: {tensor:
+    formula}}``: the right-hand side of ``d<tensor>`` in symgrad's declaration language, in
+    ``dout``, the layer's tensors and the values its forward computes (``y``, ``xhat``, ``std``);
+    an elementwise formula may leave out the indices. :func:`symgrad.check.formula_agrees`
+    writes both sides out at concrete sizes and proves them equal."""
+    bn_dx = (
+        "gamma[d] / std[d] * (dout[n, d] - mean_n(dout[n, d])"
+        " - xhat[n, d] * mean_n(dout[n, d] * xhat[n, d]))"
+    )
+    ln_dx = (
+        "(dout[..., d] * gamma[d] - mean_d(dout[..., d] * gamma[d])"
+        " - xhat[..., d] * mean_d(dout[..., d] * gamma[d] * xhat[..., d])) / std[...]"
+    )
+    rms_dx = (
+        "(dout[..., d] * gamma[d] - xhat[..., d] * mean_d(dout[..., d] * gamma[d] * xhat[..., d]))"
+        " / rms[...]"
+    )
+    phi = "exp(-x**2 / 2) / sqrt(2 * pi)"
+    u = "sqrt(2 / pi) * (x + 0.044715 * x**3)"
     return {
-        "Affine": {"X": G * W.T, "W": X.T * G, "b": G.T * OneMatrix(N, 1)},
-        "MatMul": {"X": G * W.T, "W": X.T * G},
-        "Softmax": {"x": yi[i] * (gi[i] - Sum(gi[k] * yi[k], (k, 0, n - 1)))},
-        "SoftmaxWithLoss": {"x": dout * (yi[i] - ti[i]) / N},
-        "MeanSquaredError": {"y": dout * (yi[i] - ti[i]) / N},
-        "SigmoidWithLoss": {"x": dout * (1 / (1 + exp(-xi[i])) - ti[i]) / N},
-        "MulLayer": {"x": dout * y, "y": dout * x},
-        "AddLayer": {"x": dout, "y": dout},
-        "Relu": {"x": Piecewise((dout, x > 0), (0, True))},
-        "Sigmoid": {"x": dout * (1 - y) * y},
-        "Tanh": {"x": dout * (1 - y**2)},
-        "Exp": {"x": dout * y},
-        "LeakyReLU": {"x": Piecewise((dout, x > 0), (Rational(1, 100) * dout, True))},
-        "Softplus": {"x": dout / (1 + exp(-x))},
-        "SiLU": {"x": dout * (1 / (1 + exp(-x)) + y * (1 - 1 / (1 + exp(-x))))},
+        "MulLayer": {"x": "dout * y", "y": "dout * x"},
+        "AddLayer": {"x": "dout", "y": "dout"},
+        "Relu": {"x": "where(x > 0, dout, 0)"},
+        "Sigmoid": {"x": "dout * (1 - y) * y"},
+        "Tanh": {"x": "dout * (1 - y**2)"},
+        "Exp": {"x": "dout * y"},
+        "LeakyReLU": {"x": "where(x > 0, dout, dout / 100)"},
+        "Softplus": {"x": "dout / (1 + exp(-x))"},
+        "SiLU": {"x": "dout * (sigmoid(x) + y * (1 - sigmoid(x)))"},
+        "GELU": {"x": f"dout * ((1 + erf(x / sqrt(2))) / 2 + x * {phi})"},
+        "GELUTanh": {
+            "x": f"dout * (0.5 * (1 + tanh({u})) + 0.5 * x * (1 - tanh({u})**2)"
+            " * sqrt(2 / pi) * (1 + 3 * 0.044715 * x**2))"
+        },
+        "ELU": {"x": "where(x > 0, dout, dout * alpha * exp(x))"},
+        "PReLU": {
+            "x": "where(x[n, c, ...] > 0, dout[n, c, ...], dout[n, c, ...] * alpha[c])",
+            "alpha": "sum_n(sum_(...)(where(x[n, c, ...] > 0, 0, dout[n, c, ...] * x[n, c, ...])))",
+        },
+        "Dropout": {"x": "dout * mask"},
+        "Affine": {
+            "x": "sum_m(dout[n, m] * W[d, m])",
+            "W": "sum_n(x[n, d] * dout[n, m])",
+            "b": "sum_n(dout[n, m])",
+        },
+        "MatMul": {"x": "sum_m(dout[n, m] * W[d, m])", "W": "sum_n(x[n, d] * dout[n, m])"},
+        "Softmax": {"x": "y[..., k] * (dout[..., k] - sum_j(dout[..., j] * y[..., j]))"},
+        "LogSoftmax": {"x": "dout[..., k] - exp(y[..., k]) * sum_j(dout[..., j])"},
+        "SoftmaxWithLoss": {"x": "dout * (y[n, k] - t[n, k]) / N"},
+        "CrossEntropyLoss": {
+            "x": "dout * (y[n, k] - (1 - label_smoothing) * t[n, k] - label_smoothing / K) / N"
+        },
+        "MeanSquaredError": {"y": "dout * (y[n, k] - t[n, k]) / N"},
+        "SigmoidWithLoss": {"x": "dout * (sigmoid(x[n, k]) - t[n, k]) / N"},
+        "HuberLoss": {
+            "x": "dout * where(abs(x - t) < delta, x - t, where(x > t, delta, -delta)) / B"
+        },
+        "BatchNormalization": {
+            "x": bn_dx,
+            "gamma": "sum_n(dout[n, d] * xhat[n, d])",
+            "beta": "sum_n(dout[n, d])",
+        },
+        "LayerNorm": {
+            "x": ln_dx,
+            "gamma": "sum_(...)(dout[..., d] * xhat[..., d])",
+            "beta": "sum_(...)(dout[..., d])",
+        },
+        "RMSNorm": {"x": rms_dx, "gamma": "sum_(...)(dout[..., d] * xhat[..., d])"},
     }

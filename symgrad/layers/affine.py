@@ -1,16 +1,11 @@
-"""Affine (textbook ch. 5): Y = X·W + 1·bᵀ, the bias broadcast over the batch."""
+"""Affine (textbook ch. 5): y = x·W + b, the bias broadcast over the batch."""
 
-from sympy import MatrixSymbol, OneMatrix
+from symgrad.spec import layer
 
-from symgrad.spec import D, M, N, matrix_layer
-
-X, W, b = MatrixSymbol("X", N, D), MatrixSymbol("W", D, M), MatrixSymbol("b", M, 1)
-
-SPEC = matrix_layer(
+SPEC = layer(
     "Affine",
-    X * W + OneMatrix(N, 1) * b.T,
-    inputs=(X,),
-    params=(W, b),
+    "y[n, m] = sum_d(x[n, d] * W[d, m]) + b[m]",
+    params=("W", "b"),
     flatten=True,
-    doc="Fully connected layer: Y = X·W + 1·bᵀ (forward flattens X of shape (N, ...) to (N, D)).",
+    doc="Fully connected layer: y = x·W + b (forward flattens x of shape (N, ...) to (N, D)).",
 )

@@ -1,9 +1,7 @@
-"""MatMul: Y = X·W."""
+"""MatMul: y = x·W."""
 
-from sympy import MatrixSymbol
+from symgrad.spec import layer
 
-from symgrad.spec import D, M, N, matrix_layer
-
-X, W = MatrixSymbol("X", N, D), MatrixSymbol("W", D, M)
-
-SPEC = matrix_layer("MatMul", X * W, inputs=(X,), params=(W,), doc="Matrix product: Y = X·W.")
+SPEC = layer(
+    "MatMul", "y[n, m] = sum_d(x[n, d] * W[d, m])", params=("W",), doc="Matrix product: y = x·W."
+)

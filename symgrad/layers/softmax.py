@@ -1,14 +1,9 @@
-"""Softmax over each row: y[i] = exp(x[i]) / Σ_j exp(x[j])."""
+"""Softmax over the last axis: y[k] = exp(x[k]) / Σ_j exp(x[j])."""
 
-from sympy import IndexedBase, Sum, exp
+from symgrad.spec import layer
 
-from symgrad.spec import i, j, n, rowwise
-
-x = IndexedBase("x")
-
-SPEC = rowwise(
+SPEC = layer(
     "Softmax",
-    exp(x[i]) / Sum(exp(x[j]), (j, 0, n - 1)),
-    x,
-    doc="Softmax over the last axis: y[i] = exp(x[i]) / Σ_j exp(x[j]).",
+    "y[..., k] = exp(x[..., k]) / sum_j(exp(x[..., j]))",
+    doc="Softmax over the last axis: y[k] = exp(x[k]) / Σ_j exp(x[j]).",
 )

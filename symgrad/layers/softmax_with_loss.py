@@ -1,16 +1,14 @@
 """SoftmaxWithLoss (textbook ch. 5): cross-entropy of softmax(x) against t, mean over the batch."""
 
-from sympy import IndexedBase, Sum, exp, log
+from symgrad.spec import layer
 
-from symgrad.spec import j, k, loss, n
-
-x, t = IndexedBase("x"), IndexedBase("t")
-
-SPEC = loss(
+SPEC = layer(
     "SoftmaxWithLoss",
-    -Sum(t[k] * log(exp(x[k]) / Sum(exp(x[j]), (j, 0, n - 1))), (k, 0, n - 1)),
-    x,
-    t,
-    targets_sum_to_one=True,
+    """
+    y[n, k] = exp(x[n, k]) / sum_j(exp(x[n, j]))
+    loss = -mean_n(sum_k(t[n, k] * log(y[n, k])))
+    """,
+    targets=("t",),
+    facts=[("t", "k", 1)],
     doc="Softmax followed by cross-entropy, averaged over the batch; t one-hot rows or labels.",
 )

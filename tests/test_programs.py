@@ -9,55 +9,69 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sympy
-from sympy import IndexedBase, MatrixSymbol, OneMatrix, Sum
 
 import symgrad
 from symgrad import textbook
+from symgrad.check import formula_agrees
+from symgrad.docs import _code
 from symgrad.errors import DerivationError
-from symgrad.matrix_engine import MatrixGradient, _cross_check
-from symgrad.spec import D, M, N, i, k, n
 
 ROOT = Path(__file__).resolve().parents[1]
-X, W, b, G = MatrixSymbol("X", N, D), MatrixSymbol("W", D, M), MatrixSymbol("b", M, 1), None
-y, t, dout_i = IndexedBase("y"), IndexedBase("t"), IndexedBase("dout")
-dout = sympy.Symbol("dout")
 
 
-def test_affine_gradients_come_from_the_trace_identity() -> None:
-    G = MatrixSymbol("dout", N, M)
-    assert symgrad.derive("Affine").grads == {
-        "X": G * W.T,
-        "W": X.T * G,
-        "b": G.T * OneMatrix(N, 1),
-    }
+def _codes(name: str) -> dict[str, str]:
+    d = symgrad.derive(name)
+    return {g.name: _code(d, g) for g in d.gradients}
 
 
-def test_every_gradient_has_the_shape_of_its_variable() -> None:
-    for name in ("Affine", "MatMul"):
-        for g in symgrad.derive(name).gradients:
-            assert g.expr.shape == g.wrt.shape
+def test_affine_gradients_are_contractions_with_an_operand_swapped() -> None:
+    assert _codes("Affine") == {"dx": "dout @ W.T", "dW": "x.T @ dout", "db": "dout.sum(axis=0)"}
+    assert _codes("MatMul") == {"dx": "dout @ W.T", "dW": "x.T @ dout"}
 
 
-def test_a_wrong_matrix_derivative_fails_loudly() -> None:
-    # SymPy 1.14 returns silent zeros for some matrix derivatives; the cross-check refuses them.
-    d = symgrad.derive("Affine")
-    wrong = MatrixGradient(W, sympy.ZeroMatrix(D, M))
-    with pytest.raises(DerivationError, match="disagrees with elementwise differentiation"):
-        _cross_check(d.spec, d.dout, wrong, {N: 2, D: 3, M: 4})
+@pytest.mark.parametrize("name", ["Affine", "MatMul", "BatchNormalization", "LayerNorm", "PReLU"])
+def test_every_gradient_has_the_axes_of_its_tensor(name: str) -> None:
+    from symgrad.codegen import class_slots
+    from symgrad.tensor_printer import TensorNumPyPrinter, _as_means
+
+    d = symgrad.derive(name)
+    scope = d.spec.scope()
+    for g in d.gradients:
+        axes = scope.axes_of(g.expr) - {"..."}
+        assert axes <= set(g.wrt.axes), (g.name, axes)
+    del class_slots, TensorNumPyPrinter, _as_means
 
 
-def test_latex_shows_shapes_and_explains_the_bias_sum() -> None:
-    tex = symgrad.derive("Affine").latex()
-    assert r"\underbrace{\frac{\partial L}{\partial X}}_{N \times D}" in tex
-    assert r"\underbrace{W^{\mathsf{T}}}_{M \times D}" in tex
-    assert "sums over the batch" in tex
+def test_a_wrong_compaction_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from symgrad import engine
+    from symgrad.compact import Compact
+
+    def wrong(*args, **kwargs):  # a compaction that loses a factor 2
+        result = original(*args, **kwargs)
+        return Compact(2 * result.expr, result.facts, result.rewrites)
+
+    original = engine.compact
+    monkeypatch.setattr(engine, "compact", wrong)
+    engine._derive.cache_clear()
+    try:
+        with pytest.raises(DerivationError, match="disagrees with plain differentiation"):
+            symgrad.derive("BatchNormalization")
+    finally:
+        engine._derive.cache_clear()
+
+
+def test_latex_shows_shapes_and_the_staged_backward() -> None:
+    tex = symgrad.derive("BatchNormalization").latex()
+    assert "\\text{forward, reduce; shape (D,)}" in tex
+    assert "\\frac{\\partial L}{\\partial \\hat{x}} &=" in tex  # the staged step at x-hat
+    assert "compact form, proven equal" in tex
 
 
 def test_generated_affine_uses_matmul_and_column_sums(generated_source: str) -> None:
     affine = generated_source.split("class Affine:")[1].split("\nclass ")[0]
-    assert "dx = dout @ W.T" in affine and "self.dW = x.T @ dout" in affine
-    assert "self.db = dout.sum(axis=0)" in affine
+    assert "dx = dout @ W.T" in affine and "dW = x.T @ dout" in affine
+    assert "db = dout.sum(axis=0)" in affine and "self.dW = dW" in affine
+    assert "y = x @ W + b" in affine
     assert "np.ones" not in generated_source and "eye(" not in affine
 
 
@@ -71,53 +85,45 @@ def test_affine_flattens_and_restores_the_input_shape(generated) -> None:
     assert symgrad.gradcheck(generated.Affine(layer.W, layer.b), x)
 
 
-def test_softmax_vector_jacobian_product() -> None:
-    expected = y[i] * (dout_i[i] - Sum(dout_i[k] * y[k], (k, 0, n - 1)))
-    assert sympy.simplify(symgrad.derive("Softmax").grads["x"] - expected) == 0
+@pytest.mark.parametrize(
+    ("name", "wrt", "formula"),
+    [
+        ("Softmax", "x", "y[..., k] * (dout[..., k] - sum_j(dout[..., j] * y[..., j]))"),
+        ("SoftmaxWithLoss", "x", "dout * (y[n, k] - t[n, k]) / N"),
+        ("MeanSquaredError", "y", "dout * (y[n, k] - t[n, k]) / N"),
+        ("SigmoidWithLoss", "x", "dout * (sigmoid(x[n, k]) - t[n, k]) / N"),
+        (
+            "BatchNormalization",
+            "x",
+            "gamma[d] / std[d] * (dout[n, d] - mean_n(dout[n, d])"
+            " - xhat[n, d] * mean_n(dout[n, d] * xhat[n, d]))",
+        ),
+        ("BatchNormalization", "gamma", "sum_n(dout[n, d] * xhat[n, d])"),
+        ("BatchNormalization", "beta", "sum_n(dout[n, d])"),
+    ],
+)
+def test_the_compact_forms_are_the_textbook_ones(name: str, wrt: str, formula: str) -> None:
+    assert formula_agrees(symgrad.derive(name), wrt, formula)
 
 
-@pytest.mark.parametrize("name", ["SoftmaxWithLoss", "MeanSquaredError"])
-def test_losses_collapse_to_y_minus_t_over_n(name: str) -> None:
-    d = symgrad.derive(name)
-    assert sympy.simplify(d.gradients[0].expr - dout * (y[i] - t[i]) / N) == 0
+def test_a_wrong_formula_is_not_agreed_with() -> None:
+    d = symgrad.derive("BatchNormalization")
+    assert not formula_agrees(d, "x", "gamma[d] / std[d] * (dout[n, d] - mean_n(dout[n, d]))")
+    assert not formula_agrees(d, "gamma", "sum_n(dout[n, d])")
 
 
-def test_softmax_with_loss_uses_the_targets_constraint() -> None:
-    steps = [label for label, _ in symgrad.derive("SoftmaxWithLoss").gradients[0].steps]
-    assert "each target row sums to 1" in steps
-    assert symgrad.derive("SoftmaxWithLoss").checked_n == (2, 3, 4, 5)
+def test_softmax_with_loss_uses_the_targets_fact() -> None:
+    d = symgrad.derive("SoftmaxWithLoss")
+    assert any("t" in f and "1" in f for f in d.facts)
+    assert _codes("SoftmaxWithLoss") == {"dx": "dout * (y - t) / t.shape[0]"}
 
 
-def test_binary_cross_entropy_on_logits() -> None:
-    x = IndexedBase("x")
-    expected = dout * (1 / (1 + sympy.exp(-x[i])) - t[i]) / N
-    from symgrad.functions import logistic
-
-    got = (
-        symgrad.derive("SigmoidWithLoss")
-        .gradients[0]
-        .expr.replace(lambda e: isinstance(e, logistic), lambda e: e.rewrite(sympy.exp))
-    )
-    assert sympy.simplify(got - expected) == 0
-
-
-def test_a_wrong_general_formula_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from symgrad import row_engine
-
-    spec = symgrad.catalog["MeanSquaredError"]
-    monkeypatch.setattr(row_engine, "_tidy", lambda e: 2 * e)
-    row_engine.derive_rows.cache_clear()
-    try:
-        with pytest.raises(DerivationError, match="disagrees with elementwise differentiation"):
-            row_engine.derive_rows(spec)
-    finally:
-        row_engine.derive_rows.cache_clear()
-
-
-def test_softmax_forward_shift_is_proven() -> None:
-    assert symgrad.derive("Softmax").shift_invariant
-    assert symgrad.derive("SoftmaxWithLoss").shift_invariant
-    assert not symgrad.derive("MeanSquaredError").shift_invariant
+def test_the_softmax_shift_is_proven_where_it_holds() -> None:
+    assert symgrad.derive("Softmax").shifts == (("x", "k"),)
+    assert symgrad.derive("SoftmaxWithLoss").shifts == (("x", "k"),)
+    assert symgrad.derive("CrossEntropyLoss").shifts == (("x", "k"),)
+    assert symgrad.derive("MeanSquaredError").shifts == ()
+    assert symgrad.derive("LayerNorm").shifts == ()  # no exp: nothing to protect
 
 
 @pytest.mark.parametrize("name", ["SoftmaxWithLoss", "SigmoidWithLoss"])
@@ -226,23 +232,9 @@ def test_two_layer_net_trains_on_digits() -> None:
     assert "epoch 30/30" in result.stderr  # the progress bar
 
 
-def _row_map(name: str, forward: sympy.Expr):
-    from symgrad.codegen import load
-    from symgrad.spec import rowwise
-
-    spec = rowwise(name, forward, IndexedBase("x"))
-    return getattr(load(symgrad.generate([spec])), name)()
-
-
-def test_a_map_written_in_the_softmax_saves_the_softmax_not_its_output() -> None:
-    # LogSoftmax's backward reads the softmax p; its output y is log p. Both must be saved
-    # under their own names (issue 9: the output was saved under the softmax's name).
-    from sympy import exp, log
-
-    from symgrad.spec import j
-
-    x = IndexedBase("x")
-    layer = _row_map("LogSoftmax", x[i] - log(Sum(exp(x[j]), (j, 0, n - 1))))
+def test_log_softmax_saves_the_softmax_log_and_is_exact() -> None:
+    # Issue 9: a map written in the softmax got the output under the softmax's name.
+    layer = symgrad.codegen.load(symgrad.generate(["LogSoftmax"])).LogSoftmax()
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((4, 5)) * 3
     y = layer.forward(logits)
@@ -258,12 +250,8 @@ def test_a_map_written_in_the_softmax_saves_the_softmax_not_its_output() -> None
 
 
 def test_a_scaled_softmax_is_derived_right() -> None:
-    from sympy import exp
-
-    from symgrad.spec import j
-
-    x = IndexedBase("x")
-    layer = _row_map("Twice", 2 * exp(x[i]) / Sum(exp(x[j]), (j, 0, n - 1)))
+    spec = symgrad.layer("Twice", "y[n, k] = 2 * exp(x[n, k]) / sum_j(exp(x[n, j]))")
+    layer = symgrad.codegen.load(symgrad.generate([spec])).Twice()
     assert symgrad.gradcheck(layer, np.random.default_rng(1).standard_normal((3, 4)))
 
 

@@ -1,0 +1,520 @@
+"""Declaring a layer as text: statements over named axes, parsed safely and never evaluated.
+
+One statement per line (or separated by ``;``)::
+
+    mu[d] = mean_n(x[n, d])
+    xc[n, d] = x[n, d] - mu[d]
+    var[d] = mean_n(xc[n, d]**2)
+    xhat[n, d] = xc[n, d] / sqrt(var[d] + eps)
+    y[n, d] = gamma[d] * xhat[n, d] + beta[d]
+
+A tensor is a name with its axes in brackets (``...`` for any number of axes, once); a name
+without brackets is a scalar constant (``eps``). ``sum_k(e)``, ``mean_k(e)`` and ``max_k(e)``
+reduce an expression over the axis ``k``, ``sum(e)`` and ``mean(e)`` over all of its axes;
+inside one, an axis that is not the tensor's own is a dummy index and is read as the tensor's
+axis at that place (``sum_j(exp(x[n, j]))`` over ``x[n, k]`` sums over ``k``). Reductions
+nest into one (``mean_n(sum_k(e))`` is one sum over ``n`` and ``k``, divided by ``N``), and a
+constant multiple of a reduction is one statement (``loss = -mean_n(...)``). Everything else
+is the expression language of :mod:`symgrad.parse`: the same whitelist, the same one-line
+errors. Tensors defined by no statement are inputs, unless named as parameters, targets or
+constants. A reduction inside a larger expression becomes a statement of its own (``y_sum``),
+so that every statement has one kind.
+
+>>> layer = declare("Softmax", "y[n, k] = exp(x[n, k]) / sum_j(exp(x[n, j]))")
+>>> layer.statements
+(y_sum[n] = sum_k exp(x), y[n, k] = exp(x)/y_sum)
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sympy
+
+from symgrad import parse
+from symgrad.constants import Decimal as DecimalConstant
+from symgrad.constants import exact
+from symgrad.errors import SymgradError
+from symgrad.program import Draw, Fact, Layer, Running, ordered
+from symgrad.statements import Contract, Map, Reduce, Statement
+from symgrad.tensors import ELLIPSIS, Tensor, size_of
+
+REDUCTIONS = ("sum", "mean", "max")
+
+
+def declare(
+    name: str,
+    text: str,
+    *,
+    inputs: Sequence[str] = (),
+    params: Sequence[str] = (),
+    targets: Sequence[str] = (),
+    constants: Mapping[str, float] | None = None,
+    doc: str = "",
+    facts: Sequence[tuple[str, str, float]] = (),
+    flatten: bool = False,
+    eval_text: str = "",
+    running: Mapping[str, str] | None = None,
+    draws: Mapping[str, str] | None = None,
+    momentum: float = 0.9,
+    shared: Sequence[str] = (),
+) -> Layer:
+    """A :class:`~symgrad.program.Layer` from its forward as text.
+
+    ``params`` become constructor arguments with gradients; ``constants`` constructor keyword
+    arguments with defaults; ``targets`` forward arguments without gradients; ``facts`` are
+    ``(tensor, axis, value)``: the sum over ``axis`` is ``value`` for every row (one-hot targets:
+    ``("t", "k", 1)``). ``eval_text`` is the forward of evaluation mode; ``running`` maps a state
+    tensor to the statistic it follows; ``draws`` maps a random tensor to the NumPy code that
+    draws it. ``shared`` names parameters that may also be given as one number for all their
+    elements (PReLU's ``alpha`` of shape ``()`` instead of ``(C,)``): the generated backward
+    then sums their gradient to one number.
+    """
+    if not name.isidentifier():
+        raise SymgradError(f"layer name {name!r} is not a valid Python class name")
+    constants = dict(constants or {})
+    roles = {n: "param" for n in params} | {n: "target" for n in targets}
+    roles |= {n: "const" for n in constants}
+    roles |= {n: "random" for n in (draws or {})} | {n: "state" for n in (running or {})}
+    builder = _Program(name, roles, constants)
+    statements = builder.parse(text)
+    eval_statements = (
+        _Program(name, roles, constants, builder.tensors).parse(eval_text) if (eval_text) else ()
+    )
+    tensors = builder.roles(list(inputs), statements)
+    for n in [*params, *targets]:
+        if n not in {t.name for t in tensors}:
+            raise SymgradError(f"{name}: {n!r} is declared but the forward never uses it")
+    for n in shared:
+        if n not in params:
+            raise SymgradError(f"{name}: {n!r} is declared shared but is not a parameter")
+    values = {s.target.name for s in statements}
+    return Layer(
+        name=name,
+        statements=tuple(statements),
+        tensors=ordered(t for t in tensors if t.name not in values),
+        doc=doc,
+        constants=tuple((k, _number(v)) for k, v in constants.items()),
+        facts=tuple(Fact(t, (axis,), _number(v), f"Σ_{axis} {t} = {v}") for t, axis, v in facts),
+        flatten=flatten,
+        eval_statements=tuple(eval_statements),
+        running=tuple(Running(s, stat) for s, stat in (running or {}).items()),
+        draws=tuple(Draw(t, code) for t, code in (draws or {}).items()),
+        momentum=momentum,
+        shared=tuple(shared),
+        source=text,
+    )
+
+
+def _number(value: float) -> sympy.Expr:
+    return DecimalConstant(repr(float(value))) if isinstance(value, float) else sympy.sympify(value)
+
+
+@dataclass
+class _Program:
+    layer: str
+    role_of: dict[str, str]
+    constants: dict[str, float]
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    statements: list[Statement] = field(default_factory=list)
+
+    def parse(self, text: str) -> list[Statement]:
+        self.statements = []
+        for line in _statements(text):
+            self.statement(line)
+        if not self.statements:
+            raise SymgradError(f"{self.layer}: the forward has no statement")
+        return self.statements
+
+    def statement(self, line: str) -> None:
+        tree = _parse_statement(line)
+        target = self.lhs(tree.targets[0], line)
+        builder = _Expression(line, self, lhs=target.name)
+        value = tree.value
+        if _reduction(value) is not None:
+            op, axis, body = _reduction(value)
+            self.add(builder.reduction(op, axis, body, target))
+            return
+        expr = builder.expr(value)
+        merged = self.merged(expr, builder, target)
+        if merged is not None:
+            self.add(merged)
+            return
+        self.check_axes(expr, target, line)
+        self.add(Map.of(target, expr, tuple(builder.used.values())))
+
+    def merged(self, expr: sympy.Expr, builder: _Expression, target: Tensor) -> Statement | None:
+        """``c·T`` where ``T`` is a reduction this line created and ``c`` a constant: one
+        reduction with ``c`` in its body (``loss = -mean_n(...)`` is one statement)."""
+        if not builder.created:
+            return None
+        temp = builder.created[-1]
+        coefficient = sympy.cancel(expr / temp.target.symbol)
+        if coefficient.has(temp.target.symbol) or any(
+            self.tensors[v.name].axes for v in coefficient.free_symbols if v.name in self.tensors
+        ):
+            return None
+        if set(target.axes) != set(temp.target.axes):
+            return None
+        self.statements.remove(temp)
+        del self.tensors[temp.target.name]
+        return _scaled(
+            temp,
+            coefficient,
+            target,
+            tuple(self.tensors[v.name] for v in coefficient.free_symbols if v.name in self.tensors),
+        )
+
+    def lhs(self, node: ast.expr, line: str) -> Tensor:
+        if isinstance(node, ast.Name):
+            return self.define(node.id, (), line)
+        if not isinstance(node, ast.Subscript) or not isinstance(node.value, ast.Name):
+            raise SymgradError(
+                f"{self.layer}: the left side must be a tensor, as in y[n, d]: {line!r}"
+            )
+        return self.define(node.value.id, _axes(node.slice, line), line)
+
+    def define(self, name: str, axes: tuple[str, ...], line: str) -> Tensor:
+        if name in self.tensors and self.tensors[name].role != "value":
+            raise SymgradError(f"{self.layer}: {name!r} is an argument and cannot be assigned")
+        if any(s.target.name == name for s in self.statements):
+            raise SymgradError(f"{self.layer}: {name!r} is assigned twice")
+        _check_name(name, self.layer)
+        tensor = Tensor(name, axes, "value")
+        self.tensors[name] = tensor
+        return tensor
+
+    def add(self, statement: Statement) -> None:
+        self.statements.append(statement)
+        self.tensors[statement.target.name] = statement.target
+
+    def reference(self, name: str, axes: tuple[str, ...], line: str) -> Tensor:
+        _check_name(name, self.layer)
+        known = self.tensors.get(name)
+        if known is None:
+            role = self.role_of.get(name, "input")
+            known = Tensor(name, axes, role)
+            self.tensors[name] = known
+        return known
+
+    def check_axes(self, expr: sympy.Expr, target: Tensor, line: str) -> None:
+        used = set()
+        for s in expr.free_symbols:
+            t = self.tensors.get(s.name)
+            used |= set(t.axes) if t is not None else set()
+        extra = used - set(target.axes)
+        if extra:
+            raise SymgradError(
+                f"{self.layer}: the right side varies along {', '.join(sorted(extra))}, which "
+                f"{target.name}[{', '.join(target.axes)}] lacks (sum or mean over it?): {line!r}"
+            )
+
+    def roles(self, order: list[str], statements: list[Statement]) -> list[Tensor]:
+        """The tensors referenced, with constants as scalars; inputs in ``order`` first."""
+        out = list(self.tensors.values())
+        for name in self.constants:
+            if name not in self.tensors:
+                out.append(Tensor(name, (), "const"))
+        inputs = [t for t in out if t.role == "input"]
+        unknown = [n for n in order if n not in {t.name for t in inputs}]
+        if unknown:
+            raise SymgradError(f"{self.layer}: no input called {unknown[0]!r}")
+        ranked = sorted(inputs, key=lambda t: order.index(t.name) if t.name in order else 99)
+        return ranked + [t for t in out if t.role != "input"]
+
+
+class _Expression(parse._Builder):
+    """The parser's whitelist, plus tensor references ``x[n, d]`` and reductions."""
+
+    def __init__(
+        self,
+        line: str,
+        program: _Program,
+        renames: dict[str, str] | None = None,
+        lhs: str = "r",
+    ) -> None:
+        super().__init__(line)
+        self.program = program
+        self.used: dict[str, Tensor] = {}
+        self.renames = dict(renames or {})
+        self.lhs = lhs
+        self.created: list[Statement] = []
+
+    def expr(self, node: ast.expr) -> sympy.Expr:
+        try:
+            return self.build(node, 1).expr
+        except SymgradError:
+            raise
+        except Exception as exc:  # SymPy may raise almost anything; users see one line
+            raise SymgradError(
+                f"cannot build {self.source!r}: {parse._one_line(str(exc))}"
+            ) from None
+
+    def build(self, node: ast.expr, depth: int) -> parse.Written:
+        if isinstance(node, ast.Subscript):
+            return self.leaf("name", node, self.tensor(node))
+        if isinstance(node, ast.Call) and _reduction(node) is not None:
+            op, axis, body = _reduction(node)
+            target = self.program.define(self.fresh(op), (), self.source)
+            statement = self.reduction(op, axis, body, target)
+            self.program.add(statement)
+            self.created.append(statement)
+            self.used[statement.target.name] = statement.target
+            return self.leaf("name", node, statement.target.symbol)
+        return super().build(node, depth)
+
+    def fresh(self, op: str) -> str:
+        """A name for a reduction inside a larger expression: ``y_sum``, ``y_sum2``, ..."""
+        base = f"{self.lhs}_{op}"
+        taken = set(self.program.tensors)
+        if base not in taken:
+            return base
+        return next(f"{base}{k}" for k in range(2, 10**6) if f"{base}{k}" not in taken)
+
+    def name(self, node: ast.Name) -> sympy.Expr:
+        expr = super().name(node)
+        if isinstance(expr, sympy.Symbol):
+            if node.id in self.program.tensors and self.program.tensors[node.id].axes:
+                raise SymgradError(
+                    f"{self.program.layer}: write {node.id} with its axes, "
+                    f"{node.id}[{', '.join(self.program.tensors[node.id].axes)}]"
+                )
+            tensor = self.program.reference(node.id, (), self.source)
+            self.used[tensor.name] = tensor
+            return tensor.symbol
+        return expr
+
+    def tensor(self, node: ast.Subscript) -> sympy.Expr:
+        if not isinstance(node.value, ast.Name):
+            raise SymgradError(f"only tensors can be indexed: {self.quote(node)}")
+        axes = tuple(self.renames.get(a, a) for a in _axes(node.slice, self.source))
+        tensor = self.program.reference(node.value.id, axes, self.source)
+        if len(tensor.axes) != len(axes):
+            raise SymgradError(
+                f"{self.program.layer}: {tensor.name} has {len(tensor.axes)} axes "
+                f"({', '.join(tensor.axes)}), written with {len(axes)}: {self.quote(node)}"
+            )
+        for written, declared in zip(axes, tensor.axes):
+            if written != declared:
+                raise SymgradError(
+                    f"{self.program.layer}: {tensor.name} is {tensor!r}; write the same axis "
+                    f"names, or sum over a dummy axis: {self.quote(node)}"
+                )
+        self.used[tensor.name] = tensor
+        return tensor.symbol
+
+    def reduction(self, op: str, axis: str, body: ast.expr, target: Tensor) -> Statement:
+        """``target = op_axis(body)``, the dummy ``axis`` read as the tensors' own; with no
+        axis (``sum(e)``), over every axis of ``e``."""
+        renames = self.renames | ({axis: _declared_axis(body, axis, self.program)} if axis else {})
+        inner = _Expression(self.source, self.program, renames, self.lhs)
+        expr = inner.expr(body)
+        spanned: set[str] = set()
+        for t in inner.used.values():
+            spanned |= set(t.axes)
+        for t in inner.created:
+            spanned |= set(t.summed)
+        if not axis:
+            reduced = tuple(a for a in _order(inner.used.values()) if a in spanned)
+            if not reduced:
+                raise SymgradError(f"{self.program.layer}: {op}() of a scalar: {self.quote(body)}")
+            return self.reduction_over(op, reduced, expr, inner, target, spanned)
+        real_axis = renames[axis]
+        if real_axis not in spanned:
+            raise SymgradError(
+                f"{self.program.layer}: {op}_{axis} sums over {axis}, which nothing in it has: "
+                f"{self.quote(body)}"
+            )
+        return self.reduction_over(op, (real_axis,), expr, inner, target, spanned)
+
+    def reduction_over(
+        self,
+        op: str,
+        reduced: tuple[str, ...],
+        expr: sympy.Expr,
+        inner: _Expression,
+        target: Tensor,
+        spanned: set[str],
+    ) -> Statement:
+        if op == "mean":
+            expr = expr / size_of(reduced)
+        nested = _nested(expr, inner, op)
+        if nested is not None:  # mean_n(sum_k(e)) is one sum over (n, k)
+            temp, coefficient = nested
+            self.program.statements.remove(temp)
+            del self.program.tensors[temp.target.name]
+            inner.used.pop(temp.target.name, None)
+            for t in temp.operands:
+                inner.used[t.name] = t
+            expr = coefficient * temp.body
+            reduced = (*temp.summed, *reduced)
+            op = op if temp.op == op else "sum"  # mean_n of sum_k: a sum with 1/N inside
+        axes = tuple(a for a in _order(inner.used.values()) if a in spanned and a not in reduced)
+        target = Tensor(target.name, target.axes or axes, "value")
+        if target.axes and set(target.axes) != set(axes):
+            where = ", ".join(reduced)
+            raise SymgradError(
+                f"{self.program.layer}: {op} over {where} leaves axes ({', '.join(axes)}), "
+                f"but {target!r} is declared: {self.source!r}"
+            )
+        operands = tuple(inner.used.values())
+        if op == "sum" and nested is None and _is_product_of(expr, operands):
+            return Contract.of(target, tuple(t for t in operands if t.symbol in expr.free_symbols))
+        return Reduce(target, _used(operands, expr), expr, tuple(reduced), op)
+
+
+def _used(operands: tuple[Tensor, ...], expr: sympy.Expr) -> tuple[Tensor, ...]:
+    names = {v.name for v in expr.free_symbols}
+    return tuple(o for o in operands if o.name in names)
+
+
+def _nested(expr: sympy.Expr, inner: _Expression, op: str) -> tuple[Reduce, sympy.Expr] | None:
+    """``c·T`` with ``T`` a sum or mean the body just created, ``c`` constant along it."""
+    if op == "max" or not inner.created:
+        return None
+    temp = inner.created[-1]
+    if not isinstance(temp, Reduce) or temp.op == "max":
+        return None
+    coefficient = sympy.cancel(expr / temp.target.symbol)
+    if coefficient.has(temp.target.symbol):
+        return None
+    if any(inner.used[v.name].axes for v in coefficient.free_symbols if v.name in inner.used):
+        return None
+    return temp, coefficient
+
+
+def _scaled(
+    temp: Statement, coefficient: sympy.Expr, target: Tensor, extra: tuple[Tensor, ...]
+) -> Statement:
+    """A reduction with its body multiplied by a constant, defining ``target`` instead."""
+    body = coefficient * temp.body
+    operands = tuple(dict.fromkeys((*temp.operands, *extra)))
+    target = Tensor(target.name, target.axes or temp.target.axes, "value")
+    if isinstance(temp, Reduce):
+        return Reduce(target, _used(operands, body), body, temp.summed, temp.op)
+    return Contract(target, _used(operands, body), body, temp.summed)
+
+
+def _statements(text: str) -> list[str]:
+    """The statements of a program: one per line or ``;``, a line continued while a bracket is
+    open; ``#`` starts a comment."""
+    out: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        pending = f"{pending} {line}".strip() if pending else line
+        if not pending or _open_brackets(pending) > 0:
+            continue
+        out += [part.strip() for part in pending.split(";") if part.strip()]
+        pending = ""
+    if pending:
+        raise SymgradError(f"a bracket is never closed: {pending!r}")
+    return out
+
+
+def _open_brackets(text: str) -> int:
+    return sum(text.count(o) - text.count(c) for o, c in ("()", "[]"))
+
+
+def _order(tensors: object) -> list[str]:
+    seen: list[str] = []
+    for t in tensors:
+        for a in t.axes:
+            if a not in seen:
+                seen.append(a)
+    return seen
+
+
+def _is_product_of(expr: sympy.Expr, operands: tuple[Tensor, ...]) -> bool:
+    factors = sympy.Mul.make_args(expr)
+    symbols = {t.symbol: t for t in operands}
+    if len(factors) < 2 or not all(f in symbols for f in factors):
+        return False
+    return len({symbols[f].axes for f in factors}) > 1
+
+
+def _declared_axis(body: ast.expr, dummy: str, program: _Program) -> str:
+    """The axis a dummy index stands for: the declared axis at its place in the tensors."""
+    found: set[str] = set()
+    for node in ast.walk(body):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            tensor = program.tensors.get(node.value.id)
+            written = _axes(node.slice, program.layer)
+            if tensor is None:
+                found |= {dummy} if dummy in written else set()
+                continue
+            found |= {d for w, d in zip(written, tensor.axes) if w == dummy}
+    if len(found) > 1:
+        raise SymgradError(
+            f"{program.layer}: the dummy axis {dummy} stands for different axes "
+            f"({', '.join(sorted(found))})"
+        )
+    return found.pop() if found else dummy
+
+
+def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
+    """``(op, axis, body)`` for a call ``sum_k(body)`` (``sum_(...)(body)`` over the ``...``
+    group), else None."""
+    if not isinstance(node, ast.Call):
+        return None
+    inner = node.func
+    if (
+        isinstance(inner, ast.Call)
+        and isinstance(inner.func, ast.Name)
+        and inner.func.id.rstrip("_") in REDUCTIONS
+        and inner.func.id.endswith("_")
+        and len(inner.args) == 1
+        and isinstance(inner.args[0], ast.Constant)
+        and inner.args[0].value is Ellipsis
+    ):
+        if len(node.args) != 1 or node.keywords:
+            raise SymgradError(f"{inner.func.id}(...)() takes one expression")
+        return inner.func.id.rstrip("_"), ELLIPSIS, node.args[0]
+    if not isinstance(node.func, ast.Name):
+        return None
+    op, sep, axis = node.func.id.partition("_")
+    if op not in REDUCTIONS or (sep and not axis.isidentifier()) or (sep and not axis):
+        return None
+    if len(node.args) != 1 or node.keywords:
+        raise SymgradError(f"{node.func.id}() takes one expression")
+    return op, axis, node.args[0]
+
+
+def _axes(node: ast.expr, line: str) -> tuple[str, ...]:
+    items = node.elts if isinstance(node, ast.Tuple) else [node]
+    out = []
+    for item in items:
+        if isinstance(item, ast.Constant) and item.value is Ellipsis:
+            out.append(ELLIPSIS)
+        elif isinstance(item, ast.Name) and not item.id.startswith("_"):
+            out.append(item.id)
+        else:
+            raise SymgradError(f"axes are names (or ...), as in x[n, d]: {line!r}")
+    if len(set(out)) != len(out):
+        raise SymgradError(f"an axis is written twice: {line!r}")
+    return tuple(out)
+
+
+def _check_name(name: str, layer: str) -> None:
+    if name.startswith("_") or not name.isidentifier():
+        raise SymgradError(f"{layer}: {name!r} cannot be a tensor name")
+    if name in ("dout", "self", "np", "train_flg"):
+        raise SymgradError(f"{layer}: {name!r} is reserved")
+
+
+def _parse_statement(line: str) -> ast.Assign:
+    try:
+        tree = ast.parse(line, mode="exec")
+    except SyntaxError as exc:
+        raise SymgradError(f"cannot parse {line!r}: {exc.msg}") from None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):
+        raise SymgradError(f"a statement is `target[axes] = expression`: {line!r}")
+    statement = tree.body[0]
+    if len(statement.targets) != 1:
+        raise SymgradError(f"one target per statement: {line!r}")
+    return statement
+
+
+__all__ = ["REDUCTIONS", "declare", "exact"]
