@@ -54,7 +54,7 @@ class Affine:
 class Relu:
     """Rectified linear unit: y = max(0, x).
 
-    Derived backward: dx = dout * 1 * mask
+    Derived backward: dx = dout * mask
     Saved by forward: mask
     Convention: The derivative at a kink is taken from the side where the step function is 0:
         Heaviside(0) = 0, so ReLU′(0) = 0 as in the textbook's mask x <= 0.
@@ -71,7 +71,7 @@ class Relu:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         mask = self.mask
-        dx = dout * 1 * mask
+        dx = dout * mask
         return dx
 
 

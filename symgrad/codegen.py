@@ -42,7 +42,7 @@ import sympy
 from symgrad import __version__, special
 from symgrad.engine import Derivation, derive
 from symgrad.errors import DerivationError, SymgradError, unexpected
-from symgrad.functions import helpers_of
+from symgrad.functions import helpers_of, logistic
 from symgrad.layout import KEPT, broadcast
 from symgrad.numerics import ACCURATE, Probes
 from symgrad.numpy_printer import SymgradNumPyPrinter, numpy_code, numpy_namespace
@@ -310,8 +310,9 @@ class _Class:
         d = self.d
         saved = ", ".join(s.name for s in d.saved) or "nothing"
         out = [f'"""{self.layer.doc or self.layer.name}', ""]
+        known = {n: self.slots[n] for n in [*(s.name for s in d.saved), "dout", *self.arrays()]}
         for g in d.gradients:
-            code = numpy_tensor_code(g.expr, self.slots, g.wrt.axes)
+            code = numpy_tensor_code(g.expr, known, g.wrt.axes)
             out.append(f"Derived backward: {g.name} = {code}")
         out.append(f"Saved by forward: {saved}")
         if d.domain:
@@ -540,6 +541,8 @@ class _Class:
         annotation = types_[0] if len(types_) == 1 else f"tuple[{', '.join(types_)}]"
         out = [f"{head} -> {annotation if inputs else 'None'}:"]
         saved = [s.name for s in self.d.saved]
+        if self.layer.flatten and self.layer.output.axes == self.layer.inputs[0].axes:
+            out += [f"{_INDENT}dout = dout.reshape(dout.shape[0], -1)"]  # as forward flattened x
         if saved:
             out += [f"{_INDENT}{', '.join(saved)} = {', '.join('self.' + s for s in saved)}"]
         lines = self.backward_lines()
@@ -602,7 +605,10 @@ class _Class:
                 rename[symbol] = sympy.Symbol(name)
                 symbol = rename[symbol]
             lines.append(Line(symbol.name, e))
-        lines += [Line(n, e.xreplace(rename)) for n, e in zip(names, reduced)]
+        reduced = [e.xreplace(rename) for e in reduced]
+        for line in lines:  # -dout*gamma is -dxhat: SymPy's cse leaves a product's multiple
+            reduced = [_reuse_product(e, line.expr, sympy.Symbol(line.target)) for e in reduced]
+        lines += [Line(n, e) for n, e in zip(names, reduced)]
         return lines
 
     # --- printing -------------------------------------------------------------------------------
@@ -669,7 +675,12 @@ class _Class:
         probe = probe and all(
             o.role in ("input", "const") for o in self.layer.statements[0].operands
         )
-        guards = self.guards(lines, backward) if probe else [False] * len(lines)
+        if probe:
+            guards = self.guards(lines, backward)
+        else:
+            # σ prints as 1/(1 + exp(-u)): exp overflows to inf exactly where σ is 0, which
+            # 1/(1 + inf) gives exactly (probed for the Sigmoid layer itself).
+            guards = [line.expr.has(logistic) for line in lines]
         size_lines, sizes = self.sizes(lines, available, indent)
         out: list[str] = []
         last = {p.name for p in self.layer.params}
@@ -803,6 +814,25 @@ def _names_in(code: str) -> list[str]:
     return re.findall(r"[A-Za-z_]\w*", code)
 
 
+def _reuse_product(e: sympy.Expr, product: sympy.Expr, name: sympy.Symbol) -> sympy.Expr:
+    """``e`` with every product that has all of ``product``'s factors (``-dout·gamma`` for
+    ``dout·gamma``) written with ``name`` instead (``-dxhat``)."""
+    if not isinstance(product, sympy.Mul):
+        return e
+    wanted = sympy.Mul.make_args(product)
+
+    def holds(m: sympy.Basic) -> bool:
+        return isinstance(m, sympy.Mul) and m != product and all(f in m.args for f in wanted)
+
+    def swap(m: sympy.Mul) -> sympy.Expr:
+        rest = list(m.args)
+        for f in wanted:
+            rest.remove(f)
+        return sympy.Mul(name, *rest)
+
+    return e.replace(holds, swap)
+
+
 def _is_part(part: sympy.Expr, whole: sympy.Expr) -> bool:
     return part != whole and any(e == part for e in sympy.preorder_traversal(whole))
 
@@ -875,7 +905,28 @@ def split_long(
     out: list[Line] = []
     for line in lines:
         out += [line] if line.code else splitter.split(line)
-    return out
+    return _numbered(out, splitter.roots)
+
+
+def _numbered(lines: list[Line], roots: dict[str, str]) -> list[Line]:
+    """The parts of each split line numbered in the order they are computed."""
+    count: dict[str, int] = {}
+    rename = {}
+    for line in lines:
+        if line.target in roots:
+            root = roots[line.target]
+            count[root] = count.get(root, 0) + 1
+            rename[sympy.Symbol(line.target)] = sympy.Symbol(f"{root}_{count[root]}")
+    if all(a == b for a, b in rename.items()):
+        return lines
+    return [
+        Line(
+            rename.get(sympy.Symbol(line.target), sympy.Symbol(line.target)).name,
+            line.expr.xreplace(rename),
+            line.code,
+        )
+        for line in lines
+    ]
 
 
 @dataclass
@@ -884,12 +935,15 @@ class _Splitter:
     width: int
     show: Callable[[sympy.Expr], str]
     named: Callable[[str, sympy.Expr], None]
+    roots: dict[str, str] = field(default_factory=dict)
+    """The line each new name was split off: its parts are numbered after it (``loss_2``,
+    not ``loss_1_1``)."""
 
     def fresh(self, target: str) -> str:
-        name = next(
-            f"{target}_{k}" for k in itertools.count(1) if f"{target}_{k}" not in self.taken
-        )
+        root = self.roots.get(target, target)
+        name = next(f"{root}_{k}" for k in itertools.count(1) if f"{root}_{k}" not in self.taken)
         self.taken.add(name)
+        self.roots[name] = root
         return name
 
     def fits(self, target: str, expr: sympy.Expr) -> bool:
@@ -905,8 +959,9 @@ class _Splitter:
                 f"cannot split the line of {line.target} to fit {self.width} columns"
             )
         child = max(children, key=lambda e: (len(self.show(e)), sympy.default_sort_key(e)))
-        k = next(k for k in itertools.count(1) if f"{line.target}_{k}" not in self.taken)
-        name = f"{line.target}_{k}"
+        root = self.roots.get(line.target, line.target)
+        k = next(k for k in itertools.count(1) if f"{root}_{k}" not in self.taken)
+        name = f"{root}_{k}"
         rest = expr.xreplace({child: sympy.Symbol(name)})
         if (
             not self.fits(line.target, rest)
@@ -915,6 +970,7 @@ class _Splitter:
         ):
             return self.accumulate(line)  # a long sum: in parts, not one long part
         self.taken.add(name)
+        self.roots[name] = root
         self.named(name, child)
         parts = self.split(Line(name, child))
         return [*parts, *self.split(Line(line.target, rest))]
@@ -930,7 +986,7 @@ class _Splitter:
         group: list[sympy.Expr] = []
         for term in ordered:
             trial = expr.func(*group, term)
-            name = f"{line.target}_{len(parts) + 1}"
+            name = f"{self.roots.get(line.target, line.target)}_{len(parts) + 1}"
             if group and not self.fits(name, trial):
                 acc = self.fresh(line.target)
                 self.named(acc, expr.func(*group))

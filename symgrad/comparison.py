@@ -82,7 +82,9 @@ def compare(
     Without ``inputs``, random ones that suit the spec are drawn (for layers whose derivative
     has a kink, some entries are exactly at it). Parameters (``W``, ``b``) are taken from
     ``layer`` so both compute with the same values. Values agree when they are within ``rtol``
-    relative (default 1e-7 in float64, 1e-4 when either layer computes in float32).
+    relative (default 1e-7 in float64, 1e-4 when either layer computes in float32). For a
+    layer that draws random tensors (Dropout), NumPy's global random state is set to 0
+    before each forward, so that both draw the same mask when they draw it the same way.
     """
     d = derive(spec)
     reference_cls = _reference_class(d.spec)
@@ -92,8 +94,9 @@ def compare(
     params = {p: np.array(getattr(layer, p, v), copy=True) for p, v in params.items()}
     reference = build(reference_cls, d, params)
     result = Comparison(type(layer).__name__, d.name)
-    ours = _run(reference, inputs, rng, seed)
-    theirs = _run(layer, inputs, rng, seed)
+    draws = bool(d.spec.draws)
+    ours = _run(reference, inputs, rng, seed, draws)
+    theirs = _run(layer, inputs, rng, seed, draws)
     if rtol is None:
         precisions = [np.asarray(v).dtype for v in (*ours.values(), *theirs.values())]
         rtol = max(RTOL.get(np.dtype(p), RTOL[np.dtype(np.float64)]) for p in precisions)
@@ -111,8 +114,12 @@ def _reference_class(spec: Any) -> type:
     return getattr(load(generate([spec])), spec.name)
 
 
-def _run(layer: Any, inputs: tuple, rng: np.random.Generator, seed: int) -> dict[str, np.ndarray]:
+def _run(
+    layer: Any, inputs: tuple, rng: np.random.Generator, seed: int, draws: bool = False
+) -> dict[str, np.ndarray]:
     """Forward and backward with a fixed upstream gradient; every output by name."""
+    if draws:
+        np.random.seed(0)
     out = layer.forward(*[np.array(a, copy=True) for a in inputs])
     upstream = np.random.default_rng(seed + 1).standard_normal(np.shape(out))
     dout = float(upstream) if np.ndim(out) == 0 else upstream

@@ -48,6 +48,11 @@ class Decimal(sympy.NumberSymbol):
         obj.value = value
         return obj
 
+    def __float__(self) -> float:
+        # The literal's own float (1e-05), not SymPy's evaluation of the symbol, which can be
+        # one ulp off (9.999999999999999e-06).
+        return float(self.text)
+
     # Identity by text: SymPy's NumberSymbol compares by object identity.
     def _hashable_content(self) -> tuple:
         return (self.text,)

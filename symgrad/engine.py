@@ -31,6 +31,7 @@ dout*y*(1 - y)
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -40,9 +41,8 @@ import sympy
 from symgrad.compact import compact
 from symgrad.concrete import Concrete, plain_gradient, random_point
 from symgrad.conventions import TIES_SPLIT_EVENLY
-from symgrad.domain import statement as domain_statement
 from symgrad.errors import DerivationError, SymgradError, unexpected
-from symgrad.functions import softplus_tails_merged
+from symgrad.functions import name_known_functions, softplus_tails_merged
 from symgrad.graph import Graph
 from symgrad.local import Accuracy, MapDerivation, MapSpec, code_cost, derive_map
 from symgrad.local import Gradient as LocalGradient
@@ -156,7 +156,8 @@ def derive(layer: Layer | str) -> Derivation:
 
 
 @functools.lru_cache(maxsize=256)
-def _derive(layer: Layer) -> Derivation:
+def _derive(declared: Layer) -> Derivation:
+    layer = split_deep(declared)
     scope = layer.scope()
     maps = {
         s.target.name: derive_map(map_spec(layer, s))
@@ -177,7 +178,7 @@ def _derive(layer: Layer) -> Derivation:
         g = _gradient(layer, program, backward, tensor, scope, facts, maps)
         gradients.append(g)
         used_facts += [f for f in g.facts if f not in used_facts]
-    checked = _check(layer, program, gradients)
+    checked = _check(declared, program, gradients)
     saved = _saved(layer, forward, gradients)
     graph = None
     if len(layer.statements) == 1 and maps:
@@ -198,6 +199,65 @@ def _derive(layer: Layer) -> Derivation:
         facts=tuple(used_facts),
         graph=graph,
     )
+
+
+# --- deep compositions --------------------------------------------------------------------------
+
+SPLIT_DEPTH = 4
+"""A map whose calls nest this deep (σ(σ(σ(σ(x))))) is split into one statement per call."""
+
+
+def split_deep(layer: Layer) -> Layer:
+    """``layer`` with each deeply nested map written as a chain of maps, one per call whose
+    result another call reads (``u1 = σ(x)``, ``u2 = σ(u1)``, ...): the engine then
+    differentiates statement by statement, each local derivative small (``u1·(1 - u1)``),
+    instead of the whole composition at once. The check still compares with the declared
+    forward, so the split cannot change what is derived."""
+    deep = [
+        s
+        for s in layer.statements
+        if isinstance(s, Map) and _depth(name_known_functions(s.body)) >= SPLIT_DEPTH
+    ]
+    if not deep:
+        return layer
+    taken = {t.name for t in (*layer.tensors, *layer.values())} | {"dout"}
+    statements: list[Statement] = []
+    for s in layer.statements:
+        statements += _chain(s, taken) if s in deep else [s]
+    return replace(layer, statements=tuple(statements))
+
+
+def _chain(s: Statement, taken: set[str]) -> list[Statement]:
+    """One map as a chain of maps: each call that another call reads becomes a statement."""
+    out: list[Statement] = []
+    operands = list(s.operands)
+    named: dict[sympy.Expr, sympy.Symbol] = {}
+
+    def visit(e: sympy.Expr, top: bool) -> sympy.Expr:
+        if not e.args:
+            return e
+        e = e.func(*(visit(a, False) for a in e.args))
+        if top or not _is_call(e):
+            return e
+        if e not in named:
+            tensor = Tensor(_fresh(f"u{len(named) + 1}", s.target.name, taken), s.target.axes)
+            out.append(Map.of(tensor, e, tuple(operands)))
+            operands.append(tensor)
+            named[e] = tensor.symbol
+        return named[e]
+
+    body = visit(name_known_functions(s.body), True)
+    return [*out, Map.of(s.target, body, tuple(operands))]
+
+
+def _is_call(e: sympy.Basic) -> bool:
+    return isinstance(e, sympy.Function) and not isinstance(e, rsum)
+
+
+def _depth(e: sympy.Basic) -> int:
+    """How deep calls nest in ``e``: ``σ(x)`` is 1, ``σ(σ(x))`` 2."""
+    inner = max((_depth(a) for a in e.args), default=0)
+    return inner + 1 if _is_call(e) else inner
 
 
 # --- maps ---------------------------------------------------------------------------------------
@@ -274,11 +334,10 @@ def _extras(
 
 
 def _fresh(base: str, target: str, taken: set[str]) -> str:
-    for name in (base, f"{target}_{base}", *(f"{target}_{base}{k}" for k in range(2, 10**6))):
-        if name not in taken:
-            taken.add(name)
-            return name
-    raise AssertionError("unreachable")
+    names = (f"{target}_{base}{k}" for k in itertools.count(2))
+    name = next(n for n in itertools.chain([base, f"{target}_{base}"], names) if n not in taken)
+    taken.add(name)
+    return name
 
 
 def _forward_program(
@@ -533,10 +592,10 @@ def _conventions(layer: Layer, maps: Mapping[str, MapDerivation]) -> tuple[str, 
 def _domain(layer: Layer, maps: Mapping[str, MapDerivation]) -> str:
     """Where the forward is defined, for the maps that read only the layer's inputs."""
     parts = []
-    for target in maps:
+    for target, md in maps.items():
         s = layer.statement_of(target)
         if all(o.role in ("input", "const", "param") for o in s.operands):
-            text = domain_statement(s.body)
+            text = md.domain  # stated for real operands: 1 + exp(-x) > 0 says nothing
             if text and text not in parts:
                 parts.append(text)
     return "; ".join(parts)

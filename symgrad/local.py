@@ -139,6 +139,11 @@ class MapDerivation:
     accuracy: Accuracy | None = None
 
     @property
+    def grads(self) -> dict[str, sympy.Expr]:
+        """Each operand's backward expression, by name."""
+        return {g.wrt.name: g.expr for g in self.gradients}
+
+    @property
     def intermediates(self) -> dict[sympy.Symbol, sympy.Expr]:
         """Saved subexpressions of the forward other than masks, inputs and the output."""
         skip = {*self.spec.probed, self.spec.output, *self.masks}
@@ -151,8 +156,18 @@ class MapDerivation:
         }
 
 
-@functools.lru_cache(maxsize=512)
 def derive_map(declared: MapSpec) -> MapDerivation:
+    """The map's derivation; maps that differ only in the layer they belong to (BatchNorm's
+    and LayerNorm's ``xhat = xc/std``) are derived once."""
+    anonymous = replace(declared, name="", doc="")
+    try:
+        return replace(_derive_map(anonymous), spec=declared)
+    except DerivationError:
+        return _derive_map(declared)  # again, so that the message names the layer
+
+
+@functools.lru_cache(maxsize=512)
+def _derive_map(declared: MapSpec) -> MapDerivation:
     # Layers act on real arrays: differentiate with real symbols (so |x|' is sign(x), not an
     # expression in re(x) and im(x)), and hand back the declared, plain symbols.
     variables = (*declared.inputs, *declared.held, declared.output)
@@ -279,6 +294,7 @@ def _choose(
     return best, tuple(sorted(considered, key=_key))
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(c: Candidate) -> tuple:
     size = (len(c.expr.free_symbols), len(str(c.expr)), str(c.expr))
     fresh = sum(allocations(part) for part in _printed_parts(c.expr))
@@ -371,8 +387,10 @@ def _variants(e: sympy.Expr) -> list[sympy.Expr]:
         except (AttributeError, TypeError, ValueError):  # SymPy fails on some folds
             return [e]
     forms = [e]
+    if sympy.count_ops(e) <= 2:  # gamma, 1/std, -xhat/std: nothing to rewrite
+        return list(dict.fromkeys([e, *library_forms(e)]))
     transforms = [sympy.factor, sympy.expand, sympy.cancel]
-    if sympy.count_ops(e) <= MAX_SIMPLIFY_OPS:
+    if sympy.count_ops(e) <= MAX_SIMPLIFY_OPS and not _trigonometric_with_surds(e):
         transforms.insert(0, sympy.simplify)
     for transform in transforms:
         try:
@@ -382,6 +400,15 @@ def _variants(e: sympy.Expr) -> list[sympy.Expr]:
     forms += [_absorb_sign(f) for f in forms]
     forms += [g for f in list(forms) for g in library_forms(f)]
     return list(dict.fromkeys(forms))
+
+
+def _trigonometric_with_surds(e: sympy.Expr) -> bool:
+    """A trigonometric or hyperbolic call with an irrational coefficient (GELU's tanh of
+    √(2/π)·(x + 0.044715x³)): ``simplify`` spends seconds in ``trigsimp`` factoring over an
+    algebraic extension there, and the named-function forms already hold the good candidates."""
+    trig = (sympy.tanh, sympy.sinh, sympy.cosh, sympy.sin, sympy.cos, sympy.tan)
+    surds = any(n.is_irrational for n in e.atoms(sympy.Pow) if n.is_number) or e.has(sympy.pi)
+    return surds and e.has(*trig)
 
 
 def _absorb_sign(e: sympy.Expr) -> sympy.Expr:

@@ -30,6 +30,7 @@ What changes, and why:
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 import sympy
@@ -217,6 +218,8 @@ def printable(expr: sympy.Expr) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def numpy_code(expr: sympy.Expr) -> str:
-    """Print ``expr`` as a formatted NumPy expression."""
+    """Print ``expr`` as a formatted NumPy expression (cached: the engine prints each candidate
+    form several times to cost it)."""
     return format_python(SymgradNumPyPrinter().doprint(expr))

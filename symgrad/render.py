@@ -22,6 +22,7 @@ from symgrad.latex_printer import latex as _latex
 from symgrad.latex_printer import text as _text
 from symgrad.local import Gradient, MapDerivation
 from symgrad.statements import Map, Reduce, Statement
+from symgrad.tensor_algebra import rsum
 from symgrad.tensor_printer import latex_tensor, text_tensor
 from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout
 from symgrad.text_printer import for_display, text
@@ -341,8 +342,52 @@ def program_latex(d: Derivation) -> str:
             note += " (using " + "; ".join(g.facts) + ")"
         if TIES_SPLIT_EVENLY in d.conventions:
             note += "; a tie splits the gradient evenly"
+        spread = [a for a in d.output.axes if a not in g.wrt.axes and a != ELLIPSIS]
+        if g.wrt.role == "param" and spread and isinstance(g.expr, rsum):
+            note += (
+                f"; {g.wrt.name} is the same along {', '.join(spread)}, so its gradient sums over "
+                f"{'it' if len(spread) == 1 else 'them'}"
+            )
         rows.append(rf"{lhs} &= {tex(g.expr)} && {_text(note + f'; shape {_shape(g.wrt)}')}")
+        product = matrix_product(d, g.expr, g.wrt.axes)
+        if product is not None:
+            factors = r"\,".join(_under(t, flip, tex) for t, flip in product)
+            rows.append(rf"&= {factors} && {_text('as a matrix product, shape under each factor')}")
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def matrix_product(
+    d: Derivation, expr: sympy.Expr, target: tuple[str, ...]
+) -> list[tuple[Tensor, bool]] | None:
+    """``Σ_k a·b`` of two matrices as the product it is: ``[(a, transposed), (b, transposed)]``
+    ordered so that the result has ``target``'s axes (``dout @ Wᵀ``), else None."""
+    if not isinstance(expr, rsum) or len(expr.axes) != 1 or len(target) != 2:
+        return None
+    tensors = {t.name: t for t in (*d.spec.tensors, *(s.target for s in d.forward))}
+    tensors["dout"] = Tensor("dout", d.output.axes)
+    factors = sympy.Mul.make_args(expr.body)
+    if len(factors) != 2 or not all(f.is_Symbol and f.name in tensors for f in factors):
+        return None
+    a, b = (tensors[f.name] for f in factors)
+    (k,) = expr.axes
+    if len(a.axes) != 2 or len(b.axes) != 2 or k not in a.axes or k not in b.axes:
+        return None
+    if target[0] not in a.axes:
+        a, b = b, a
+    if target[0] not in a.axes or target[1] not in b.axes:
+        return None
+    return [(a, a.axes[1] != k), (b, b.axes[0] != k)]
+
+
+def _under(t: Tensor, flip: bool, tex) -> str:
+    """A matrix factor with its shape written under it: ``W^T`` over ``M × D``."""
+    transpose = r"^{\mathsf{T}}" if flip else ""
+    return rf"\underbrace{{{tex(t.symbol)}{transpose}}}_{{{_dims(t, flip)}}}"
+
+
+def _dims(t: Tensor, flip: bool) -> str:
+    dims = [axis_size(a).name for a in t.axes]
+    return r" \times ".join(reversed(dims) if flip else dims)
 
 
 def _staged_order(d: Derivation) -> list[tuple[str, Tensor]]:
@@ -394,7 +439,13 @@ def program_text(d: Derivation) -> str:
             rows.append((f"d{name}", f"= {text_tensor(staged)}", _shape(tensor)))
     out += ["  " + row for row in columns(rows)] if rows else ["  (one step from dout)"]
     out += ["", "backward (compact, proven equal to plain differentiation):"]
-    rows = [(g.name, f"= {text_tensor(g.expr)}", _shape(g.wrt)) for g in d.gradients]
+    rows = []
+    for g in d.gradients:
+        rows.append((g.name, f"= {text_tensor(g.expr)}", _shape(g.wrt)))
+        product = matrix_product(d, g.expr, g.wrt.axes)
+        if product is not None:
+            as_matrices = " @ ".join(f"{t.name}{'ᵀ' if flip else ''}" for t, flip in product)
+            rows.append(("", f"= {as_matrices}", "as a matrix product"))
     out += ["  " + row for row in columns(rows)]
     for g in d.gradients:
         if g.facts:

@@ -15,8 +15,9 @@ collect, cancel) works on expressions that hold sums. Sums are kept canonical by
   centred, ``Σ_k t = 1`` when each target row sums to one.
 
 >>> from symgrad.tensors import Tensor
->>> scope = Scope.of([Tensor("dout", ("n", "d")), Tensor("gamma", ("d",), "param")])
->>> dout, gamma = sympy.symbols("dout gamma", real=True)
+>>> tensors = [Tensor("dout", ("n", "d")), Tensor("gamma", ("d",), "param")]
+>>> scope = Scope.of(tensors)
+>>> dout, gamma = (t.symbol for t in tensors)
 >>> make_sum(gamma * dout + gamma, ("n",), scope)
 N*gamma + gamma*rsum(dout, (n,))
 """

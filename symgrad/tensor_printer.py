@@ -56,6 +56,19 @@ def _as_means(expr: sympy.Basic) -> sympy.Basic:
     return visit(expr)
 
 
+def _numbers_inside(e: sympy.Basic) -> sympy.Basic:
+    """``dout·(1 if mask else 0.01)`` as ``dout if mask else 0.01·dout``: ``np.where`` of two
+    Python numbers is a float64 array, which would turn float32 arrays into float64
+    (``dout·(1 if mask else 0)`` becomes ``dout * mask``)."""
+
+    def fold(m: sympy.Basic) -> bool:
+        return isinstance(m, sympy.Mul) and any(
+            isinstance(f, sympy.Piecewise) and all(v.is_number for v, _ in f.args) for f in m.args
+        )
+
+    return e.replace(fold, sympy.piecewise_fold) if e.has(sympy.Piecewise) else e
+
+
 class rmean(sympy.Function):
     """``mean_axes body``: only for printing (the algebra keeps sums and sizes)."""
 
@@ -221,7 +234,7 @@ def numpy_tensor_code(
     last in a sum; with ``flat`` a reduction that is the whole expression drops the axes it
     reduces (a parameter's gradient has the parameter's shape)."""
     printer = TensorNumPyPrinter(slots, target, sizes, last)
-    expr = _as_means(expr)
+    expr = _as_means(_numbers_inside(expr))
     if flat and isinstance(expr, (rsum, rmean)):
         printer.top = expr
     return format_python(printer.doprint(expr))

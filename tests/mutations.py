@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sympy
 
 import symgrad
 from symgrad.check import build, sample
@@ -165,31 +166,50 @@ def _identity(base: type) -> dict[str, Callable]:
     return {"backward": backward}
 
 
-def _kind(*kinds: str) -> Callable[[Any], bool]:
-    return lambda d: d.spec.kind in kinds
+def _matrix(d: Any) -> bool:
+    """A layer with a weight matrix ``W`` that a contraction reads (Affine, MatMul)."""
+    return "W" in {p.name for p in d.spec.params}
+
+
+def _loss(d: Any) -> bool:
+    return d.spec.is_loss
 
 
 def _has_mask(d: Any) -> bool:
-    return bool(getattr(d, "masks", None))
+    """A kink at x = 0 (``mask = x > 0``) where the derivative jumps: taking it from the other
+    side is a bug a check at the kink can see (ELU with α = 1 has no jump there)."""
+    if not d.is_map or [s.body for s in d.masks] != [sympy.Symbol("x") > 0]:
+        return False
+    local = d.gradients[0].local.local
+    pieces = (
+        [v for v, _ in local.atoms(sympy.Piecewise).pop().args]
+        if local.has(sympy.Piecewise)
+        else []
+    )
+    constants = {sympy.Symbol(n): v for n, v in d.spec.constants}
+    at_zero = {sympy.Symbol("x"): 0, **constants}
+    return len({sympy.nsimplify(p.subs(at_zero)) for p in pieces}) > 1
 
 
 def _not_identity(d: Any) -> bool:
-    return d.name != "AddLayer"
+    """The backward reads something the forward saved from its inputs (not AddLayer's, not
+    Dropout's, whose gradient depends only on the drawn mask)."""
+    return d.name != "AddLayer" and not d.spec.draws
 
 
 MUTATIONS = (
     Mutation("dropped dout", lambda d: True, _dropped_dout),
     Mutation("wrong sign", lambda d: True, _map_backward(lambda g, _: -g)),
-    Mutation("missing transpose", lambda d: d.spec.kind == "matrix", _missing_transpose),
+    Mutation("missing transpose", _matrix, _missing_transpose),
     Mutation("wrong sum axis", lambda d: d.name == "Affine", _wrong_sum_axis),
-    Mutation("missing 1/N", _kind("loss"), _missing_1_over_n),
+    Mutation("missing 1/N", _loss, _missing_1_over_n),
     Mutation("off by a factor of 2", lambda d: True, _map_backward(lambda g, _: 2 * g)),
     Mutation("swapped Mul gradients", lambda d: d.name == "MulLayer", _swapped),
     Mutation("stale cache", _not_identity, _stale_cache),
     Mutation("gradient of the wrong input", lambda d: d.name == "MulLayer", _wrong_input),
     Mutation("derivative at the wrong point", _not_identity, _wrong_point),
     Mutation("wrong kink side", _has_mask, _wrong_kink_side),
-    Mutation("float32 parameter gradient", _kind("matrix"), _float32_parameter_gradient),
+    Mutation("float32 parameter gradient", _matrix, _float32_parameter_gradient),
     Mutation("0.1% off", lambda d: True, _map_backward(lambda g, _: g * 1.001)),
     Mutation("one element 1% off", lambda d: True, _map_backward(_one_element_off)),
     Mutation("no local derivative", _not_identity, _identity),
@@ -206,9 +226,13 @@ def mutant(base: type, mutation: Mutation) -> type:
 
 def inputs_for(d: Any, seed: int, dtype: type) -> tuple[dict, list]:
     """Parameters and inputs; square matrices, and layers with a kink get inputs at it."""
-    square = {"N": SQUARE, "D": SQUARE, "M": SQUARE}
+    sizes = {"n": SQUARE, "d": SQUARE, "m": SQUARE, "...": SHAPE}
     rng = np.random.default_rng(seed)
-    return sample(d, rng, dtype, shape=SHAPE, sizes=square, at_kinks=True)
+    params, inputs = sample(d, rng, dtype, sizes=sizes, at_kinks=True)
+    x = inputs[0]
+    if d.masks and ((x >= 0).all() or (x <= 0).all()):  # both sides of a kink, every seed
+        x.flat[1::2] *= -1
+    return params, inputs
 
 
 # --- the three checkers: each returns True when it finds the layer correct -------------------
@@ -292,6 +316,8 @@ def run_trials(
     for name in symgrad.catalog:
         d = symgrad.derive(name)
         base = getattr(module, name)
+        if d.spec.draws:  # Dropout: the same mask on every call, as a gradient check needs
+            base = symgrad.codegen.seeded(base)
         cases = [("", base)] + [(m.name, mutant(base, m)) for m in MUTATIONS if m.applies(d)]
         for dtype in dtypes:
             for seed in seeds:

@@ -47,5 +47,6 @@ def test_import_symgrad_and_verify_do_not_import_sympy() -> None:
 
 
 def test_layer_declarations_are_small() -> None:
+    # One statement per line: BatchNormalization, with its evaluation program, is the longest.
     for path in (PACKAGE / "layers").glob("*.py"):
-        assert len(path.read_text().splitlines()) <= 20, path.name
+        assert len(path.read_text().splitlines()) <= 30, path.name

@@ -96,7 +96,7 @@ def test_pdflatex_compiles_the_document(tmp_path: Path) -> None:
         ["pdftotext", "symgrad.pdf", "-"], capture_output=True, text=True, cwd=tmp_path
     ).stdout
     assert not set("¡¿") & set(shown), "a raw < or > in running text (OT1 prints ¡ ¿)"
-    assert "mask x <= 0" in shown and "columns inside the row (i < n)" in shown
+    assert "mask x <= 0" in shown and "where |x - t| < δ" in shown
 
 
 def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:

@@ -272,3 +272,162 @@ def test_generate_refuses_code_that_fails_its_numerical_check(
         r"check \(dx \(relative error",
     ):
         symgrad.generate(["Sigmoid"])
+
+
+# --- the new layers' interfaces, as the book and PyTorch define them ------------------------
+
+
+GROUP_NORM = """
+mu[n, g] = mean_c(x[n, g, c])
+xc[n, g, c] = x[n, g, c] - mu[n, g]
+var[n, g] = mean_c(xc[n, g, c]**2)
+xhat[n, g, c] = xc[n, g, c] / sqrt(var[n, g] + eps)
+y[n, g, c] = gamma[g, c] * xhat[n, g, c] + beta[g, c]
+"""
+
+
+def test_the_readme_group_norm_derives_generates_and_checks() -> None:
+    gn = symgrad.layer("GroupNorm", GROUP_NORM, params=("gamma", "beta"), constants={"eps": 1e-5})
+    d = symgrad.derive(gn)
+    assert str(d.grads["gamma"]) == "rsum(dout*xhat, (n,))"
+    module = symgrad.codegen.load(symgrad.generate([gn]))
+    rng = np.random.default_rng(0)
+    layer = module.GroupNorm(rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))
+    assert layer.eps == 1e-5
+    x = rng.standard_normal((4, 2, 3))
+    assert symgrad.gradcheck(layer, x)
+    assert layer.dgamma.shape == (2, 3) and layer.dbeta.shape == (2, 3)
+
+
+def test_the_cli_declares_statements(tmp_path: Path) -> None:
+    expr = "ms[n] = mean_d(x[n, d]**2); y[n, d] = g[d] * x[n, d] / sqrt(ms[n] + eps)"
+    out = tmp_path / "rms.py"
+    base = [sys.executable, "-m", "symgrad"]
+    common = ["--expr", expr, "--param", "g", "--const", "eps=1e-6", "--name", "MyRMSNorm"]
+    derived = subprocess.run([*base, "derive", *common], capture_output=True, text=True)
+    assert derived.returncode == 0, derived.stderr
+    assert "dg" in derived.stdout and "dx" in derived.stdout
+    written = subprocess.run(
+        [*base, "codegen", *common, "-o", str(out)], capture_output=True, text=True
+    )
+    assert written.returncode == 0, written.stderr
+    module = symgrad.codegen.load(out.read_text())
+    rng = np.random.default_rng(1)
+    assert symgrad.gradcheck(module.MyRMSNorm(rng.standard_normal(5)), rng.standard_normal((3, 5)))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--expr", "y[n] = x[n]", "--var", "x"], "--var is for an elementwise"),
+        (["--expr", "x*2", "--param", "x"], "--param is for --expr statements"),
+        (["--expr", "y[n] = a * x[n]", "--const", "a=big"], "--const takes NAME=NUMBER"),
+    ],
+)
+def test_the_cli_refuses_mixed_forms_in_one_line(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "symgrad", "derive", *args], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_batch_normalization_matches_the_book_in_training_and_evaluation(generated) -> None:
+    rng = np.random.default_rng(0)
+    gamma, beta = rng.standard_normal(12), rng.standard_normal(12)
+    ours = generated.BatchNormalization(gamma.copy(), beta.copy())
+    book = textbook.BatchNormalization(gamma.copy(), beta.copy())
+    for _ in range(3):  # running averages as the book updates them
+        x = rng.standard_normal((5, 3, 2, 2)) * 3 + 1  # (N, C, H, W), flattened to (N, 12)
+        np.testing.assert_allclose(ours.forward(x), book.forward(x), rtol=1e-12)
+        dout = rng.standard_normal(x.shape)
+        np.testing.assert_allclose(ours.backward(dout), book.backward(dout), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours.dgamma, book.dgamma, rtol=1e-12)
+        np.testing.assert_allclose(ours.dbeta, book.dbeta, rtol=1e-12)
+    np.testing.assert_allclose(ours.running_mean, book.running_mean, rtol=1e-12)
+    np.testing.assert_allclose(ours.running_var, book.running_var, rtol=1e-12)
+    x = rng.standard_normal((4, 3, 2, 2))
+    np.testing.assert_allclose(
+        ours.forward(x, train_flg=False), book.forward(x, train_flg=False), rtol=1e-12
+    )
+    assert ours.forward(x, train_flg=False).shape == x.shape
+
+
+def test_dropout_is_the_books_not_inverted(generated) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 40))
+    ours, book = generated.Dropout(0.3), textbook.Dropout(0.3)
+    np.random.seed(5)
+    y = ours.forward(x)
+    np.random.seed(5)
+    np.testing.assert_array_equal(y, book.forward(x))
+    assert 0.6 < (y != 0).mean() < 0.8  # about 70 % kept, and not scaled up
+    np.testing.assert_array_equal(y[y != 0], x[y != 0])
+    dout = rng.standard_normal(x.shape)
+    np.testing.assert_array_equal(ours.backward(dout), book.backward(dout))
+    np.testing.assert_allclose(ours.forward(x, train_flg=False), x * 0.7)
+
+
+@pytest.mark.parametrize("alpha", [np.float64(0.25), np.array([0.1, 0.2, 0.3])])
+@pytest.mark.parametrize("shape", [(4, 3), (4, 3, 5), (2, 3, 4, 5)])
+def test_prelu_alpha_is_shared_or_per_channel(alpha, shape: tuple, generated) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    layer = generated.PReLU(np.array(alpha, copy=True))
+    reference = textbook.PReLU(np.array(alpha, copy=True))
+    np.testing.assert_allclose(layer.forward(x), reference.forward(x), rtol=1e-15)
+    dout = rng.standard_normal(shape)
+    np.testing.assert_allclose(layer.backward(dout), reference.backward(dout), rtol=1e-15)
+    assert np.shape(layer.dalpha) == np.shape(alpha)
+    np.testing.assert_allclose(layer.dalpha, reference.dalpha, rtol=1e-12)
+    assert symgrad.gradcheck(generated.PReLU(np.array(alpha, copy=True)), x)
+
+
+@pytest.mark.parametrize("name", ["LayerNorm", "RMSNorm"])
+@pytest.mark.parametrize("shape", [(7,), (4, 7), (2, 3, 7)])
+def test_norms_work_over_the_last_axis_of_any_rank(name: str, shape: tuple, generated) -> None:
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(7) for _ in symgrad.catalog[name].params]
+    ours = getattr(generated, name)(*[p.copy() for p in params])
+    reference = getattr(textbook, name)(*[p.copy() for p in params])
+    x = rng.standard_normal(shape) * 2 + 1
+    np.testing.assert_allclose(ours.forward(x), reference.forward(x), rtol=1e-12, atol=1e-14)
+    dout = rng.standard_normal(shape)
+    np.testing.assert_allclose(ours.backward(dout), reference.backward(dout), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.dgamma, reference.dgamma, rtol=1e-10, atol=1e-12)
+    assert ours.eps == {"LayerNorm": 1e-5, "RMSNorm": 1e-6}[name]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(symgrad.catalog))
+def test_float32_in_float32_out(name: str, dtype: type, generated) -> None:
+    from symgrad.sampling import build, sample
+
+    d = symgrad.derive(name)
+    params, inputs = sample(d, np.random.default_rng(0), dtype)
+    layer = build(getattr(generated, name), d, params)
+    out = layer.forward(*inputs)
+    if not d.spec.is_loss:
+        assert np.asarray(out).dtype == dtype
+    grads = layer.backward(np.ones_like(out) if np.ndim(out) else 1.0)
+    for g in grads if isinstance(grads, tuple) else (grads,):
+        assert np.asarray(g).dtype == dtype, name
+    for p in d.spec.params:
+        assert np.asarray(getattr(layer, f"d{p.name}")).dtype == dtype, (name, p.name)
+
+
+def test_huber_loss_is_pytorchs_mean_over_all_elements(generated) -> None:
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((3, 4, 5)) * 2, rng.standard_normal((3, 4, 5))
+    ours, reference = generated.HuberLoss(), textbook.HuberLoss()
+    assert ours.forward(x, t) == pytest.approx(reference.forward(x, t), rel=1e-14)
+    np.testing.assert_allclose(ours.backward(), reference.backward(), rtol=1e-14)
+
+
+def test_cross_entropy_with_label_smoothing_takes_labels(generated) -> None:
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((6, 4)) * 3, rng.integers(0, 4, 6)
+    ours, reference = generated.CrossEntropyLoss(), textbook.CrossEntropyLoss()
+    assert ours.forward(x, labels) == pytest.approx(reference.forward(x, labels), rel=1e-14)
+    np.testing.assert_allclose(ours.backward(), reference.backward(), rtol=1e-12, atol=1e-15)
+    assert ours.label_smoothing == 0.1

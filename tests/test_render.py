@@ -88,8 +88,11 @@ def test_text_reads_like_the_textbook_not_like_sympy(name: str) -> None:
 
 def test_matrix_products_and_bias_sums_in_text() -> None:
     text = symgrad.derive("Affine").text()
-    assert "dX = dout @ Wᵀ" in text and "dW = Xᵀ @ dout" in text
-    assert "db = Σ_n dout[n, :]" in text and "shape (M,)" in text
+    assert "= dout @ Wᵀ" in text and "= xᵀ @ dout" in text
+    assert "db  = Σ_n dout      (M,)" in text
+    tex = symgrad.derive("Affine").latex()
+    assert r"\underbrace{W^{\mathsf{T}}}_{M \times D}" in tex
+    assert "so its gradient sums over it" in tex
 
 
 def test_node_rows_are_aligned() -> None:
@@ -115,4 +118,4 @@ def test_latex_transposes_a_fraction_whole_and_puts_positive_terms_first(name: s
 
 
 def test_loss_gradient_prints_y_minus_t() -> None:
-    assert r"{y}_{i} - {t}_{i}" in symgrad.derive("SoftmaxWithLoss").latex()
+    assert r"\left(y - t\right)}{N}" in symgrad.derive("SoftmaxWithLoss").latex()
