@@ -322,20 +322,20 @@ class _Class:
         wrap = functools.partial(textwrap.wrap, width=_MAX_LINE - 4, subsequent_indent="    ")
         return ["    " + row if row else "" for line in out for row in (wrap(line) or [""])]
 
-    def init_args(self) -> list[str]:
-        out = [f"{p.name}: np.ndarray" for p in self.layer.params]
+    def ctor(self) -> list[tuple[str, str]]:
+        """The constructor's arguments, in order: ``(name, annotation and default)``."""
+        out = [(p.name, "np.ndarray") for p in self.layer.params]
         if self.layer.running:
-            out.append(f"momentum: float = {self.layer.momentum!r}")
-            out += [f"{r.state}: np.ndarray | None = None" for r in self.layer.running]
-        out += [f"{name}: float = {_number(value)}" for name, value in self.constants()]
+            out.append(("momentum", f"float = {self.layer.momentum!r}"))
+            out += [(r.state, "np.ndarray | None = None") for r in self.layer.running]
+        out += [(name, f"float = {_number(value)}") for name, value in self.constants()]
         return out
 
+    def init_args(self) -> list[str]:
+        return [f"{name}: {annotation}" for name, annotation in self.ctor()]
+
     def init(self) -> list[str]:
-        out = [f"{_INDENT}self.{p.name} = {p.name}" for p in self.layer.params]
-        if self.layer.running:
-            out.append(f"{_INDENT}self.momentum = momentum")
-            out += [f"{_INDENT}self.{r.state} = {r.state}" for r in self.layer.running]
-        out += [f"{_INDENT}self.{name} = {name}" for name, _ in self.constants()]
+        out = [f"{_INDENT}self.{name} = {name}" for name, _ in self.ctor()]
         out += [f"{_INDENT}self.{s.name}: np.ndarray | None = None" for s in self.d.saved]
         if self.layer.flatten or self.one_sample:
             out.append(f"{_INDENT}self.x_shape: tuple[int, ...] | None = None")

@@ -28,6 +28,7 @@ import numpy as np
 from symgrad.check import build, sample
 from symgrad.codegen import generate, load
 from symgrad.engine import derive
+from symgrad.names import gradient_of
 from symgrad.verify import _input_names
 
 RTOL = {
@@ -130,7 +131,7 @@ def _run(
     for k, g in enumerate(grads):
         results[f"d{names[k]}" if k < len(names) else f"gradient {k}"] = np.asarray(g)
     for name in sorted(vars(layer)):
-        if name.startswith("d") and name[1:] in vars(layer) and vars(layer)[name] is not None:
+        if gradient_of(name) in vars(layer) and vars(layer)[name] is not None:
             results[name] = np.asarray(vars(layer)[name])
     return results
 

@@ -48,7 +48,8 @@ from symgrad.local import Accuracy, MapDerivation, MapSpec, code_cost, derive_ma
 from symgrad.local import Gradient as LocalGradient
 from symgrad.numpy_printer import numpy_code
 from symgrad.program import Layer
-from symgrad.proofs import prove_equal
+from symgrad.proofs import DIGITS as _DIGITS
+from symgrad.proofs import agree_at, prove_equal
 from symgrad.result import Rendered
 from symgrad.reverse import Backward, staged
 from symgrad.statements import Map, Reduce, Statement
@@ -57,8 +58,6 @@ from symgrad.tensors import ELLIPSIS, Tensor, dout, grad_name
 
 CHECK_SIZES = (2, 3)
 """Every axis at these sizes when the compact form is checked (symbolically at the first)."""
-_DIGITS = 40
-_AGREE = sympy.Float("1e-25")
 
 
 @dataclass(frozen=True)
@@ -541,9 +540,9 @@ def _agree(
 ) -> None:
     where = ", ".join(f"{a}={v}" for a, v in sizes.items())
     for point in points:
-        a = sympy.N(got.xreplace(point), _DIGITS)
-        b = sympy.N(want.xreplace(point), _DIGITS)
-        if not (a.is_number and b.is_number) or abs(complex(a - b)) > _AGREE * max(1, abs(b)):
+        if not agree_at(got, want, point):
+            a = sympy.N(got.xreplace(point), _DIGITS)
+            b = sympy.N(want.xreplace(point), _DIGITS)
             what = (
                 "the forward as generated code computes it disagrees with the declared one"
                 if g is None
@@ -643,10 +642,8 @@ def _invariant(layer: Layer, x: Tensor, axis: str, kept: list[str]) -> bool:
         s: sympy.Float(rng.uniform(-2, 2), _DIGITS) for s in shift.values()
     }
     pairs = [(v, v.xreplace(moved)) for name in kept for v in c.values[name].values()]
-    for before, after in pairs:
-        a, b = sympy.N(before.xreplace(point), _DIGITS), sympy.N(after.xreplace(point), _DIGITS)
-        if abs(complex(a - b)) > _AGREE * max(1, abs(a)):
-            return False
+    if not all(agree_at(after, before, point) for before, after in pairs):
+        return False
     # Logarithms expanded with force: exact where the forward is real (their arguments
     # positive); the 40-digit comparison above assumes nothing.
     return all(prove_equal(_logs_split(after), _logs_split(before)) for before, after in pairs)

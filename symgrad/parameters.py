@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.names import grad_name
+
 MAX_DEPTH = 4
 
 
@@ -193,7 +195,7 @@ def _attribute_pairs(path: str, obj: Any) -> list[Pairing]:
     attributes = vars(obj)
     out = []
     for name, value in attributes.items():
-        grad = f"d{name}"
+        grad = grad_name(name)
         if grad in attributes and is_parameter_value(value):
             out.append(
                 Pairing(

@@ -95,6 +95,18 @@ def _name_exponentials(e: sympy.Expr) -> sympy.Expr:
     return e.xreplace(named)
 
 
+DIGITS = 40
+"""The working precision of every numerical comparison."""
+AGREE = sympy.Float("1e-25")
+"""Two values agree when they differ by at most this, relative to the larger of 1 and ``b``."""
+
+
+def agree_at(a: sympy.Expr, b: sympy.Expr, point: dict) -> bool:
+    """``a`` and ``b`` are equal numbers at ``point``, in 40-digit arithmetic."""
+    x, y = sympy.N(a.xreplace(point), DIGITS), sympy.N(b.xreplace(point), DIGITS)
+    return bool(x.is_number and y.is_number and abs(complex(x - y)) <= AGREE * max(1, abs(y)))
+
+
 def numerically_zero(e: sympy.Expr, points: int = 6) -> bool:
     """``e`` is 0 to 25 digits at ``points`` random points in [-3, 3] (40-digit arithmetic)."""
     symbols = sorted(e.free_symbols, key=lambda s: s.name)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import sympy
 
+from symgrad.names import grad_name as grad_name  # the one naming rule, re-exported
+
 ELLIPSIS = "..."
 dout = sympy.Symbol("dout")
 """The gradient of the output: the argument of ``backward``."""
@@ -75,8 +77,3 @@ def axis_size(axis: str) -> sympy.Symbol:
 def size_of(axes: tuple[str, ...]) -> sympy.Expr:
     """The number of elements spanned by ``axes``."""
     return sympy.Mul(*(axis_size(a) for a in axes))
-
-
-def grad_name(name: str) -> str:
-    """The name of a tensor's gradient: ``dx`` for ``x``, ``dgamma`` for ``gamma``."""
-    return f"d{name}"

@@ -54,6 +54,7 @@ import numpy as np
 
 from symgrad.differences import STEP, Differencer, eps_of, step_for
 from symgrad.errors import SymgradError
+from symgrad.names import gradient_of
 from symgrad.parameters import (
     Parameter,
     explicit_pairings,
@@ -487,7 +488,7 @@ class Probe:
                     f"reads, so it was NOT checked (name it: params={{'...': {name!r}}})"
                 )
         for name, value in kept.items():
-            gradient_like = name.rpartition(".")[2].startswith("d")
+            gradient_like = gradient_of(name.rpartition(".")[2]) is not None
             if isinstance(value, np.ndarray) and id(value) not in paired and not gradient_like:
                 report.notes.append(
                     f"{name} is a float array with no gradient beside it: not checked "
@@ -587,7 +588,7 @@ def _gradients_written_by_backward(probe: Probe) -> list[tuple[str, Any]]:
     out = []
     for name, slots in value_slots(probe.layer).values():
         last = name.rpartition(".")[2]
-        if not (last.startswith("d") and len(last) > 1):
+        if gradient_of(last) is None:
             continue
         value = slots[0].get()
         old = before.get(name)
