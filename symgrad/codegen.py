@@ -596,7 +596,8 @@ class _Class:
         rename: dict[sympy.Symbol, sympy.Expr] = {}
         for symbol, e in replacements:
             e = e.xreplace(rename)
-            if not any(v.name in self.slots or v.name in taken for v in e.free_symbols):
+            arrays = set(self.slots) | taken | {line.target for line in lines}
+            if not any(v.name in arrays for v in e.free_symbols):
                 rename[symbol] = e  # sizes and numbers only (1/N): written where used
                 continue
             name = next((n for v, n in staged.items() if _same(v, e)), None)
@@ -958,11 +959,18 @@ class _Splitter:
             raise DerivationError(
                 f"cannot split the line of {line.target} to fit {self.width} columns"
             )
+        reductions = [] if _is_reduction(expr) else _reductions(expr)
+        if reductions:  # a sum or mean gets a line of its own first, as a person names it
+            children = reductions
         child = max(children, key=lambda e: (len(self.show(e)), sympy.default_sort_key(e)))
         root = self.roots.get(line.target, line.target)
         k = next(k for k in itertools.count(1) if f"{root}_{k}" not in self.taken)
         name = f"{root}_{k}"
         rest = expr.xreplace({child: sympy.Symbol(name)})
+        scale = _size_beside(expr, child) if reductions and isinstance(child, rsum) else 1
+        if scale != 1:  # Σ_d e / D is a mean: the line computes it, the rest reads it
+            rest = expr.xreplace({child: sympy.Symbol(name) / scale})
+            child = child * scale
         if (
             not self.fits(line.target, rest)
             and isinstance(expr, (sympy.Add, sympy.Mul))
@@ -994,6 +1002,55 @@ class _Splitter:
                 group = [sympy.Symbol(acc)]
             group.append(term)
         return [*parts, *self.split(Line(line.target, expr.func(*group)))]
+
+
+def _reductions(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The sums inside ``expr`` (not ``expr`` itself), each with its 1/size when it is a mean."""
+    out = []
+    for e in sympy.preorder_traversal(expr):
+        if e is expr or not isinstance(e, (rsum, sympy.Mul)):
+            continue
+        if isinstance(e, rsum) or (
+            any(isinstance(f, rsum) for f in e.args)
+            and all(
+                isinstance(f, rsum)
+                or (f.is_number or (f.free_symbols and all(_is_size(s) for s in f.free_symbols)))
+                for f in e.args
+            )
+        ):
+            out.append(e)
+    means = [m for m in out if isinstance(m, sympy.Mul)]
+    return [e for e in out if not (isinstance(e, rsum) and any(e in m.args for m in means))]
+
+
+def _is_reduction(e: sympy.Expr) -> bool:
+    """A sum, or a sum times sizes (a mean): a line that computes it is split inside it."""
+    if isinstance(e, rsum):
+        return True
+    return (
+        isinstance(e, sympy.Mul)
+        and any(isinstance(f, rsum) for f in e.args)
+        and all(
+            isinstance(f, rsum) or (f.free_symbols and all(_is_size(s) for s in f.free_symbols))
+            for f in e.args
+        )
+    )
+
+
+def _size_beside(expr: sympy.Expr, total: rsum) -> sympy.Expr:
+    """The size factors of the product that holds the sum ``total`` (``1/D`` in
+    ``xhat·Σ_d e/D``), or 1."""
+    for e in sympy.preorder_traversal(expr):
+        if isinstance(e, sympy.Mul) and total in e.args:
+            sizes = [
+                f for f in e.args if f.free_symbols and all(_is_size(s) for s in f.free_symbols)
+            ]
+            return sympy.Mul(*sizes)
+    return sympy.S.One
+
+
+def _is_size(s: sympy.Symbol) -> bool:
+    return bool(s.is_integer and s.is_positive and s.name.isupper())
 
 
 def _parts(expr: sympy.Basic) -> list[sympy.Expr]:

@@ -181,6 +181,18 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
             return self._size_code(size)
         return super()._print_Symbol(e)
 
+    def _print_Mul(self, e: sympy.Mul) -> str:
+        """``-(a + b - c)/s`` as ``(c - a - b)/s``: the same value without a pass that negates
+        a whole array."""
+        coeff, rest = e.as_coeff_Mul()
+        factors = sympy.Mul.make_args(rest)
+        sums = [f for f in factors if isinstance(f, sympy.Add)]
+        if coeff == -1 and len(sums) == 1:
+            flipped = sympy.Add(*(-t for t in sums[0].args))
+            others = [f for f in factors if f is not sums[0]]
+            return self._print(sympy.Mul(flipped, *others, evaluate=False))
+        return super()._print_Mul(e)
+
     def _print_Pow(self, e: sympy.Pow, rational: bool = False) -> str:
         # A root of a number as Python arithmetic: ``2**0.5`` is a Python float, which keeps
         # float32 arrays float32; ``np.sqrt(2)`` is a float64 scalar and would promote them.
