@@ -209,6 +209,7 @@ class _Class:
         for s in self.d.forward:
             self.scope.add(s.target)
         self.slots = self._slots()
+        self.shapes = self._needed_shapes()
 
     # --- layout ---------------------------------------------------------------------------------
 
@@ -226,6 +227,22 @@ class _Class:
             slots.setdefault(s.target.name, self._result_slots(s, slots))
         slots["dout"] = slots[self.layer.output.name]
         return slots
+
+    def _needed_shapes(self) -> list[str]:
+        """The inputs whose shape ``backward`` needs and no saved array carries: a gradient
+        that does not vary along an axis of its input (``y[k] = mean_n x[n, k]`` gives
+        ``dx = dout/N``), or a size only the input had."""
+        known = {s.name: self.slots[s.name] for s in self.d.saved} | {"dout": self.slots["dout"]}
+        carried = {a for slots in known.values() for a in slots}
+        out = []
+        for g in self.d.gradients:
+            if g.wrt.role != "input":
+                continue
+            printed = set(_slots_of(g.expr, known, g.wrt.axes)) - {KEPT}
+            sizes = {a for s in g.expr.free_symbols if (a := _axis_of_size(s)) is not None}
+            if not set(g.wrt.axes) <= printed or not sizes <= carried:
+                out.append(g.wrt.name)
+        return out
 
     def _trailing(self, p: Tensor) -> tuple[str, ...]:
         """The axes after ``p``'s in the statements that read it, where ``p``'s axes are not
@@ -339,6 +356,7 @@ class _Class:
         out += [f"{_INDENT}self.{s.name}: np.ndarray | None = None" for s in self.d.saved]
         if self.layer.flatten or self.one_sample:
             out.append(f"{_INDENT}self.x_shape: tuple[int, ...] | None = None")
+        out += [f"{_INDENT}self.shape_{x}: tuple[int, ...] | None = None" for x in self.shapes]
         out += [f"{_INDENT}self.d{p.name}: np.ndarray | None = None" for p in self.layer.params]
         return out
 
@@ -383,15 +401,25 @@ class _Class:
             m = "self.momentum"
             out += [f"{_INDENT}self.{r.state} = {m} * self.{r.state} + (1 - {m}) * {r.statistic}"]
         out += [f"{_INDENT}self.{s.name} = {s.name}" for s in self.d.saved]
+        out += [f"{_INDENT}self.shape_{x} = {x}.shape" for x in self.shapes]
         if layer.is_loss:
             out += self.finite_loss_check()
         out += [f"{_INDENT}return {self.result()}"]
         return out
 
+    def kept(self) -> tuple[int, ...]:
+        """The size-1 axes the output is stored with (``y = x.max(axis=1, keepdims=True)``),
+        counted from the end: ``forward`` returns it without them, ``backward`` puts them
+        back into ``dout``."""
+        slots = self.slots[self.layer.output.name]
+        return tuple(i - len(slots) for i, s in enumerate(slots) if s == KEPT)
+
     def result(self) -> str:
         y = self.layer.output
         if self.layer.is_loss:
             return f"float({y.name})"
+        if self.kept():
+            return f"np.squeeze({y.name}, axis={self.kept()})"
         if self.layer.flatten and y.axes == self.layer.inputs[0].axes:
             return f"{y.name}.reshape(*self.x_shape)"
         return y.name
@@ -541,13 +569,16 @@ class _Class:
         annotation = types_[0] if len(types_) == 1 else f"tuple[{', '.join(types_)}]"
         out = [f"{head} -> {annotation if inputs else 'None'}:"]
         saved = [s.name for s in self.d.saved]
+        if self.kept() and not self.layer.is_loss:
+            out += [f"{_INDENT}dout = np.expand_dims(dout, axis={self.kept()})"]
         if self.layer.flatten and self.layer.output.axes == self.layer.inputs[0].axes:
             out += [f"{_INDENT}dout = dout.reshape(dout.shape[0], -1)"]  # as forward flattened x
         if saved:
             out += [f"{_INDENT}{', '.join(saved)} = {', '.join('self.' + s for s in saved)}"]
+        out += [f"{_INDENT}shape_{x} = self.shape_{x}" for x in self.shapes]
         lines = self.backward_lines()
         out += self.bind(lines, saved, _INDENT)
-        available = [*saved, "dout", *self.arrays()]
+        available = [*saved, "dout", *(p.name for p in self.layer.params)]
         out += self.print_lines(lines, _INDENT, probe=True, backward=True, available=available)
         for g in grads:
             if g.wrt.role == "param":
@@ -559,6 +590,8 @@ class _Class:
                     ]
                 out += [f"{_INDENT}self.{g.name} = {value}"]
         for g in inputs:
+            if g.wrt.name in self.shapes:  # the same for every element along some axis
+                out += [f"{_INDENT}{g.name} = np.broadcast_to({g.name}, shape_{g.wrt.name}).copy()"]
             if self.layer.flatten and g.wrt.name == self.x:
                 out += [f"{_INDENT}{g.name} = {g.name}.reshape(*self.x_shape)"]
             elif self.one_sample and g.wrt.name == self.x:
@@ -727,7 +760,11 @@ class _Class:
         out, sizes = [], {}
         for axis in axes:
             name = axis_size(axis).name
-            out.append(f"{indent}{name} = {size_code(axis, names)}")
+            code = size_code(axis, names)
+            for x in self.shapes:  # an array's shape saved without the array
+                if code == name and axis in self.slots[x]:
+                    code = size_code(axis, {x: self.slots[x]}).replace(f"{x}.shape", f"shape_{x}")
+            out.append(f"{indent}{name} = {code}")
             sizes[axis] = name
         return out, sizes
 
@@ -1047,6 +1084,12 @@ def _size_beside(expr: sympy.Expr, total: rsum) -> sympy.Expr:
             ]
             return sympy.Mul(*sizes)
     return sympy.S.One
+
+
+def _axis_of_size(s: sympy.Basic) -> str | None:
+    from symgrad.tensor_printer import _size_axis
+
+    return _size_axis(s) if isinstance(s, sympy.Symbol) else None
 
 
 def _is_size(s: sympy.Symbol) -> bool:

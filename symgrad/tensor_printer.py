@@ -62,9 +62,11 @@ def _numbers_inside(e: sympy.Basic) -> sympy.Basic:
     (``dout·(1 if mask else 0)`` becomes ``dout * mask``)."""
 
     def fold(m: sympy.Basic) -> bool:
-        return isinstance(m, sympy.Mul) and any(
+        # never across a sum: its body is at other indices, where the condition differs
+        numeric = any(
             isinstance(f, sympy.Piecewise) and all(v.is_number for v, _ in f.args) for f in m.args
         )
+        return isinstance(m, sympy.Mul) and numeric and not m.has(rsum)
 
     return e.replace(fold, sympy.piecewise_fold) if e.has(sympy.Piecewise) else e
 

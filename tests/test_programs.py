@@ -431,3 +431,35 @@ def test_cross_entropy_with_label_smoothing_takes_labels(generated) -> None:
     assert ours.forward(x, labels) == pytest.approx(reference.forward(x, labels), rel=1e-14)
     np.testing.assert_allclose(ours.backward(), reference.backward(), rtol=1e-12, atol=1e-15)
     assert ours.label_smoothing == 0.1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "y[n] = max_k(x[n, k])",  # the gradient goes to the maximum, ties split
+        "y[n] = sum_k(x[n, k]**2)",  # output with an axis fewer than the input
+        "y[k] = mean_n(x[n, k])",  # dx = dout/N: needs x's shape, not x
+        "loss = mean(x[n, k])",
+        "y[n, k] = x[n, k] - mean_k(x[n, k])",
+    ],
+)
+def test_reductions_of_every_kind_derive_generate_and_check(text: str) -> None:
+    layer = symgrad.layer("R", text)
+    module = symgrad.codegen.load(symgrad.generate([layer]))
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    out = module.R().forward(x)
+    output = symgrad.derive(layer).output
+    assert np.shape(out) == tuple({"n": 3, "k": 4}[a] for a in output.axes)
+    assert symgrad.gradcheck(module.R(), x)
+
+
+def test_max_splits_the_gradient_between_ties(generated) -> None:
+    module = symgrad.codegen.load(symgrad.generate([symgrad.layer("M", "y[n] = max_k(x[n, k])")]))
+    layer = module.M()
+    layer.forward(np.array([[1.0, 2.0, 2.0], [3.0, 0.0, -1.0]]))
+    np.testing.assert_array_equal(
+        layer.backward(np.array([1.0, 4.0])), [[0.0, 0.5, 0.5], [4.0, 0.0, 0.0]]
+    )
+    assert any(
+        "tie" in c for c in symgrad.derive(symgrad.layer("M", "y[n] = max_k(x[n, k])")).conventions
+    )
