@@ -40,6 +40,7 @@ import numpy as np
 import sympy
 
 from symgrad import __version__, special
+from symgrad.compact import inline
 from symgrad.engine import Derivation, derive
 from symgrad.errors import DerivationError, SymgradError, unexpected
 from symgrad.functions import helpers_of, logistic
@@ -48,9 +49,10 @@ from symgrad.numerics import ACCURATE, Probes
 from symgrad.numpy_printer import SymgradNumPyPrinter, numpy_code, numpy_namespace
 from symgrad.program import Layer
 from symgrad.sampling import build, sample
-from symgrad.statements import Contract, Map, Reduce, Statement
-from symgrad.tensor_algebra import rsum
-from symgrad.tensor_printer import TensorNumPyPrinter, numpy_tensor_code, size_code
+from symgrad.statements import Contract, FirstMax, Gather, Map, Reduce, Statement
+from symgrad.statements import gather as gathers
+from symgrad.tensor_algebra import at, rsum
+from symgrad.tensor_printer import TensorNumPyPrinter, numpy_tensor_code, size_code, text_tensor
 from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout
 from symgrad.verify import check_layer
 
@@ -117,7 +119,21 @@ def _helpers(derivations: list[Derivation]) -> list[str]:
         exprs = [s.body for s in (*d.forward, *d.spec.eval_statements)]
         for e in [*exprs, *(g.expr for g in d.gradients)]:
             used |= helpers_of(e)
-    return [special.source()] if "special" in used else []
+    out = [special.source()] if "special" in used else []
+    calls = "\n".join(class_text for class_text in _gather_calls(derivations))
+    for name, source in gathers.HELPERS.items():
+        if f"{name}(" in calls:
+            out.append(source.lstrip("\n"))
+    return out
+
+
+def _gather_calls(derivations: list[Derivation]) -> list[str]:
+    """The code of the classes' lines that call the gather helpers."""
+    return ["\n".join(_Class(d).lines()) for d in derivations if _has_gathers(d)]
+
+
+def _has_gathers(d: Derivation) -> bool:
+    return any(isinstance(s, (Gather, FirstMax)) for s in d.forward)
 
 
 def verify_generated(text: str, derivations: list[Derivation]) -> None:
@@ -234,9 +250,13 @@ class _Class:
         ``dx = dout/N``), or a size only the input had."""
         known = {s.name: self.slots[s.name] for s in self.d.saved} | {"dout": self.slots["dout"]}
         carried = {a for slots in known.values() for a in slots}
-        out = []
+        out = [
+            s.source.name
+            for s in self.d.forward
+            if isinstance(s, Gather) and s.source.role == "input" and gathers.window_of(s)
+        ]
         for g in self.d.gradients:
-            if g.wrt.role != "input":
+            if g.wrt.role != "input" or g.wrt.name in out:
                 continue
             printed = set(_slots_of(g.expr, known, g.wrt.axes)) - {KEPT}
             sizes = {a for s in g.expr.free_symbols if (a := _axis_of_size(s)) is not None}
@@ -260,7 +280,7 @@ class _Class:
         return ()
 
     def _result_slots(self, s: Statement, slots: dict) -> tuple[str, ...]:
-        if isinstance(s, Contract):
+        if isinstance(s, (Contract, Gather, FirstMax)):
             return s.target.axes
         printer = TensorNumPyPrinter(slots)
         try:
@@ -298,6 +318,8 @@ class _Class:
     @property
     def one_sample(self) -> bool:
         """A loss over (N, K) rows also takes one row of K."""
+        if not self.layer.inputs:
+            return False
         x = self.layer.inputs[0]
         return self.layer.is_loss and len(x.axes) == 2 and ELLIPSIS not in x.axes
 
@@ -329,6 +351,11 @@ class _Class:
         out = [f'"""{self.layer.doc or self.layer.name}', ""]
         known = {n: self.slots[n] for n in [*(s.name for s in d.saved), "dout", *self.arrays()]}
         for g in d.gradients:
+            if g.expr.has(at, sympy.KroneckerDelta):  # an index map: as the formula
+                out.append(
+                    f"Derived backward: {g.name}[{', '.join(g.wrt.axes)}] = {text_tensor(g.expr)}"
+                )
+                continue
             code = numpy_tensor_code(g.expr, known, g.wrt.axes)
             out.append(f"Derived backward: {g.name} = {code}")
         out.append(f"Saved by forward: {saved}")
@@ -345,7 +372,12 @@ class _Class:
         if self.layer.running:
             out.append(("momentum", f"float = {self.layer.momentum!r}"))
             out += [(r.state, "np.ndarray | None = None") for r in self.layer.running]
-        out += [(name, f"float = {_number(value)}") for name, value in self.constants()]
+        structural = set(self.layer.structural())
+        for name, value in self.constants():
+            kind = "int" if name in structural else "float"
+            default = str(int(value)) if name in structural and value is not None else None
+            default = default or (_number(value) if value is not None else None)
+            out.append((name, kind if default is None else f"{kind} = {default}"))
         return out
 
     def init_args(self) -> list[str]:
@@ -414,10 +446,24 @@ class _Class:
         slots = self.slots[self.layer.output.name]
         return tuple(i - len(slots) for i, s in enumerate(slots) if s == KEPT)
 
+    def order(self) -> tuple[list[int], list[int]] | None:
+        """Where the output is stored in another order than its declared axes (a
+        convolution's ``(N, OH, OW, FN)`` product): the permutations to the declared order
+        and back, else None."""
+        y = self.layer.output
+        stored = [a for a in self.slots[y.name] if a != KEPT]
+        if ELLIPSIS in y.axes or stored == list(y.axes) or sorted(stored) != sorted(y.axes):
+            return None
+        return [stored.index(a) for a in y.axes], [y.axes.index(a) for a in stored]
+
     def result(self) -> str:
         y = self.layer.output
         if self.layer.is_loss:
             return f"float({y.name})"
+        order = self.order()
+        if order is not None:
+            value = f"np.squeeze({y.name}, axis={self.kept()})" if self.kept() else y.name
+            return f"{value}.transpose({', '.join(map(str, order[0]))})"
         if self.kept():
             return f"np.squeeze({y.name}, axis={self.kept()})"
         if self.layer.flatten and y.axes == self.layer.inputs[0].axes:
@@ -456,9 +502,76 @@ class _Class:
         return _shared_calls(lines, self.taken())
 
     def _line(self, s: Statement, inline: Mapping[sympy.Symbol, sympy.Expr]) -> Line:
+        if isinstance(s, Gather):
+            return self.gather_line(s)
+        if isinstance(s, FirstMax):
+            k = len(s.window)
+            if s.operands[0].axes[-k:] != s.window:
+                raise DerivationError(f"{self.layer.name}: no NumPy form for {s!r}")
+            return Line(s.target.name, s.operands[0].symbol, f"_first_max({s.operands[0]}, {k})")
         if isinstance(s, Reduce) and s.op == "max":
             return Line(s.target.name, s.body, s.numpy(self.slots))
         return Line(s.target.name, self.value(s).xreplace(inline))
+
+    # --- gathers -------------------------------------------------------------------------------
+
+    def gather_line(self, s: Gather) -> Line:
+        """A gather's line: a sliding window by _im2col, a lookup by fancy indexing."""
+        window = gathers.window_of(s)
+        if window is not None:
+            fh, fw = (self.size_text(a) for a in window.windows)
+            stride, pad = (self.code(e) for e in (window.stride, window.pad))
+            code = f"_im2col({s.source}, {fh}, {fw}, {stride}, {pad})"
+            return Line(s.target.name, self.window_symbols(s, window), code)
+        labels = gathers.lookup_of(s)
+        if labels is not None:
+            return Line(
+                s.target.name, sympy.Tuple(s.source.symbol, labels.symbol), f"{s.source}[{labels}]"
+            )
+        raise DerivationError(f"{self.layer.name}: no NumPy form for the gather {s!r}")
+
+    def gather_vjp(self, s: Gather, grad: str) -> Line:
+        """The scatter-add of a gather's gradient ``grad`` into its source's."""
+        target = f"d{s.source.name}"
+        window = gathers.window_of(s)
+        if window is not None:
+            fh, fw = (self.size_text(a) for a in window.windows)
+            stride, pad = (self.code(e) for e in (window.stride, window.pad))
+            shape = f"shape_{s.source.name}" if s.source.role == "input" else f"{s.source}.shape"
+            code = f"_col2im({grad}, {shape}, {fh}, {fw}, {stride}, {pad})"
+            return Line(target, self.window_symbols(s, window), code)
+        labels = gathers.lookup_of(s)
+        if labels is not None:
+            shape = f"{s.source}.shape"
+            code = f"_scatter_add({shape}, {labels}, {grad})"
+            return Line(target, sympy.Tuple(s.source.symbol, labels.symbol), code)
+        raise DerivationError(f"{self.layer.name}: no NumPy form for the gradient of {s!r}")
+
+    def window_symbols(self, s: Gather, window: gathers.Window) -> sympy.Expr:
+        """What a window's code reads, for binding: its source, sizes and constants."""
+        sizes = [axis_size(a) for a in window.windows if a not in dict(self.layer.sizes)]
+        constants = [
+            sympy.Symbol(c)
+            for c, _ in self.layer.constants
+            if c in {v.name for v in (window.stride + window.pad).free_symbols}
+            or any(
+                c in {v.name for v in e.free_symbols}
+                for a, e in self.layer.sizes
+                if a in window.windows
+            )
+        ]
+        return sympy.Tuple(s.source.symbol, *sizes, *constants)
+
+    def size_text(self, axis: str) -> str:
+        """An axis size in code: a declared one as its formula (``pool_h``), else its name
+        (bound from an array that has the axis)."""
+        declared = dict(self.layer.sizes)
+        if axis not in declared:
+            return axis_size(axis).name
+        return self.code(declared[axis])
+
+    def code(self, e: sympy.Expr) -> str:
+        return SymgradNumPyPrinter().doprint(e)
 
     def arrays(self) -> list[str]:
         """The arrays a method has before its first line: the arguments and parameters."""
@@ -569,6 +682,8 @@ class _Class:
         annotation = types_[0] if len(types_) == 1 else f"tuple[{', '.join(types_)}]"
         out = [f"{head} -> {annotation if inputs else 'None'}:"]
         saved = [s.name for s in self.d.saved]
+        if self.order() is not None:
+            out += [f"{_INDENT}dout = dout.transpose({', '.join(map(str, self.order()[1]))})"]
         if self.kept() and not self.layer.is_loss:
             out += [f"{_INDENT}dout = np.expand_dims(dout, axis={self.kept()})"]
         if self.layer.flatten and self.layer.output.axes == self.layer.inputs[0].axes:
@@ -589,8 +704,9 @@ class _Class:
                         f"{_INDENT}    {g.name} = {g.name}.sum()",
                     ]
                 out += [f"{_INDENT}self.{g.name} = {value}"]
+        gathered = {s.source.name for s in self.d.forward if isinstance(s, Gather)}
         for g in inputs:
-            if g.wrt.name in self.shapes:  # the same for every element along some axis
+            if g.wrt.name in self.shapes and g.wrt.name not in gathered:  # the same along an axis
                 out += [f"{_INDENT}{g.name} = np.broadcast_to({g.name}, shape_{g.wrt.name}).copy()"]
             if self.layer.flatten and g.wrt.name == self.x:
                 out += [f"{_INDENT}{g.name} = {g.name}.reshape(*self.x_shape)"]
@@ -600,11 +716,41 @@ class _Class:
             out += [f"{_INDENT}return {', '.join(g.name for g in inputs)}"]
         return out
 
+    def gather_backward_lines(self) -> list[Line]:
+        """With gathers, the backward in stages cut at them: each gather's target gradient
+        (``dcol``, written out), then its scatter-add (col2im) into its source's; the other
+        gradients written out in those."""
+        b = self.d.backward
+        scope = self.scope
+        for t in b.grad_tensors.values():
+            scope.add(t)
+        facts = self.layer.declared_facts()
+        mine = [s for s in self.d.forward if isinstance(s, Gather) and s.source.name in b.gradients]
+        keep = {b.grad_tensors[s.target.name].symbol for s in mine}
+        keep |= {
+            b.grad_tensors[s.source.name].symbol for s in mine if s.source.name in b.grad_tensors
+        }
+        keep = frozenset(keep)
+        lines = []
+        for s in reversed(mine):
+            grad = b.grad_tensors[s.target.name]
+            if grad.name != "dout":
+                lines.append(Line(grad.name, inline(b, s.target.name, scope, facts, keep)))
+                self.slots.setdefault(grad.name, s.target.axes)
+            lines.append(self.gather_vjp(s, grad.name))
+        sources = {s.source.name for s in mine}
+        for g in self.d.gradients:
+            if g.wrt.name not in sources:
+                lines.append(Line(g.name, inline(b, g.wrt.name, scope, facts, keep)))
+        return lines
+
     def backward_lines(self) -> list[Line]:
         """The gradients as lines: a parameter's gradient that another one contains
         (BatchNorm's ``dbeta = Σ_n dout`` inside ``dx``) is computed first and used there, and
         a value several gradients share is named: after the gradient it is (``dxhat``) where
         the staged backward has one, else ``tmp``."""
+        if _has_gathers(self.d):
+            return self.gather_backward_lines()
         grads = list(self.d.gradients)
         exprs = {g.name: g.expr for g in grads}
         used: set[str] = set()
@@ -672,10 +818,10 @@ class _Class:
             return []
         line = f"{indent}{', '.join(bound)} = {', '.join('self.' + n for n in bound)}"
         out = [line] if len(line) <= _MAX_LINE else [f"{indent}{n} = self.{n}" for n in bound]
-        x = self.x
         for p, k in self.expanded.items():
             if p not in bound:
                 continue
+            x = self.x
             ones = f"({x}.ndim - {len(self.slots[x]) - k})" if ELLIPSIS in self.slots[x] else k
             out.append(f"{indent}{p} = np.reshape({p}, np.shape({p}) + (1,) * {ones})")
         return out
@@ -758,9 +904,15 @@ class _Class:
         axes = sorted({a for s in used if s.is_Symbol and (a := _size_axis(s)) is not None})
         names = {n: self.slots[n] for n in available if n in self.slots}
         out, sizes = [], {}
+        declared = dict(self.layer.sizes)
         for axis in axes:
             name = axis_size(axis).name
             code = size_code(axis, names)
+            if axis in declared and code == name:
+                constants = {
+                    sympy.Symbol(c): sympy.Symbol(f"self.{c}") for c, _ in self.constants()
+                }
+                code = self.code(declared[axis].xreplace(constants))
             for x in self.shapes:  # an array's shape saved without the array
                 if code == name and axis in self.slots[x]:
                     code = size_code(axis, {x: self.slots[x]}).replace(f"{x}.shape", f"shape_{x}")
@@ -772,6 +924,9 @@ class _Class:
         for g in self.d.gradients:
             if g.name == name:
                 return g.wrt.axes
+        for t in self.d.backward.grad_tensors.values():
+            if t.name == name and t.name != "dout":
+                return t.axes
         for s in (*self.d.forward, *self.layer.eval_statements):
             if s.target.name == name:
                 return s.target.axes

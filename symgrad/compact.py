@@ -44,13 +44,20 @@ class Compact:
     rewrites: tuple[str, ...]
 
 
-def inline(backward: Backward, name: str, scope: Scope, facts: Facts) -> sympy.Expr:
-    """The gradient of ``name`` with every intermediate gradient written out."""
+def inline(
+    backward: Backward,
+    name: str,
+    scope: Scope,
+    facts: Facts,
+    keep: frozenset[sympy.Symbol] = frozenset(),
+) -> sympy.Expr:
+    """The gradient of ``name`` with every intermediate gradient written out (but those in
+    ``keep``)."""
     expr = backward.gradients.get(name, sympy.S.Zero)
     replace = {
         backward.grad_tensors[t].symbol: e
         for t, e in backward.gradients.items()
-        if t in backward.grad_tensors
+        if t in backward.grad_tensors and backward.grad_tensors[t].symbol not in keep
     }
     for _ in range(200):
         present = {s for s in expr.free_symbols if s in replace}

@@ -19,6 +19,7 @@ element by element: the reference every derived backward is checked against.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Mapping
@@ -29,8 +30,9 @@ import sympy
 from symgrad.constants import exact
 from symgrad.program import Layer
 from symgrad.statements import Reduce, Statement
-from symgrad.tensor_algebra import rsum
-from symgrad.tensors import Tensor, axis_size
+from symgrad.statements.reduce import first_max
+from symgrad.tensor_algebra import at, rsum
+from symgrad.tensors import Tensor, axis_size, index_axis
 
 Index = tuple[int, ...]
 
@@ -44,12 +46,26 @@ class Concrete:
     values: dict[str, dict[Index, sympy.Expr]] = field(default_factory=dict)
     elements: dict[str, dict[Index, sympy.Symbol]] = field(default_factory=dict)
     axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fixed: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, layer: Layer, sizes: Mapping[str, int]) -> Concrete:
-        c = cls(layer, dict(sizes))
+    def of(
+        cls, layer: Layer, sizes: Mapping[str, int], fixed: Mapping[str, int] | None = None
+    ) -> Concrete:
+        """``layer`` at ``sizes`` (the declared sizes computed from them), with the integer
+        constants that shape it (stride, padding) at ``fixed``."""
+        c = cls(
+            layer, dict(sizes), fixed=dict(structural_values(layer) if fixed is None else fixed)
+        )
+        c.sizes |= derived_sizes(layer, c.sizes, c.fixed)
+        labels = {t.name for t in layer.index_tensors()}
         for t in layer.tensors:
-            c.declare(t)  # constants too: a derivation holds for every value of eps
+            if t.name in c.fixed:
+                continue
+            if t.name in labels:
+                c.labels(t)
+            else:
+                c.declare(t)  # constants too: a derivation holds for every value of eps
         for s in layer.statements:
             c.values[s.target.name] = c.statement(s)
             c.axes[s.target.name] = s.target.axes
@@ -66,6 +82,24 @@ class Concrete:
         self.values[tensor.name] = dict(elements)
         self.axes[tensor.name] = tensor.axes
 
+    def labels(self, tensor: Tensor) -> None:
+        """Integer labels for a tensor read as positions: every value of the axis it indexes,
+        repeated ones included, in an order fixed by the sizes."""
+        from symgrad.statements.gather import Gather
+
+        axis = next(
+            a
+            for s in self.layer.statements
+            if isinstance(s, Gather) and tensor in s.index_tensors
+            for a, i in zip(s.source.axes, s.indices)
+            if tensor.symbol in i.free_symbols
+        )
+        positions = self.indices(tensor.axes)
+        labels = label_values(len(positions), self.sizes[axis])
+        values = {index: sympy.Integer(v) for index, v in zip(positions, labels)}
+        self.values[tensor.name] = values
+        self.axes[tensor.name] = tensor.axes
+
     def indices(self, axes: tuple[str, ...]) -> list[Index]:
         return list(itertools.product(*(range(self.sizes[a]) for a in axes)))
 
@@ -73,14 +107,16 @@ class Concrete:
         out = {}
         for index in self.indices(s.target.axes):
             at = dict(zip(s.target.axes, index))
-            if not s.summed:
+            if isinstance(s.body, first_max):
+                out[index] = self.first_max(s.body, at)
+            elif not s.summed:
                 out[index] = self.element_of(s.body, at)
             elif isinstance(s, Reduce) and s.op == "max":
                 terms = [
                     self.element_of(s.body, {**at, **dict(zip(s.summed, k))})
                     for k in self.indices(s.summed)
                 ]
-                out[index] = sympy.Max(*terms)
+                out[index] = _maximum(tuple(terms))
             else:
                 out[index] = sympy.Add(
                     *(
@@ -91,15 +127,52 @@ class Concrete:
         return out
 
     def element_of(self, expr: sympy.Expr, at: Mapping[str, int]) -> sympy.Expr:
-        """``expr`` (no sums) at one index: every tensor symbol replaced by its element."""
+        """``expr`` (no sums) at one index: every tensor symbol replaced by its element, every
+        index map (:class:`~symgrad.tensor_algebra.at`) by the element it reads."""
+        reads = sorted(expr.atoms(_At), key=lambda e: sympy.count_ops(e))
+        if reads:
+            expr = expr.xreplace({r: self.read(r, at) for r in reads if not r.atoms(_At) - {r}})
+            return self.element_of(expr, at)
         values = {}
         for s in expr.free_symbols:
-            if s.name in self.values:
+            axis = index_axis(s)
+            if _is_size(s):
+                values[s] = sympy.Integer(self.size(s))
+            elif s.name in self.fixed:
+                values[s] = sympy.Integer(self.fixed[s.name])
+            elif axis is not None and axis in at:
+                values[s] = sympy.Integer(at[axis])
+            elif s.name in self.values:
                 index = tuple(at[a] for a in self.axes[s.name])
                 values[s] = self.values[s.name][index]
-            elif _is_size(s):
-                values[s] = sympy.Integer(self.size(s))
         return exact(expr.xreplace(values))
+
+    def first_max(self, e: first_max, where: Mapping[str, int]) -> sympy.Expr:
+        """1 at the first element of the window equal to its maximum, else 0 (ties: first)."""
+        body, axes = e.args
+        axes = tuple(str(a) for a in axes)
+        window = [
+            self.element_of(body, {**where, **dict(zip(axes, k))}) for k in self.indices(axes)
+        ]
+        top = _maximum(tuple(window))
+        k = self.indices(axes).index(tuple(where[a] for a in axes))
+        # As differences from the maximum: a proof that puts every other element a positive
+        # gap below it settles each comparison.
+        equal = sympy.Eq(window[k] - top, 0, evaluate=False)
+        earlier = (sympy.Ne(v - top, 0, evaluate=False) for v in window[:k])
+        hit = sympy.And(equal, *earlier, evaluate=False)
+        return sympy.Piecewise((1, hit), (0, True), evaluate=False)
+
+    def read(self, e: at, where: Mapping[str, int]) -> sympy.Expr:
+        """The element ``at(x, ...)`` reads at one index: 0 outside ``x`` or off the grid."""
+        name = e.tensor.name
+        position = []
+        for axis, i in zip(self.axes[name], e.indices):
+            p = self.element_of(i, where)
+            if not (p.is_Integer and 0 <= int(p) < self.sizes[axis]):
+                return sympy.S.Zero
+            position.append(int(p))
+        return self.values[name][tuple(position)]
 
     def size(self, symbol: sympy.Symbol) -> int:
         axis = "..." if symbol.name == "B" else symbol.name.lower()
@@ -114,6 +187,8 @@ class Concrete:
                 for k in self.indices(e.axes):
                     total += self.evaluate(e.body, {**at, **dict(zip(e.axes, k))})
                 return total
+            if isinstance(e, _At):
+                return self.element_of(e, at)
             if isinstance(e, sympy.Symbol):
                 return self.element_of(e, at)
             if not e.args:
@@ -127,13 +202,78 @@ class Concrete:
         return [s for elements in self.elements.values() for s in elements.values()]
 
 
-def plain_gradient(c: Concrete, name: str) -> dict[Index, sympy.Expr]:
-    """``∂L/∂name`` element by element, ``L = Σ dout ⊙ output``, by plain differentiation."""
+_At = at
+
+
+def label_values(count: int, top: int) -> list[int]:
+    """``count`` integer labels below ``top``: each once while they last, then repeats (which
+    a scatter-add must add up), the same wherever a layer is checked."""
+    return [k % top if k < top else (3 * k + 1) % top for k in range(count)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _maximum(window: tuple[sympy.Expr, ...]) -> sympy.Expr:
+    """The maximum of a window, left unevaluated: SymPy compares every pair of arguments
+    symbolically otherwise (seconds for a 3×4 window), and nothing here needs it simplified."""
+    return sympy.Max(*dict.fromkeys(window), evaluate=False) if len(set(window)) > 1 else window[0]
+
+
+def structural_values(layer: Layer, k: int = 0) -> dict[str, int]:
+    """The integer constants that shape the layer (stride, padding, window) at the ``k``-th
+    check: their defaults, plus ``k`` (a required one 2 and 3 alternating, so that windows are
+    not square)."""
+    defaults = dict(layer.constants)
+    out = {}
+    for j, c in enumerate(layer.structural()):
+        base = int(defaults[c]) if defaults[c] is not None else 2 + j % 2
+        out[c] = base + k
+    return out
+
+
+def derived_sizes(
+    layer: Layer, sizes: Mapping[str, int], fixed: Mapping[str, int], least: int = 1
+) -> dict:
+    """The declared sizes (a convolution's output ``OH = 1 + (H + 2·pad - FH)//stride``)
+    computed from the others; each must come out an integer of at least ``least``."""
+    out: dict[str, int] = {}
+    for axis, e in layer.sizes:
+        values = {s: sympy.Integer(fixed[s.name]) for s in e.free_symbols if s.name in fixed}
+        for s in e.free_symbols:
+            if _is_size(s):
+                a = "..." if s.name == "B" else s.name.lower()
+                values[s] = sympy.Integer({**sizes, **out}[a])
+        value = e.xreplace(values)
+        if not (value.is_Integer and value >= least):
+            raise ValueError(
+                f"{layer.name}: {axis_size(axis)} = {e} is {value} at {dict(sizes)}", axis
+            )
+        out[axis] = int(value)
+    return out
+
+
+def plain_gradient(c: Concrete, name: str, raw: bool = False) -> dict[Index, sympy.Expr]:
+    """``∂L/∂name`` element by element, ``L = Σ dout ⊙ output``, by plain differentiation
+    (with symgrad's conventions at kinks and ties; ``raw``: SymPy's own derivative, which
+    writes a maximum's as Heaviside steps, the form a proof away from ties needs)."""
     from symgrad.conventions import differentiate
 
     out_name = c.layer.output.name
     loss = sympy.Add(*(c.values["dout"][k] * v for k, v in c.values[out_name].items()))
-    return {k: differentiate(loss, s) for k, s in c.elements[name].items()}
+    how = sympy.diff if raw else differentiate
+    return {k: how(loss, s) for k, s in c.elements[name].items()}
+
+
+def gradient_at(c: Concrete, name: str, point: Mapping[sympy.Symbol, sympy.Expr]) -> dict:
+    """``∂L/∂name`` at one point (no ties there): each maximum replaced by the argument that is
+    largest at the point, which it equals on a neighbourhood, then differentiated."""
+    out_name = c.layer.output.name
+    loss = sympy.Add(*(c.values["dout"][k] * v for k, v in c.values[out_name].items()))
+
+    def winner(*args: sympy.Expr) -> sympy.Expr:
+        return max(args, key=lambda a: sympy.N(a.xreplace(point), 30))
+
+    loss = loss.replace(sympy.Max, winner)
+    return {k: sympy.diff(loss, s) for k, s in c.elements[name].items()}
 
 
 def random_point(c: Concrete, seed: int, positive: set[str] = frozenset()) -> dict:
@@ -184,4 +324,12 @@ def sizes_for(layer: Layer, size: int) -> dict[str, int]:
     return {a: size for a in axes}
 
 
-__all__ = ["Concrete", "axis_size", "plain_gradient", "random_point", "sizes_for"]
+__all__ = [
+    "Concrete",
+    "axis_size",
+    "derived_sizes",
+    "plain_gradient",
+    "random_point",
+    "sizes_for",
+    "structural_values",
+]

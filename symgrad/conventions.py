@@ -30,6 +30,10 @@ HEAVISIDE_AT_ZERO = (
     "The derivative at a kink is taken from the side where the step function is 0: "
     "Heaviside(0) = 0, so ReLU′(0) = 0 as in the textbook's mask x <= 0."
 )
+TIES_TO_FIRST = (
+    "Tied maxima: the gradient goes to the first maximum of each window (in row-major order), "
+    "as the book's and PyTorch's max pooling."
+)
 TIES_SPLIT_EVENLY = (
     "At a tie of max or min the gradient is split evenly between the tied inputs "
     "(as torch.maximum does), so the input gradients sum to dout."

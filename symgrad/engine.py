@@ -39,8 +39,15 @@ from dataclasses import dataclass, replace
 import sympy
 
 from symgrad.compact import compact
-from symgrad.concrete import Concrete, plain_gradient, random_point
-from symgrad.conventions import TIES_SPLIT_EVENLY
+from symgrad.concrete import (
+    Concrete,
+    derived_sizes,
+    gradient_at,
+    plain_gradient,
+    random_point,
+    structural_values,
+)
+from symgrad.conventions import TIES_SPLIT_EVENLY, TIES_TO_FIRST
 from symgrad.errors import DerivationError, SymgradError, unexpected
 from symgrad.functions import name_known_functions, softplus_tails_merged
 from symgrad.graph import Graph
@@ -52,9 +59,10 @@ from symgrad.proofs import DIGITS as _DIGITS
 from symgrad.proofs import agree_at, prove_equal
 from symgrad.result import Rendered
 from symgrad.reverse import Backward, staged
-from symgrad.statements import Map, Reduce, Statement
+from symgrad.statements import FirstMax, Map, Reduce, Statement
+from symgrad.statements.gather import Gather
 from symgrad.tensor_algebra import Facts, Scope, rsum
-from symgrad.tensors import ELLIPSIS, Tensor, dout, grad_name
+from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout, grad_name
 
 CHECK_SIZES = (2, 3)
 """Every axis at these sizes when the compact form is checked (symbolically at the first)."""
@@ -168,6 +176,10 @@ def _derive(declared: Layer) -> Derivation:
     for s in forward:
         scope.add(s.target)
     locals_ = _locals(layer, maps, extras)
+    forward, firsts = _first_masks(layer, forward)
+    for s in forward:
+        scope.add(s.target)
+    locals_.update(firsts)
     facts = layer.declared_facts()
     backward = staged(layer, locals_, scope, facts)
     program = replace(layer, statements=forward)
@@ -366,6 +378,25 @@ def _forward_program(
     return tuple(out)
 
 
+def _first_masks(
+    layer: Layer, forward: tuple[Statement, ...]
+) -> tuple[tuple[Statement, ...], dict[tuple[str, str], sympy.Expr]]:
+    """After each max reduction whose ties go to the first maximum, the one-hot mask of that
+    maximum (the book's ``arg_max``), which its gradient is routed through."""
+    taken = {t.name for t in (*layer.tensors, *layer.values())} | {"dout"}
+    out: list[Statement] = []
+    locals_: dict[tuple[str, str], sympy.Expr] = {}
+    for s in forward:
+        if isinstance(s, Reduce) and s.op == "max" and s.ties == "first":
+            axes = tuple(dict.fromkeys(a for o in s.operands for a in o.axes))
+            mask = Tensor(_fresh("argmax", s.target.name, taken), axes, "value")
+            out.append(FirstMax.of(mask, s))
+            for o in s.operands:
+                locals_[(s.target.name, o.name)] = sympy.diff(s.body, o.symbol) * mask.symbol
+        out.append(s)
+    return tuple(out), locals_
+
+
 def _cheapest(e: sympy.Expr) -> sympy.Expr:
     """A reduction's body as written, expanded, or with its softplus tails merged, whichever
     costs fewer array operations (binary cross-entropy needs one exp, not two). The check
@@ -486,27 +517,59 @@ def _check(layer: Layer, program: Layer, gradients: list[Gradient]) -> tuple[dic
     """Every gradient against plain differentiation of the declared forward (module docstring)."""
     checked = []
     for k, size in enumerate(CHECK_SIZES):
-        sizes = check_sizes(layer, size, k)
-        declared = Concrete.of(layer, sizes)
-        computed = Concrete.of(program, sizes)
-        points = [random_point(declared, seed) for seed in (size, size + 100)]
-        output = layer.output.name
-        for index, want in declared.values[output].items():
-            got = computed.values[output][index]
-            _agree(layer, None, index, sizes, got, want, points, symbolic=False)
-        for g in gradients:
-            plain = plain_gradient(declared, g.wrt.name)
-            # A one-map layer's gradient was proven equal to the plain derivative as a scalar
-            # identity (symgrad.local); at concrete sizes it only repeats, so 40 digits suffice.
-            proven = g.local is not None and g.expr == g.staged
-            proofs: set[sympy.Expr] = set()
-            for index, want in plain.items():
-                got = computed.evaluate(g.expr, dict(zip(g.wrt.axes, index)))
-                symbolic = k == 0 and not proven and _canonical(got - want) not in proofs
-                _agree(layer, g, index, sizes, got, want, points, symbolic=symbolic)
-                proofs.add(_canonical(got - want))
-        checked.append(sizes)
+        for fixed in check_constants(layer, k):
+            sizes = _check_at(layer, program, gradients, k, size, fixed)
+            checked.append(sizes | fixed)
     return tuple(checked)
+
+
+def check_constants(layer: Layer, k: int) -> list[dict[str, int]]:
+    """The integer constants that shape the layer at the ``k``-th check
+    (:func:`~symgrad.concrete.structural_values`)."""
+    return [structural_values(layer, k)]
+
+
+def _check_at(
+    layer: Layer,
+    program: Layer,
+    gradients: list[Gradient],
+    k: int,
+    size: int,
+    fixed: dict[str, int],
+) -> dict[str, int]:
+    sizes = check_sizes(layer, size, k)
+    declared = Concrete.of(layer, sizes, fixed)
+    computed = Concrete.of(program, sizes, fixed)
+    sizes = declared.sizes
+    points = [random_point(declared, seed) for seed in (size, size + 100)]
+    output = layer.output.name
+    for index, want in declared.values[output].items():
+        got = computed.values[output][index]
+        _agree(layer, None, index, sizes, got, [want] * len(points), points)
+    maxima = any(isinstance(s, Reduce) and s.op == "max" for s in layer.statements)
+    for g in gradients:
+        # With a maximum in the layer: at the first size SymPy's own derivative (Heaviside
+        # steps), exact away from ties, where the proofs' regions are; at the second, the
+        # derivative at each point (no ties at random points). The tie-splitting form of
+        # symgrad's convention grows exponentially with a window's size.
+        if maxima and k > 0:
+            at_points = [gradient_at(declared, g.wrt.name, p) for p in points]
+            plain = at_points[0]
+        else:
+            plain = plain_gradient(declared, g.wrt.name, raw=maxima)
+            at_points = [plain] * len(points)
+        # A one-map layer's gradient was proven equal to the plain derivative as a scalar
+        # identity (symgrad.local); at concrete sizes it only repeats, so 40 digits suffice.
+        proven = g.local is not None and g.expr == g.staged
+        proofs: set[sympy.Expr] = set()
+        for index, want in plain.items():
+            got = computed.evaluate(g.expr, dict(zip(g.wrt.axes, index)))
+            wants = [w[index] for w in at_points]
+            _agree(layer, g, index, sizes, got, wants, points)
+            if k == 0 and not proven and _canonical(got - want) not in proofs:
+                _prove(layer, g, index, sizes, got, want)  # away from ties: see _zero
+                proofs.add(_canonical(got - want))
+    return sizes
 
 
 def _zero(e: sympy.Expr) -> bool:
@@ -518,6 +581,10 @@ def _zero(e: sympy.Expr) -> bool:
     arguments = [set(m.args) for m in maxima]
     disjoint = sum(map(len, arguments)) == len(set().union(*arguments))
     simple = all(a.is_Symbol for m in maxima for a in m.args)
+    if simple and not disjoint:
+        widest = max(arguments, key=len)
+        if all(a <= widest for a in arguments):  # a window's maximum and its parts
+            return all(_zero_where(e, top, widest) for top in sorted(widest, key=str))
     if len(maxima) > 4 or not (disjoint and simple):  # regions not a product: no shortcut
         return prove_equal(e, sympy.S.Zero)
     for winners in itertools.product(*(m.args for m in maxima)):
@@ -532,6 +599,22 @@ def _zero(e: sympy.Expr) -> bool:
     return True
 
 
+def _zero_where(e: sympy.Expr, top: sympy.Symbol, window: set[sympy.Symbol]) -> bool:
+    """``e`` is 0 where ``top`` is the strict maximum of ``window``: each other element is
+    ``top - gap`` with ``gap > 0``, so the maximum of any of them is ``top - min(gaps)``."""
+    below = {a: top - sympy.Symbol(f"gap_{a.name}", positive=True) for a in window if a != top}
+    e = e.xreplace(below)
+
+    def lower(*args: sympy.Expr) -> sympy.Expr:
+        gaps = [sympy.expand(top - a) for a in args]
+        if all(g.is_positive for g in gaps):
+            return top - sympy.Min(*gaps)
+        return sympy.Max(*args)
+
+    e = e.replace(sympy.Max, lower)
+    return prove_equal(e, sympy.S.Zero)
+
+
 def _canonical(e: sympy.Expr) -> sympy.Expr:
     """``e`` with its element symbols renamed in order of first appearance: two elements of an
     elementwise statement give the same expression, and need one proof."""
@@ -544,11 +627,28 @@ def _canonical(e: sympy.Expr) -> sympy.Expr:
 
 def check_sizes(layer: Layer, size: int, k: int) -> dict[str, int]:
     """Every axis at ``size``; at the second size, axes alternate between it and one less, so
-    that no two axes of different roles are confused by having the same size."""
+    that no two axes of different roles are confused by having the same size. Axes a window
+    slides along grow until every declared size (a convolution's output) is at least 1, and
+    at the second size at least 2, so that windows overlap or stride there."""
     axes = sorted({a for t in (*layer.tensors, *layer.values()) for a in t.axes})
     if k == 0:
-        return {a: size for a in axes}
-    return {a: size if j % 2 == 0 else size - 1 for j, a in enumerate(axes)}
+        sizes = {a: size for a in axes}
+    else:
+        sizes = {a: size if j % 2 == 0 else size - 1 for j, a in enumerate(axes)}
+    if not layer.sizes:
+        return sizes
+    fixed = structural_values(layer, k)
+    sliding = {a for s in layer.statements if isinstance(s, Gather) for a in s.sliding()}
+    for _ in range(12):
+        try:
+            derived = derived_sizes(layer, sizes, fixed, least=1 + k)
+            return sizes | derived
+        except ValueError as err:  # the axes in the size that came out too small grow
+            axis = str(err.args[1]) if len(err.args) > 1 else ""
+            expr = dict(layer.sizes).get(axis, sympy.S.Zero)
+            grow = {a for a in sliding if axis_size(a) in expr.free_symbols} or sliding
+            sizes = {a: v + (a in grow) for a, v in sizes.items()}
+    return sizes | derived_sizes(layer, sizes, fixed)
 
 
 def _agree(
@@ -557,12 +657,11 @@ def _agree(
     index: tuple[int, ...],
     sizes: dict[str, int],
     got: sympy.Expr,
-    want: sympy.Expr,
+    wants: list[sympy.Expr],
     points: list[dict],
-    symbolic: bool,
 ) -> None:
     where = ", ".join(f"{a}={v}" for a, v in sizes.items())
-    for point in points:
+    for point, want in zip(points, wants):
         if not agree_at(got, want, point):
             a = sympy.N(got.xreplace(point), _DIGITS)
             b = sympy.N(want.xreplace(point), _DIGITS)
@@ -575,18 +674,30 @@ def _agree(
                 f"{layer.name}: {what} at {where}, element {list(index)} ({sympy.N(a, 8)} vs "
                 f"{sympy.N(b, 8)}); symgrad does not return it"
             )
-    if symbolic:
-        difference = with_facts(layer, got - want, sizes)
-        if difference != 0 and not _zero(difference):
-            raise DerivationError(
-                f"{layer.name}: {g.name} could not be proven equal to plain differentiation at "
-                f"{where}, element {list(index)}"
-            )
+
+
+def _prove(
+    layer: Layer,
+    g: Gradient,
+    index: tuple[int, ...],
+    sizes: dict[str, int],
+    got: sympy.Expr,
+    want: sympy.Expr,
+) -> None:
+    difference = with_facts(layer, got - want, sizes)
+    if difference != 0 and not _zero(difference):
+        where = ", ".join(f"{a}={v}" for a, v in sizes.items())
+        raise DerivationError(
+            f"{layer.name}: {g.name} could not be proven equal to plain differentiation at "
+            f"{where}, element {list(index)}"
+        )
 
 
 def with_facts(layer: Layer, e: sympy.Expr, sizes: dict[str, int]) -> sympy.Expr:
     """``e`` with each declared fact used: the last element of a row that sums to ``v`` is
     ``v`` minus the others."""
+    if not layer.facts:
+        return e
     c = Concrete.of(layer, sizes)
     values = {}
     for fact in layer.facts:
@@ -606,8 +717,9 @@ def with_facts(layer: Layer, e: sympy.Expr, sizes: dict[str, int]) -> sympy.Expr
 
 def _conventions(layer: Layer, maps: Mapping[str, MapDerivation]) -> tuple[str, ...]:
     out = [c for md in maps.values() for c in md.conventions]
-    if any(isinstance(s, Reduce) and s.op == "max" for s in layer.statements):
-        out.append(TIES_SPLIT_EVENLY)
+    for s in layer.statements:
+        if isinstance(s, Reduce) and s.op == "max":
+            out.append(TIES_TO_FIRST if s.ties == "first" else TIES_SPLIT_EVENLY)
     return tuple(dict.fromkeys(out))
 
 

@@ -60,6 +60,8 @@ def declare(
     draws: Mapping[str, str] | None = None,
     momentum: float = 0.9,
     shared: Sequence[str] = (),
+    sizes: Mapping[str, str] | None = None,
+    ties: str = "split",
 ) -> Layer:
     """A :class:`~symgrad.program.Layer` from its forward as text.
 
@@ -70,7 +72,12 @@ def declare(
     tensor to the statistic it follows; ``draws`` maps a random tensor to the NumPy code that
     draws it. ``shared`` names parameters that may also be given as one number for all their
     elements (PReLU's ``alpha`` of shape ``()`` instead of ``(C,)``): the generated backward
-    then sums their gradient to one number.
+    then sums their gradient to one number. ``sizes`` gives an axis's size that no argument
+    carries, in the other sizes and the integer constants (a convolution's ``"oh": "1 + (H +
+    2*pad - FH) // stride"``, a pooling window's ``"fh": "pool_h"``); a constant whose value
+    is ``None`` is a required argument of the constructor. ``ties`` says where a max
+    reduction's gradient goes when maxima tie: ``"split"`` evenly (``torch.amax``) or to the
+    ``"first"`` (max pooling).
     """
     if not name.isidentifier():
         raise SymgradError(f"layer name {name!r} is not a valid Python class name")
@@ -78,7 +85,7 @@ def declare(
     roles = {n: "param" for n in params} | {n: "target" for n in targets}
     roles |= {n: "const" for n in constants}
     roles |= {n: "random" for n in (draws or {})} | {n: "state" for n in (running or {})}
-    builder = _Program(name, roles, constants)
+    builder = _Program(name, roles, constants, ties=ties)
     statements = builder.parse(text)
     eval_statements = (
         _Program(name, roles, constants, builder.tensors).parse(eval_text) if (eval_text) else ()
@@ -96,7 +103,7 @@ def declare(
         statements=tuple(statements),
         tensors=ordered(t for t in tensors if t.name not in values),
         doc=doc,
-        constants=tuple((k, _number(v)) for k, v in constants.items()),
+        constants=tuple((k, _number(v) if v is not None else None) for k, v in constants.items()),
         facts=tuple(Fact(t, (axis,), _number(v), f"Σ_{axis} {t} = {v}") for t, axis, v in facts),
         flatten=flatten,
         eval_statements=tuple(eval_statements),
@@ -104,8 +111,40 @@ def declare(
         draws=tuple(Draw(t, code) for t, code in (draws or {}).items()),
         momentum=momentum,
         shared=tuple(shared),
+        sizes=tuple(
+            (axis, _size_expr(name, axis, e, constants)) for axis, e in (sizes or {}).items()
+        ),
         source=text,
     )
+
+
+def _size_expr(layer: str, axis: str, text: str, constants: Mapping[str, object]) -> sympy.Expr:
+    """A declared size: integers, axis sizes (capitals) and constants with ``+ - * //``."""
+    from symgrad.tensors import axis_size
+
+    def build(node: ast.expr) -> sympy.Expr:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return sympy.Integer(node.value)
+        if isinstance(node, ast.Name) and node.id in constants:
+            return sympy.Symbol(node.id)
+        if isinstance(node, ast.Name) and node.id.isupper():
+            return axis_size(node.id.lower())
+        if isinstance(node, ast.BinOp):
+            a, b = build(node.left), build(node.right)
+            ops = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}
+            if isinstance(node.op, ast.FloorDiv):
+                return sympy.floor(a / b)
+            if type(node.op) in ops:
+                return ops[type(node.op)]
+        raise SymgradError(
+            f"{layer}: the size of {axis} is integers, sizes and constants with + - * //: {text!r}"
+        )
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise SymgradError(f"{layer}: cannot parse the size of {axis}: {exc.msg}") from None
+    return build(tree.body)
 
 
 def _number(value: float) -> sympy.Expr:
@@ -119,6 +158,7 @@ class _Program:
     constants: dict[str, float]
     tensors: dict[str, Tensor] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
+    ties: str = "split"
 
     def parse(self, text: str) -> list[Statement]:
         self.statements = []
@@ -130,9 +170,16 @@ class _Program:
 
     def statement(self, line: str) -> None:
         tree = _parse_statement(line)
+        if isinstance(tree, ast.Expr):  # ``x[n, c, h, w]``: the axes of an argument
+            node = tree.value
+            self.reference(node.value.id, _axes(node.slice, line), line)
+            return
         target = self.lhs(tree.targets[0], line)
         builder = _Expression(line, self, lhs=target.name)
         value = tree.value
+        if isinstance(value, ast.Subscript) and _positions(value.slice) is not None:
+            self.add(builder.gather(value, target))
+            return
         if _reduction(value) is not None:
             op, axis, body = _reduction(value)
             self.add(builder.reduction(op, axis, body, target))
@@ -305,9 +352,79 @@ class _Expression(parse._Builder):
         self.used[tensor.name] = tensor
         return tensor.symbol
 
+    def gather(self, node: ast.Subscript, target: Tensor) -> Statement:
+        """``target = x[positions]``: ``x`` read at an index map (see
+        :mod:`symgrad.statements.gather`); ``x``'s own axes declared before, as
+        ``x[n, c, h, w]``."""
+        from symgrad.statements.gather import Gather
+        from symgrad.tensors import index_symbol
+
+        if not isinstance(node.value, ast.Name) or node.value.id not in self.program.tensors:
+            raise SymgradError(
+                f"{self.program.layer}: declare the axes of the tensor read at positions first, "
+                f"as in x[n, c, h, w]: {self.source!r}"
+            )
+        source = self.program.tensors[node.value.id]
+        positions = _positions(node.slice)
+        if len(positions) != len(source.axes):
+            raise SymgradError(
+                f"{self.program.layer}: {source!r} is read at {len(positions)} positions: "
+                f"{self.quote(node)}"
+            )
+        labels: dict[str, Tensor] = {}
+        known = set(target.axes)
+
+        def build(item: ast.expr) -> sympy.Expr:
+            if isinstance(item, ast.Constant) and isinstance(item.value, int):
+                return sympy.Integer(item.value)
+            if isinstance(item, ast.Name) and item.id in known:
+                return index_symbol(item.id)
+            if isinstance(item, ast.Name) and self.program.role_of.get(item.id) == "const":
+                return self.program.reference(item.id, (), self.source).symbol
+            if isinstance(item, ast.Subscript) and isinstance(item.value, ast.Name):
+                axes = _axes(item.slice, self.source)
+                tensor = self.program.reference(item.value.id, axes, self.source)
+                if tensor.axes != axes or not set(axes) <= known:
+                    raise SymgradError(
+                        f"{self.program.layer}: labels {tensor!r} must be read at the target's "
+                        f"axes: {self.quote(item)}"
+                    )
+                labels[tensor.name] = tensor
+                return tensor.symbol
+            if isinstance(item, ast.BinOp) and type(item.op) in (ast.Add, ast.Sub, ast.Mult):
+                a, b = build(item.left), build(item.right)
+                return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[type(item.op)]
+            if isinstance(item, ast.UnaryOp) and isinstance(item.op, ast.USub):
+                return -build(item.operand)
+            raise SymgradError(
+                f"{self.program.layer}: a position is the target's axes, integer constants and "
+                f"integers with + - *, or labels: {self.quote(item)}"
+            )
+
+        indices = tuple(build(item) for item in positions)
+        used = {v.name for i in indices for v in i.free_symbols if v == index_symbol(v.name)}
+        used |= {a for t in labels.values() for a in t.axes}
+        unread = [a for a in target.axes if a not in used]
+        if unread:
+            raise SymgradError(
+                f"{self.program.layer}: {target!r} does not vary along {unread[0]}: {self.source!r}"
+            )
+        return Gather.of(target, source, indices, tuple(labels.values()))
+
     def reduction(self, op: str, axis: str, body: ast.expr, target: Tensor) -> Statement:
         """``target = op_axis(body)``, the dummy ``axis`` read as the tensors' own; with no
         axis (``sum(e)``), over every axis of ``e``."""
+        if isinstance(axis, tuple):  # sum_(c, fh, fw)(e): over the axes named
+            inner = _Expression(self.source, self.program, self.renames, self.lhs)
+            expr = inner.expr(body)
+            spanned = set().union(*(set(t.axes) for t in inner.used.values()))
+            missing = [a for a in axis if a not in spanned]
+            if missing:
+                raise SymgradError(
+                    f"{self.program.layer}: {op} over {missing[0]}, which nothing in it has: "
+                    f"{self.quote(body)}"
+                )
+            return self.reduction_over(op, axis, expr, inner, target, spanned)
         renames = self.renames | ({axis: _declared_axis(body, axis, self.program)} if axis else {})
         inner = _Expression(self.source, self.program, renames, self.lhs)
         expr = inner.expr(body)
@@ -362,7 +479,8 @@ class _Expression(parse._Builder):
         operands = tuple(inner.used.values())
         if op == "sum" and nested is None and _is_product_of(expr, operands):
             return Contract.of(target, tuple(t for t in operands if t.symbol in expr.free_symbols))
-        return Reduce(target, _used(operands, expr), expr, tuple(reduced), op)
+        ties = self.program.ties if op == "max" else "split"
+        return Reduce(target, _used(operands, expr), expr, tuple(reduced), op, ties)
 
 
 def _used(operands: tuple[Tensor, ...], expr: sympy.Expr) -> tuple[Tensor, ...]:
@@ -472,6 +590,16 @@ def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
         if len(node.args) != 1 or node.keywords:
             raise SymgradError(f"{inner.func.id}(...)() takes one expression")
         return inner.func.id.rstrip("_"), ELLIPSIS, node.args[0]
+    if (
+        isinstance(inner, ast.Call)
+        and isinstance(inner.func, ast.Name)
+        and inner.func.id in tuple(f"{r}_" for r in REDUCTIONS)
+        and inner.args
+        and all(isinstance(a, ast.Name) for a in inner.args)
+    ):
+        if len(node.args) != 1 or node.keywords:
+            raise SymgradError(f"{inner.func.id}(...)() takes one expression")
+        return inner.func.id.rstrip("_"), tuple(a.id for a in inner.args), node.args[0]
     if not isinstance(node.func, ast.Name):
         return None
     op, sep, axis = node.func.id.partition("_")
@@ -480,6 +608,17 @@ def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
     if len(node.args) != 1 or node.keywords:
         raise SymgradError(f"{node.func.id}() takes one expression")
     return op, axis, node.args[0]
+
+
+def _positions(node: ast.expr) -> list[ast.expr] | None:
+    """The items of a subscript that reads positions (``x[n, c, s*oh + fh]``, ``W[ids[n], d]``),
+    or None when every item is a plain axis name."""
+    items = node.elts if isinstance(node, ast.Tuple) else [node]
+    if all(
+        isinstance(i, ast.Name) or (isinstance(i, ast.Constant) and i.value is ...) for i in items
+    ):
+        return None
+    return list(items)
 
 
 def _axes(node: ast.expr, line: str) -> tuple[str, ...]:
@@ -504,11 +643,15 @@ def _check_name(name: str, layer: str) -> None:
         raise SymgradError(f"{layer}: {name!r} is reserved")
 
 
-def _parse_statement(line: str) -> ast.Assign:
+def _parse_statement(line: str) -> ast.Assign | ast.Expr:
     try:
         tree = ast.parse(line, mode="exec")
     except SyntaxError as exc:
         raise SymgradError(f"cannot parse {line!r}: {exc.msg}") from None
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+        node = tree.body[0].value
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            return tree.body[0]
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):
         raise SymgradError(f"a statement is `target[axes] = expression`: {line!r}")
     statement = tree.body[0]

@@ -69,6 +69,7 @@ class Layer:
     draws: tuple[Draw, ...] = ()
     momentum: float = 0.9
     shared: tuple[str, ...] = ()
+    sizes: tuple[tuple[str, sympy.Expr], ...] = ()
     source: str = field(default="", compare=False)
 
     # --- what the program is made of --------------------------------------------------------
@@ -127,6 +128,26 @@ class Layer:
         for f in self.facts:
             facts.add(self.tensor(f.tensor).symbol, f.axes, f.value)
         return facts
+
+    def structural(self) -> tuple[str, ...]:
+        """The integer constants that shape the program (a convolution's stride and padding,
+        a pooling window's size): those in index maps and in the declared sizes."""
+        from symgrad.statements.gather import Gather
+
+        used: set[str] = set()
+        for s in self.statements:
+            if isinstance(s, Gather):
+                used |= {v.name for i in s.indices for v in i.free_symbols}
+        for _, e in self.sizes:
+            used |= {v.name for v in e.free_symbols}
+        return tuple(c for c, _ in self.constants if c in used)
+
+    def index_tensors(self) -> tuple[Tensor, ...]:
+        """The tensors read as positions (integer labels: Embedding's ``ids``)."""
+        from symgrad.statements.gather import Gather
+
+        names = {i.name for s in self.statements if isinstance(s, Gather) for i in s.index_tensors}
+        return tuple(t for t in self.tensors if t.name in names)
 
     def statement_of(self, name: str) -> Statement | None:
         return next((s for s in self.statements if s.target.name == name), None)

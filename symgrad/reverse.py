@@ -82,7 +82,7 @@ def staged(
         for operand in statement.operands:
             if operand.name not in contributions:
                 continue
-            local = mine.get(operand.name, statement.local(operand))
+            local = mine[operand.name] if operand.name in mine else statement.local(operand)
             share = contributions[operand.name]
             steps.append(Step(statement, operand, dtarget, local, share))
             shares[operand.name] = shares.get(operand.name, sympy.S.Zero) + share

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.concrete import label_values, structural_values
 from symgrad.domain import restrictions
 from symgrad.numerics import evaluate
 from symgrad.program import Layer
-from symgrad.statements import Map
+from symgrad.statements import Gather, Map
 from symgrad.tensors import ELLIPSIS, Tensor
 
 SIZES = (4, 5, 3, 6, 2, 7)
@@ -31,9 +32,19 @@ ROUNDS = 50
 
 
 def dims(layer: Layer, sizes: dict[str, int] | None = None) -> dict[str, tuple[int, ...]]:
-    """The dimensions each axis of the layer stands for; ``sizes`` overrides some."""
+    """The dimensions each axis of the layer stands for; ``sizes`` overrides some. Axes a
+    window slides along get 7 and 8, the window axes 3 and 2, the others small: a
+    convolution's output is then several cells wide, not square, its filters not square."""
     axes = list(dict.fromkeys(a for t in layer.tensors for a in t.axes if a != ELLIPSIS))
     out = {a: (s,) for a, s in zip(axes, SIZES * (1 + len(axes) // len(SIZES)))}
+    sliding = [a for s in layer.statements if isinstance(s, Gather) for a in s.sliding()]
+    if sliding:
+        out = {a: (s,) for a, s in zip(axes, (2, 3, 4, 5, 6) * (1 + len(axes) // 5))}
+        windows = [a for s in layer.statements if isinstance(s, Gather) for a in s.windows()]
+        for a, s in zip(dict.fromkeys(sliding), (7, 8, 9)):
+            out[a] = (s,)
+        for a, s in zip(dict.fromkeys(windows), (3, 2, 4)):
+            out[a] = (s,)
     out[ELLIPSIS] = (3, 2) if axes else (4, 5)
     for a, s in (sizes or {}).items():
         out[a] = (s,) if isinstance(s, int) else tuple(s)
@@ -66,12 +77,29 @@ def sample(
     if at_kinks and getattr(d, "masks", None):
         inputs[0].flat[:: max(1, inputs[0].size // 4)] = 0.0
     given = dict(zip((t.name for t in layer.inputs), inputs))
+    labels = {t.name: t for t in layer.index_tensors()}
     for t in layer.with_role("input", "target"):
         if t.role == "input":
             args.append(given[t.name].astype(dtype))
+        elif t.name in labels:
+            args.append(_labels(layer, t, axes, rng))
         else:
             args.append(_target(layer, t, axes, rng).astype(dtype))
     return params, args
+
+
+def _labels(layer: Layer, t: Tensor, axes: dict, rng: np.random.Generator) -> np.ndarray:
+    """Integer labels for a tensor read as positions, with repeats (and every label once
+    where there are enough)."""
+    axis = next(
+        a
+        for s in layer.statements
+        if isinstance(s, Gather) and t in s.index_tensors
+        for a, i in zip(s.source.axes, s.indices)
+        if t.symbol in i.free_symbols
+    )
+    shape = shape_of(t, axes)
+    return np.array(label_values(int(np.prod(shape)), axes[axis][0])).reshape(shape)
 
 
 def _target(layer: Layer, t: Tensor, axes: dict, rng: np.random.Generator) -> np.ndarray:
@@ -86,7 +114,7 @@ def _target(layer: Layer, t: Tensor, axes: dict, rng: np.random.Generator) -> np
 
 def _inside(layer: Layer, inputs: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """Redraw the elements that fall outside the domain of the maps that read only inputs."""
-    constants = {name: float(v) for name, v in layer.constants}
+    constants = {name: float(v) for name, v in layer.constants if v is not None}
     conditions = [
         c
         for s in layer.statements
@@ -107,6 +135,10 @@ def _inside(layer: Layer, inputs: list[np.ndarray], rng: np.random.Generator) ->
     raise ValueError(f"{layer.name}: cannot draw inputs inside the domain ({conditions})")
 
 
-def build(cls: type, d: Any, params: dict[str, np.ndarray]) -> Any:
-    """An instance of a generated or hand-written class, with copies of the parameters."""
-    return cls(*(params[p.name].copy() for p in d.spec.params))
+def build(cls: type, d: Any, params: dict[str, np.ndarray], **constants: Any) -> Any:
+    """An instance of a generated or hand-written class, with copies of the parameters and
+    the constants that it requires (a pooling window: 3 × 2) or that are given."""
+    required = {c for c, v in d.spec.constants if v is None}
+    window = {c: v for c, v in structural_values(d.spec).items() if c in required}
+    kwargs = {**window, **constants}
+    return cls(*(params[p.name].copy() for p in d.spec.params), **kwargs)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from symgrad.tensors import Tensor, axis_size, size_of
+from symgrad.tensors import Tensor, axis_size, index_axis, index_symbol, size_of
 
 
 class rsum(sympy.Function):
@@ -50,6 +50,76 @@ class rsum(sympy.Function):
 
     def _sympystr(self, printer: object) -> str:
         return f"rsum({printer._print(self.body)}, ({', '.join(self.axes)},))"
+
+
+class at(sympy.Function):
+    """``at(x, i1, ..., ik)``: the element of ``x`` at the positions ``i1, ..., ik``, each an
+    expression in index symbols (``stride*oh + fh - pad``) or integer tensors (``ids``): an
+    index map. It is 0 where a position is not an integer inside the axis (zero padding, and
+    the cells a strided gather never reads)."""
+
+    @property
+    def tensor(self) -> sympy.Symbol:
+        return self.args[0]
+
+    @property
+    def indices(self) -> tuple[sympy.Expr, ...]:
+        return tuple(self.args[1:])
+
+    def _eval_is_real(self) -> bool | None:
+        return True
+
+    def _sympystr(self, printer: object) -> str:
+        inner = ", ".join(printer._print(i) for i in self.indices)
+        return f"{printer._print(self.tensor)}[{inner}]"
+
+    _symgrad_text = _sympystr
+
+    def _latex(self, printer: object) -> str:
+        name = printer._print(self.tensor)
+        if not self.tensor.name.isalpha() or len(self.tensor.name) > 1 or "frac" in name:
+            name = rf"\left({name}\right)"
+        inner = ", ".join(printer._print(i) for i in self.indices)
+        return f"{name}_{{{inner}}}"
+
+
+def element(tensor: Tensor, indices: Iterable[sympy.Expr]) -> sympy.Expr:
+    """``tensor`` at ``indices``: its plain symbol where they are its own axes, else ``at``."""
+    indices = tuple(sympy.sympify(i) for i in indices)
+    if indices == tuple(index_symbol(a) for a in tensor.axes):
+        return tensor.symbol
+    return at(tensor.symbol, *indices)
+
+
+def reindex(expr: sympy.Expr, mapping: Mapping[str, sympy.Expr], scope: Scope) -> sympy.Expr:
+    """``expr`` with each axis in ``mapping`` read at another position: every tensor spanning
+    one becomes ``at(tensor, ...)``, every index symbol of one its new position. Sums keep
+    their own axes (a mapped axis a sum binds is left alone there)."""
+
+    def visit(e: sympy.Basic, m: Mapping[str, sympy.Expr]) -> sympy.Basic:
+        if not m:
+            return e
+        if isinstance(e, rsum):
+            inner = {a: v for a, v in m.items() if a not in e.axes}
+            brought = {index_axis(s) for v in inner.values() for s in v.free_symbols}
+            if brought & set(e.axes):
+                raise ValueError(f"reindexing {e} would capture the axes {set(e.axes) & brought}")
+            return rsum(visit(e.body, inner), e.args[1])
+        if isinstance(e, at):
+            return at(e.tensor, *(visit(i, m) for i in e.indices))
+        if isinstance(e, sympy.Symbol):
+            tensor = scope.tensors.get(e)
+            if tensor is not None:
+                if set(tensor.axes) & set(m):
+                    return element(tensor, [m.get(a, index_symbol(a)) for a in tensor.axes])
+                return e
+            axis = index_axis(e)
+            return m[axis] if axis is not None and axis in m else e
+        if not e.args:
+            return e
+        return e.func(*(visit(a, m) for a in e.args))
+
+    return visit(expr, dict(mapping))
 
 
 def axis_tuple(axes: Iterable[str]) -> sympy.Tuple:
@@ -74,9 +144,14 @@ class Scope:
         """The axes an expression varies along: those of its tensors, less what its sums sum."""
         if isinstance(expr, rsum):
             return self.axes_of(expr.body) - set(expr.axes)
+        if isinstance(expr, at):
+            return set().union(*(self.axes_of(i) for i in expr.indices))
         if isinstance(expr, sympy.Symbol):
             tensor = self.tensors.get(expr)
-            return set(tensor.axes) if tensor is not None else set()
+            if tensor is not None:
+                return set(tensor.axes)
+            axis = index_axis(expr)
+            return {axis} if axis is not None else set()
         out: set[str] = set()
         for a in expr.args:
             out |= self.axes_of(a)
@@ -152,6 +227,12 @@ def substitute(
             return values.get(e, e)
         if isinstance(e, rsum):
             return make_sum(visit(e.body), e.axes, scope, facts, expand)
+        if isinstance(e, at):
+            indices = [visit(i) for i in e.indices]
+            if e.tensor in values:
+                axes = scope.tensors[e.tensor].axes
+                return reindex(values[e.tensor], dict(zip(axes, indices)), scope)
+            return at(e.tensor, *indices)
         if not e.args:
             return e
         return e.func(*(visit(a) for a in e.args))
@@ -176,10 +257,13 @@ def mean_size(call: rsum) -> sympy.Expr:
 __all__ = [
     "Facts",
     "Scope",
+    "at",
     "axis_size",
     "axis_tuple",
+    "element",
     "make_sum",
     "mean_size",
+    "reindex",
     "rsum",
     "substitute",
     "sums_in",

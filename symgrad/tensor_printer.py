@@ -162,6 +162,8 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         if self.target is not None and set(self.target) == set(out):
             out = list(self.target)
         shared = set(a) & set(b)
+        if shared == axes and not (len(axes) == 1 and len(a) == 2 and len(b) == 2):
+            return self._tensordot(arrays, a, b, axes, out)
         if shared != axes or len(axes) != 1 or len(a) != 2 or len(b) != 2 or len(out) != 2:
             return self._einsum(arrays, a, b, out)
         (k,) = axes
@@ -170,6 +172,27 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         left = arrays[0].name + ("" if a[1] == k else ".T")
         right = arrays[1].name + ("" if b[0] == k else ".T")
         return f"{left} @ {right}"
+
+    def _tensordot(self, arrays: list, a: tuple, b: tuple, axes: set[str], out: list[str]) -> str:
+        """``np.tensordot``: one matrix product (BLAS) over the summed axes, its result's axes
+        those of the left operand, then the right one's; transposed where the target wants
+        them in another order (a view, no copy)."""
+        options = [(arrays, a, b), (arrays[::-1], b, a)]
+
+        def free(x: tuple, y: tuple) -> list[str]:
+            return [s for s in x if s not in axes] + [s for s in y if s not in axes]
+
+        chosen = next((o for o in options if free(o[1], o[2]) == out), options[0])
+        (left, right), x, y = chosen
+        summed = [s for s in x if s in axes]
+        ia = [x.index(s) for s in summed]
+        ib = [y.index(s) for s in summed]
+        spec = f"({ia[0]}, {ib[0]})" if len(summed) == 1 else f"({ia}, {ib})"
+        code = f"np.tensordot({left.name}, {right.name}, axes={spec})"
+        got = free(x, y)
+        if got != out:
+            code += f".transpose({', '.join(str(got.index(s)) for s in out)})"
+        return code
 
     def _einsum(self, arrays: list, a: tuple, b: tuple, out: list[str]) -> str:
         letters = dict(zip(sorted(set(a) | set(b)), string.ascii_lowercase))

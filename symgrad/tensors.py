@@ -74,6 +74,19 @@ def axis_size(axis: str) -> sympy.Symbol:
     return sympy.Symbol(name, integer=True, positive=True)
 
 
+def index_symbol(axis: str) -> sympy.Symbol:
+    """The position along an axis, as it appears in an index map (``s*oh + fh``): an integer
+    symbol named after the axis (distinct from any tensor symbol, which has no assumptions)."""
+    return sympy.Symbol(axis, integer=True, nonnegative=True)
+
+
+def index_axis(symbol: sympy.Basic) -> str | None:
+    """The axis an index symbol stands for, else None."""
+    if isinstance(symbol, sympy.Symbol) and symbol == index_symbol(symbol.name):
+        return symbol.name
+    return None
+
+
 def size_of(axes: tuple[str, ...]) -> sympy.Expr:
     """The number of elements spanned by ``axes``."""
     return sympy.Mul(*(axis_size(a) for a in axes))

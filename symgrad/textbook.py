@@ -569,6 +569,296 @@ class CrossEntropyLoss:
         return dout * (self.y - self.q) / self.q.shape[0]
 
 
+def im2col(
+    input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0
+) -> np.ndarray:
+    """The book's im2col (common/util.py, ch. 7): (N, C, H, W) -> (N*out_h*out_w, C*FH*FW), one
+    row per window, after zero padding."""
+    N, C, H, W = input_data.shape
+    out_h = (H + 2 * pad - filter_h) // stride + 1
+    out_w = (W + 2 * pad - filter_w) // stride + 1
+
+    img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+    col = np.zeros((N, C, filter_h, filter_w, out_h, out_w), dtype=img.dtype)
+
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            col[:, :, y, x, :, :] = img[:, :, y:y_max:stride, x:x_max:stride]
+
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
+
+
+def col2im(
+    col: np.ndarray,
+    input_shape: tuple[int, int, int, int],
+    filter_h: int,
+    filter_w: int,
+    stride: int = 1,
+    pad: int = 0,
+) -> np.ndarray:
+    """The book's col2im: the adjoint of :func:`im2col`; cells shared by overlapping windows
+    accumulate (``+=``), and the padding is cut off again."""
+    N, C, H, W = input_shape
+    out_h = (H + 2 * pad - filter_h) // stride + 1
+    out_w = (W + 2 * pad - filter_w) // stride + 1
+    col = col.reshape(N, out_h, out_w, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
+
+    # The book's extra ``stride - 1`` rows and columns are never written: each slice below ends
+    # at or before H + 2*pad, and the crop drops them.
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            img[:, :, y:y_max:stride, x:x_max:stride] += col[:, :, y, x, :, :]
+
+    return img[:, :, pad : H + pad, pad : W + pad]
+
+
+class Convolution:
+    """The book's Convolution (ch. 7): W (FN, C, FH, FW), b (FN,), x (N, C, H, W)."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0) -> None:
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.col = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        FN, _, FH, FW = self.W.shape
+        N, _, H, W = x.shape
+        out_h = 1 + (H + 2 * self.pad - FH) // self.stride
+        out_w = 1 + (W + 2 * self.pad - FW) // self.stride
+
+        col = im2col(x, FH, FW, self.stride, self.pad)
+        col_W = self.W.reshape(FN, -1).T
+
+        out = np.dot(col, col_W) + self.b
+        out = out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+
+        self.x = x
+        self.col = col
+        self.col_W = col_W
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        FN, C, FH, FW = self.W.shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+
+        self.db = np.sum(dout, axis=0)
+        self.dW = np.dot(self.col.T, dout)
+        self.dW = self.dW.transpose(1, 0).reshape(FN, C, FH, FW)
+
+        dcol = np.dot(dout, self.col_W.T)
+        return col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad)
+
+
+class Pooling:
+    """The book's max pooling (ch. 7): the maximum of each (zero-padded) window; the gradient
+    goes to the first maximum of the window (``np.argmax``).
+
+    The book computes ``out_h = 1 + (H - pool_h) / stride``, leaving out ``pad``; here the
+    padding is counted, as in :class:`Convolution`, so that ``pad > 0`` works."""
+
+    def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0) -> None:
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.arg_max = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        N, C, H, W = x.shape
+        out_h = 1 + (H + 2 * self.pad - self.pool_h) // self.stride
+        out_w = 1 + (W + 2 * self.pad - self.pool_w) // self.stride
+
+        col = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
+        col = col.reshape(-1, self.pool_h * self.pool_w)
+
+        arg_max = np.argmax(col, axis=1)
+        out = np.max(col, axis=1)
+        out = out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+
+        self.x = x
+        self.arg_max = arg_max
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = dout.transpose(0, 2, 3, 1)
+
+        pool_size = self.pool_h * self.pool_w
+        dmax = np.zeros((dout.size, pool_size), dtype=dout.dtype)
+        dmax[np.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
+        dmax = dmax.reshape((*dout.shape, pool_size))
+
+        dcol = dmax.reshape(dmax.shape[0] * dmax.shape[1] * dmax.shape[2], -1)
+        return col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
+
+
+class AvgPooling:
+    """Average pooling in the book's pooling style: the mean of each zero-padded window (padded
+    cells count, as PyTorch's ``count_include_pad=True``); each cell of a window gets
+    ``dout / (pool_h * pool_w)``."""
+
+    def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0) -> None:
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        N, C, H, W = x.shape
+        out_h = 1 + (H + 2 * self.pad - self.pool_h) // self.stride
+        out_w = 1 + (W + 2 * self.pad - self.pool_w) // self.stride
+
+        col = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
+        col = col.reshape(-1, self.pool_h * self.pool_w)
+
+        out = np.mean(col, axis=1)
+        out = out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+
+        self.x = x
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = dout.transpose(0, 2, 3, 1)
+
+        pool_size = self.pool_h * self.pool_w
+        dmean = np.repeat(dout.reshape(-1, 1) / pool_size, pool_size, axis=1)
+        dmean = dmean.reshape((*dout.shape, pool_size))
+
+        dcol = dmean.reshape(dmean.shape[0] * dmean.shape[1] * dmean.shape[2], -1)
+        return col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
+
+
+class Embedding:
+    """The sequel's Embedding (vol. 2, ch. 4): rows of W picked by an integer array of any
+    shape; repeated indices accumulate their gradients (``np.add.at``)."""
+
+    def __init__(self, W: np.ndarray) -> None:
+        self.W = W
+        self.idx = None
+        self.dW = None
+
+    def forward(self, idx: np.ndarray) -> np.ndarray:
+        self.idx = idx
+        return self.W[idx]
+
+    def backward(self, dout: np.ndarray) -> None:
+        self.dW = np.zeros_like(self.W)
+        np.add.at(self.dW, self.idx, dout)
+        return None
+
+
+class Attention:
+    """Scaled dot-product attention, softmax(q kᵀ / √d) v, batched over the leading axes:
+    q (..., T, d), k (..., S, d), v (..., S, dv). ``causal`` lets query t see keys 0..t only
+    (T must equal S)."""
+
+    def __init__(self, causal: bool = False) -> None:
+        self.causal = causal
+        self.q = None
+        self.k = None
+        self.v = None
+        self.P = None
+
+    def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+        T, d = q.shape[-2], q.shape[-1]
+        S = k.shape[-2]
+        scores = q @ k.swapaxes(-1, -2) / math.sqrt(d)
+        if self.causal:
+            if T != S:
+                raise ValueError(f"causal attention needs as many queries as keys, got {T} != {S}")
+            future = np.triu(np.ones((T, S), dtype=bool), k=1)  # key s > query t
+            scores = np.where(future, -np.inf, scores)
+        self.P = softmax(scores)
+        self.q = q
+        self.k = k
+        self.v = v
+        return self.P @ v
+
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = self.q.shape[-1]
+        P = self.P
+        dv = P.swapaxes(-1, -2) @ dout
+        dP = dout @ self.v.swapaxes(-1, -2)
+        dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
+        dq = dS @ self.k / math.sqrt(d)
+        dk = dS.swapaxes(-1, -2) @ self.q / math.sqrt(d)
+        return dq, dk, dv
+
+
+class MultiHeadAttention:
+    """Multi-head self-attention without biases: x (N, T, D), Wq, Wk, Wv, Wo (D, D); head h
+    takes columns h*dh:(h+1)*dh of Q, K and V (dh = D // heads); out = concat(heads) @ Wo."""
+
+    def __init__(
+        self,
+        Wq: np.ndarray,
+        Wk: np.ndarray,
+        Wv: np.ndarray,
+        Wo: np.ndarray,
+        heads: int,
+        causal: bool = False,
+    ) -> None:
+        D = Wq.shape[1]
+        if D % heads != 0:
+            raise ValueError(f"the model width {D} is not divisible by {heads} heads")
+        self.Wq = Wq
+        self.Wk = Wk
+        self.Wv = Wv
+        self.Wo = Wo
+        self.heads = heads
+        self.attention = Attention(causal)
+        self.x = None
+        self.merged = None
+        self.dWq = None
+        self.dWk = None
+        self.dWv = None
+        self.dWo = None
+
+    def _split(self, a: np.ndarray) -> np.ndarray:
+        N, T, D = a.shape
+        return a.reshape(N, T, self.heads, D // self.heads).transpose(0, 2, 1, 3)
+
+    def _merge(self, a: np.ndarray) -> np.ndarray:
+        N, H, T, dh = a.shape
+        return a.transpose(0, 2, 1, 3).reshape(N, T, H * dh)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.shape[-1] % self.heads != 0:
+            raise ValueError(
+                f"the model width {x.shape[-1]} is not divisible by {self.heads} heads"
+            )
+        Q = self._split(x @ self.Wq)
+        K = self._split(x @ self.Wk)
+        V = self._split(x @ self.Wv)
+        self.merged = self._merge(self.attention.forward(Q, K, V))
+        self.x = x
+        return self.merged @ self.Wo
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        D = self.x.shape[-1]
+        x2 = self.x.reshape(-1, D)
+        self.dWo = self.merged.reshape(-1, D).T @ dout.reshape(-1, D)
+        dmerged = dout @ self.Wo.T
+        dQ, dK, dV = self.attention.backward(self._split(dmerged))
+        dQ, dK, dV = self._merge(dQ), self._merge(dK), self._merge(dV)
+        self.dWq = x2.T @ dQ.reshape(-1, D)
+        self.dWk = x2.T @ dK.reshape(-1, D)
+        self.dWv = x2.T @ dV.reshape(-1, D)
+        return dQ @ self.Wq.T + dK @ self.Wk.T + dV @ self.Wv.T
+
+
 LAYERS: dict[str, type] = {
     "BatchNormalization": BatchNormalization,
     "Dropout": Dropout,

@@ -9,12 +9,15 @@ its construction, its NumPy printing and its LaTeX printing:
 
 - :mod:`~symgrad.statements.map`: ``y[n, d] = gamma[d] * xhat[n, d] + beta[d]``;
 - :mod:`~symgrad.statements.reduce`: ``mu[d] = mean_n x[n, d]`` (sum, mean, max);
-- :mod:`~symgrad.statements.contract`: ``Y[n, m] = Σ_d X[n, d] W[d, m]`` (einsum, matmul).
+- :mod:`~symgrad.statements.contract`: ``Y[n, m] = Σ_d X[n, d] W[d, m]`` (einsum, matmul);
+- :mod:`~symgrad.statements.gather`: ``col[n, oh, fh] = x[n, s*oh + fh - p]`` (index maps,
+  integer labels), whose reverse-mode rule is a scatter-add written as a gather.
 """
 
 from symgrad.statements.base import Statement
 from symgrad.statements.contract import Contract
+from symgrad.statements.gather import Gather
 from symgrad.statements.map import Map
-from symgrad.statements.reduce import Reduce
+from symgrad.statements.reduce import FirstMax, Reduce
 
-__all__ = ["Contract", "Map", "Reduce", "Statement"]
+__all__ = ["Contract", "FirstMax", "Gather", "Map", "Reduce", "Statement"]

@@ -26,11 +26,30 @@ from symgrad.tensor_algebra import Facts, Scope, make_sum
 from symgrad.tensors import Tensor, size_of
 
 OPS = ("sum", "mean", "max")
+TIES = ("split", "first")
+"""How a max reduction's gradient treats tied maxima: split evenly (``torch.amax``), or all to
+the first in the reduced axes' row-major order (the book's and PyTorch's max pooling)."""
+
+
+class first_max(sympy.Function):
+    """``first_max(body, axes)``: 1 where ``body`` is the first element along ``axes`` equal
+    to its maximum along them, else 0."""
+
+    nargs = 2
+
+    def _eval_is_real(self) -> bool:
+        return True
+
+    def _sympystr(self, printer: object) -> str:
+        body, axes = self.args
+        where = ", ".join(str(a) for a in axes)
+        return f"[{printer._print(body)} = max, first along {where}]"
 
 
 @dataclass(frozen=True)
 class Reduce(Statement):
     op: str = "sum"
+    ties: str = "split"
 
     kind: ClassVar[str] = "reduce"
 
@@ -66,6 +85,8 @@ class Reduce(Statement):
     def local(self, operand: Tensor) -> sympy.Expr:
         if self.op != "max":
             return super().local(operand)
+        if self.ties == "first":  # the engine gives the mask the forward computes
+            raise ValueError(f"{self!r}: the first maximum is a mask of the forward's")
         # Ties split evenly: the indicator of the maxima over their count.
         hit = sympy.Piecewise((1, sympy.Eq(self.body, self.target.symbol)), (0, True))
         scope = Scope.of([*self.operands, self.target])
@@ -93,3 +114,30 @@ class Reduce(Statement):
 
     def __repr__(self) -> str:
         return f"{self.target!r} = {self.text()}"
+
+
+@dataclass(frozen=True)
+class FirstMax(Statement):
+    """``mask[T ∪ S] = [body = max_S body, first along S]`` for a max reduction ``m[T] =
+    max_S body`` whose ties go to the first maximum: the one-hot mask its gradient is routed
+    through, computed by the forward (the book's Pooling saves it as ``arg_max``)."""
+
+    kind: ClassVar[str] = "first_max"
+
+    @classmethod
+    def of(cls, target: Tensor, reduction: Reduce) -> FirstMax:
+        axes = sympy.Tuple(*(sympy.Symbol(a) for a in reduction.summed))
+        return cls(target, reduction.operands, first_max(reduction.body, axes))
+
+    @property
+    def window(self) -> tuple[str, ...]:
+        return tuple(str(a) for a in self.body.args[1])
+
+    def local(self, operand: Tensor) -> sympy.Expr:
+        return sympy.S.Zero
+
+    def vjp(self, dtarget, scope, facts=None, locals_=None) -> dict[str, sympy.Expr]:
+        return {}  # a mask: piecewise constant
+
+    def __repr__(self) -> str:
+        return f"{self.target!r} = {self.body}"

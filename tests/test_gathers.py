@@ -1,0 +1,139 @@
+"""Gathers with index maps (Convolution, Pooling, AvgPooling, Embedding): the derived forms, the
+generated code against the hand-written references of textbook.py at strides 1 and 2, padding
+0 and 1, non-square kernels and inputs, and the declaration language's errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad
+from symgrad import textbook
+from symgrad.codegen import generate, load
+from symgrad.errors import SymgradError
+from symgrad.registry import drafts
+from symgrad.statements import Gather
+from symgrad.tensor_algebra import at, rsum
+from symgrad.tensors import index_symbol
+
+LAYERS = ("Convolution", "Pooling", "AvgPooling", "Embedding")
+
+
+def derive(name: str) -> symgrad.Derivation:
+    return symgrad.derive(drafts[name])
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return load(generate([drafts[n] for n in LAYERS]))
+
+
+def test_convolution_dx_is_dout_correlated_with_the_flipped_kernel_dilated_by_the_stride():
+    d = derive("Convolution")
+    dx = d.gradient("x").expr
+    assert isinstance(dx, rsum) and set(dx.axes) == {"fh", "fw", "fn"}
+    (read,) = dx.atoms(at)
+    h, w, fh, fw = (index_symbol(a) for a in ("h", "w", "fh", "fw"))
+    stride, pad = sympy.Symbol("stride"), sympy.Symbol("pad")
+    assert read.tensor.name == "dout"
+    assert sympy.simplify(read.indices[2] - (h + pad - fh) / stride) == 0
+    assert sympy.simplify(read.indices[3] - (w + pad - fw) / stride) == 0
+    assert d.gradient("W").expr.axes == ("n", "oh", "ow")  # Σ over the outputs: col ⋆ dout
+
+
+def test_each_gather_layer_is_checked_at_two_strides_and_paddings():
+    for name in ("Convolution", "Pooling", "AvgPooling"):
+        checked = derive(name).checked
+        assert {(c["stride"], c["pad"]) for c in checked} == {(1, 0), (2, 1)}
+        assert max(c["oh"] for c in checked) >= 2  # windows that overlap or stride
+
+
+def test_embedding_gradient_is_a_scatter_add_of_dout():
+    d = derive("Embedding")
+    dW = d.gradient("W").expr
+    assert dW.has(sympy.KroneckerDelta) and dW.axes == ("...",)
+
+
+def test_max_pooling_states_its_tie_convention():
+    d = derive("Pooling")
+    assert any("first maximum" in c for c in d.conventions)
+
+
+CASES = list(itertools.product((1, 2), (0, 1), ((2, 3), (3, 2)), ((7, 8), (6, 5))))
+
+
+@pytest.mark.parametrize(("stride", "pad", "kernel", "size"), CASES)
+def test_generated_matches_the_hand_written_layers(generated, stride, pad, kernel, size):
+    rng = np.random.default_rng(stride * 100 + pad * 10 + kernel[0])
+    fh, fw = kernel
+    x = rng.standard_normal((2, 3, *size))
+    W, b = rng.standard_normal((4, 3, fh, fw)), rng.standard_normal(4)
+    pairs = [
+        (
+            generated.Convolution(W.copy(), b.copy(), stride, pad),
+            textbook.Convolution(W.copy(), b.copy(), stride, pad),
+        ),
+        (generated.Pooling(fh, fw, stride, pad), textbook.Pooling(fh, fw, stride, pad)),
+        (generated.AvgPooling(fh, fw, stride, pad), textbook.AvgPooling(fh, fw, stride, pad)),
+    ]
+    for ours, theirs in pairs:
+        y = ours.forward(x.copy())
+        np.testing.assert_allclose(y, theirs.forward(x.copy()), rtol=1e-12, atol=1e-12)
+        dout = rng.standard_normal(y.shape)
+        np.testing.assert_allclose(
+            ours.backward(dout.copy()), theirs.backward(dout.copy()), rtol=1e-12, atol=1e-12
+        )
+        for p in ("dW", "db"):
+            if hasattr(theirs, p):
+                np.testing.assert_allclose(getattr(ours, p), getattr(theirs, p), rtol=1e-12)
+
+
+def test_generated_pooling_sends_a_tie_to_the_first_maximum(generated):
+    pool = generated.Pooling(2, 2, stride=2)
+    pool.forward(np.ones((1, 1, 4, 4)))
+    dx = pool.backward(np.arange(1.0, 5.0).reshape(1, 1, 2, 2))
+    assert dx[0, 0, 0, 0] == 1 and dx[0, 0, 0, 1] == 0 and dx[0, 0, 2, 2] == 4
+
+
+def test_generated_embedding_adds_repeated_ids(generated):
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((10, 5))
+    idx = np.array([[1, 2, 1], [9, 1, 0]])
+    ours, theirs = generated.Embedding(W.copy()), textbook.Embedding(W.copy())
+    np.testing.assert_array_equal(ours.forward(idx), theirs.forward(idx))
+    dout = rng.standard_normal((2, 3, 5))
+    assert ours.backward(dout) is None
+    theirs.backward(dout)
+    np.testing.assert_allclose(ours.dW, theirs.dW, rtol=1e-14)
+    np.testing.assert_allclose(ours.dW[1], dout[0, 0] + dout[0, 2] + dout[1, 1], rtol=1e-14)
+
+
+def test_a_user_gather_derives_and_generates():
+    layer = symgrad.layer(
+        "Shift",
+        """
+        x[n, h]
+        y[n, k] = x[n, k + 1]
+        """,
+        sizes={"k": "H - 1"},
+    )
+    d = symgrad.derive(layer)
+    assert isinstance(d.spec.statements[0], Gather)
+    assert d.gradient("x").expr.has(at)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("y[n, k] = x[n, k + 1]", "declare the axes"),
+        ("x[n, h]\ny[n, k] = x[n, k / 2]", "a position is"),
+        ("x[n, h]\ny[n, k, j] = x[n, k + 1]", "does not vary along j"),
+        ("x[n, h]\ny[n, k] = x[k + 1]", "read at 1 positions"),
+    ],
+)
+def test_bad_index_maps_get_one_clear_line(text, message):
+    with pytest.raises(SymgradError, match=message):
+        symgrad.layer("Bad", text)
