@@ -15,8 +15,9 @@ as an indicator: ``dW[v, d] = Σ_{n,t} [ids[n, t] = v]·dy[n, t, d]``.
 >>> from symgrad.tensors import Tensor, index_symbol as i
 >>> x = Tensor("x", ("h",), "input")
 >>> g = Gather.of(Tensor("col", ("oh", "fh")), x, (2 * i("oh") + i("fh"),))
->>> g.inverse()
-({'oh': h/2 - fh/2}, ('fh',), ())
+>>> solved, summed, conditions = g.inverse()
+>>> solved["oh"] == (i("h") - i("fh")) / 2, summed, conditions
+(True, ('fh',), ())
 """
 
 from __future__ import annotations
