@@ -96,7 +96,7 @@ def generate(specs: Iterable[Layer | str | Derivation], source: str = "symgrad.l
         *_all(names),
     ]
     classes = [_class_text(d) for d in derivations]
-    helpers = _helpers(derivations)
+    helpers = _helpers(derivations, classes)
     text = "\n".join(header) + "\n\n\n" + "".join(h + "\n\n" for h in helpers)
     text += "\n\n\n".join(classes) + "\n"
     verify_generated(text, derivations)
@@ -112,24 +112,20 @@ def _class_text(d: Derivation) -> str:
         raise unexpected(f"{d.name}: cannot generate the class", err) from err
 
 
-def _helpers(derivations: list[Derivation]) -> list[str]:
-    """Module-level helpers the classes call (NumPy has no erf): each one's source, once."""
+def _helpers(derivations: list[Derivation], classes: list[str]) -> list[str]:
+    """Module-level helpers the classes call (NumPy has no erf, nor im2col): each one's
+    source, once."""
     used: set[str] = set()
     for d in derivations:
         exprs = [s.body for s in (*d.forward, *d.spec.eval_statements)]
         for e in [*exprs, *(g.expr for g in d.gradients)]:
             used |= helpers_of(e)
     out = [special.source()] if "special" in used else []
-    calls = "\n".join(class_text for class_text in _gather_calls(derivations))
+    code = "\n".join(classes)
     for name, source in gathers.HELPERS.items():
-        if f"{name}(" in calls:
+        if f"{name}(" in code:
             out.append(source.lstrip("\n"))
     return out
-
-
-def _gather_calls(derivations: list[Derivation]) -> list[str]:
-    """The code of the classes' lines that call the gather helpers."""
-    return ["\n".join(_Class(d).lines()) for d in derivations if _has_gathers(d)]
 
 
 def _has_gathers(d: Derivation) -> bool:
@@ -374,10 +370,12 @@ class _Class:
             out += [(r.state, "np.ndarray | None = None") for r in self.layer.running]
         structural = set(self.layer.structural())
         for name, value in self.constants():
-            kind = "int" if name in structural else "float"
-            default = str(int(value)) if name in structural and value is not None else None
-            default = default or (_number(value) if value is not None else None)
-            out.append((name, kind if default is None else f"{kind} = {default}"))
+            if value is None:  # required: a pooling window's size
+                out.append((name, "int"))
+            elif name in structural:  # an integer that shapes the layer (stride, padding)
+                out.append((name, f"int = {int(value)}"))
+            else:
+                out.append((name, f"float = {_number(value)}"))
         return out
 
     def init_args(self) -> list[str]:
@@ -517,35 +515,31 @@ class _Class:
 
     def gather_line(self, s: Gather) -> Line:
         """A gather's line: a sliding window by _im2col, a lookup by fancy indexing."""
-        window = gathers.window_of(s)
-        if window is not None:
-            fh, fw = (self.size_text(a) for a in window.windows)
-            stride, pad = (self.code(e) for e in (window.stride, window.pad))
-            code = f"_im2col({s.source}, {fh}, {fw}, {stride}, {pad})"
-            return Line(s.target.name, self.window_symbols(s, window), code)
-        labels = gathers.lookup_of(s)
-        if labels is not None:
-            return Line(
-                s.target.name, sympy.Tuple(s.source.symbol, labels.symbol), f"{s.source}[{labels}]"
-            )
-        raise DerivationError(f"{self.layer.name}: no NumPy form for the gather {s!r}")
+        kind, reads, args = self.gather_parts(s)
+        code = f"_im2col({s.source}, {args})" if kind == "window" else f"{s.source}[{args}]"
+        return Line(s.target.name, reads, code)
 
     def gather_vjp(self, s: Gather, grad: str) -> Line:
-        """The scatter-add of a gather's gradient ``grad`` into its source's."""
-        target = f"d{s.source.name}"
+        """The scatter-add of a gather's gradient ``grad`` into its source's: col2im, or
+        ``np.add.at`` at the labels."""
+        kind, reads, args = self.gather_parts(s)
+        if kind == "window":
+            shape = f"shape_{s.source.name}" if s.source.role == "input" else f"{s.source}.shape"
+            return Line(f"d{s.source.name}", reads, f"_col2im({grad}, {shape}, {args})")
+        return Line(f"d{s.source.name}", reads, f"_scatter_add({s.source}.shape, {args}, {grad})")
+
+    def gather_parts(self, s: Gather) -> tuple[str, sympy.Expr, str]:
+        """``(kind, what the code reads, arguments)`` of a gather NumPy computes: a sliding
+        ``window`` (``FH, FW, stride, pad``) or a ``lookup`` (the labels)."""
         window = gathers.window_of(s)
         if window is not None:
-            fh, fw = (self.size_text(a) for a in window.windows)
-            stride, pad = (self.code(e) for e in (window.stride, window.pad))
-            shape = f"shape_{s.source.name}" if s.source.role == "input" else f"{s.source}.shape"
-            code = f"_col2im({grad}, {shape}, {fh}, {fw}, {stride}, {pad})"
-            return Line(target, self.window_symbols(s, window), code)
+            sizes = [self.size_text(a) for a in window.windows]
+            args = [*sizes, *(self.code(e) for e in (window.stride, window.pad))]
+            return "window", self.window_symbols(s, window), ", ".join(args)
         labels = gathers.lookup_of(s)
         if labels is not None:
-            shape = f"{s.source}.shape"
-            code = f"_scatter_add({shape}, {labels}, {grad})"
-            return Line(target, sympy.Tuple(s.source.symbol, labels.symbol), code)
-        raise DerivationError(f"{self.layer.name}: no NumPy form for the gradient of {s!r}")
+            return "lookup", sympy.Tuple(s.source.symbol, labels.symbol), labels.name
+        raise DerivationError(f"{self.layer.name}: no NumPy form for the gather {s!r}")
 
     def window_symbols(self, s: Gather, window: gathers.Window) -> sympy.Expr:
         """What a window's code reads, for binding: its source, sizes and constants."""

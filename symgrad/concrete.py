@@ -31,7 +31,8 @@ from symgrad.constants import exact
 from symgrad.program import Layer
 from symgrad.statements import Reduce, Statement
 from symgrad.statements.reduce import first_max
-from symgrad.tensor_algebra import at, rsum
+from symgrad.tensor_algebra import at as _At  # `at` names an index in this module
+from symgrad.tensor_algebra import rsum
 from symgrad.tensors import Tensor, axis_size, index_axis
 
 Index = tuple[int, ...]
@@ -85,15 +86,7 @@ class Concrete:
     def labels(self, tensor: Tensor) -> None:
         """Integer labels for a tensor read as positions: every value of the axis it indexes,
         repeated ones included, in an order fixed by the sizes."""
-        from symgrad.statements.gather import Gather
-
-        axis = next(
-            a
-            for s in self.layer.statements
-            if isinstance(s, Gather) and tensor in s.index_tensors
-            for a, i in zip(s.source.axes, s.indices)
-            if tensor.symbol in i.free_symbols
-        )
+        axis = self.layer.label_axis(tensor)
         positions = self.indices(tensor.axes)
         labels = label_values(len(positions), self.sizes[axis])
         values = {index: sympy.Integer(v) for index, v in zip(positions, labels)}
@@ -151,11 +144,10 @@ class Concrete:
         """1 at the first element of the window equal to its maximum, else 0 (ties: first)."""
         body, axes = e.args
         axes = tuple(str(a) for a in axes)
-        window = [
-            self.element_of(body, {**where, **dict(zip(axes, k))}) for k in self.indices(axes)
-        ]
+        cells = self.indices(axes)
+        window = [self.element_of(body, {**where, **dict(zip(axes, k))}) for k in cells]
         top = _maximum(tuple(window))
-        k = self.indices(axes).index(tuple(where[a] for a in axes))
+        k = cells.index(tuple(where[a] for a in axes))
         # As differences from the maximum: a proof that puts every other element a positive
         # gap below it settles each comparison.
         equal = sympy.Eq(window[k] - top, 0, evaluate=False)
@@ -163,7 +155,7 @@ class Concrete:
         hit = sympy.And(equal, *earlier, evaluate=False)
         return sympy.Piecewise((1, hit), (0, True), evaluate=False)
 
-    def read(self, e: at, where: Mapping[str, int]) -> sympy.Expr:
+    def read(self, e: _At, where: Mapping[str, int]) -> sympy.Expr:
         """The element ``at(x, ...)`` reads at one index: 0 outside ``x`` or off the grid."""
         name = e.tensor.name
         position = []
@@ -200,9 +192,6 @@ class Concrete:
     def arguments(self) -> list[sympy.Symbol]:
         """Every element symbol (inputs, parameters, targets, dout)."""
         return [s for elements in self.elements.values() for s in elements.values()]
-
-
-_At = at
 
 
 def label_values(count: int, top: int) -> list[int]:

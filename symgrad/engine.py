@@ -172,14 +172,10 @@ def _derive(declared: Layer) -> Derivation:
         if _derived_by_map(s)
     }
     extras = _extras(layer, maps, scope)
-    forward = _forward_program(layer, maps, extras)
+    forward, firsts = _first_masks(layer, _forward_program(layer, maps, extras))
     for s in forward:
         scope.add(s.target)
-    locals_ = _locals(layer, maps, extras)
-    forward, firsts = _first_masks(layer, forward)
-    for s in forward:
-        scope.add(s.target)
-    locals_.update(firsts)
+    locals_ = _locals(layer, maps, extras) | firsts
     facts = layer.declared_facts()
     backward = staged(layer, locals_, scope, facts)
     program = replace(layer, statements=forward)
@@ -517,16 +513,10 @@ def _check(layer: Layer, program: Layer, gradients: list[Gradient]) -> tuple[dic
     """Every gradient against plain differentiation of the declared forward (module docstring)."""
     checked = []
     for k, size in enumerate(CHECK_SIZES):
-        for fixed in check_constants(layer, k):
-            sizes = _check_at(layer, program, gradients, k, size, fixed)
-            checked.append(sizes | fixed)
+        fixed = structural_values(layer, k)  # stride, padding, window sizes
+        sizes = _check_at(layer, program, gradients, k, size, fixed)
+        checked.append(sizes | fixed)
     return tuple(checked)
-
-
-def check_constants(layer: Layer, k: int) -> list[dict[str, int]]:
-    """The integer constants that shape the layer at the ``k``-th check
-    (:func:`~symgrad.concrete.structural_values`)."""
-    return [structural_values(layer, k)]
 
 
 def _check_at(

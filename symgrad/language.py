@@ -39,7 +39,8 @@ from symgrad.constants import exact
 from symgrad.errors import SymgradError
 from symgrad.program import Draw, Fact, Layer, Running, ordered
 from symgrad.statements import Contract, Map, Reduce, Statement
-from symgrad.tensors import ELLIPSIS, Tensor, size_of
+from symgrad.statements.reduce import TIES
+from symgrad.tensors import ELLIPSIS, Tensor, axis_size, size_of
 
 REDUCTIONS = ("sum", "mean", "max")
 
@@ -85,6 +86,8 @@ def declare(
     roles = {n: "param" for n in params} | {n: "target" for n in targets}
     roles |= {n: "const" for n in constants}
     roles |= {n: "random" for n in (draws or {})} | {n: "state" for n in (running or {})}
+    if ties not in TIES:
+        raise SymgradError(f"{name}: ties is one of {', '.join(TIES)}, not {ties!r}")
     builder = _Program(name, roles, constants, ties=ties)
     statements = builder.parse(text)
     eval_statements = (
@@ -120,7 +123,6 @@ def declare(
 
 def _size_expr(layer: str, axis: str, text: str, constants: Mapping[str, object]) -> sympy.Expr:
     """A declared size: integers, axis sizes (capitals) and constants with ``+ - * //``."""
-    from symgrad.tensors import axis_size
 
     def build(node: ast.expr) -> sympy.Expr:
         if isinstance(node, ast.Constant) and isinstance(node.value, int):

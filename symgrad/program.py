@@ -149,6 +149,18 @@ class Layer:
         names = {i.name for s in self.statements if isinstance(s, Gather) for i in s.index_tensors}
         return tuple(t for t in self.tensors if t.name in names)
 
+    def label_axis(self, labels: Tensor) -> str:
+        """The source axis a tensor of labels picks positions along (Embedding's ``v``)."""
+        from symgrad.statements.gather import Gather
+
+        return next(
+            a
+            for s in self.statements
+            if isinstance(s, Gather) and labels in s.index_tensors
+            for a, i in zip(s.source.axes, s.indices)
+            if labels.symbol in i.free_symbols
+        )
+
     def statement_of(self, name: str) -> Statement | None:
         return next((s for s in self.statements if s.target.name == name), None)
 

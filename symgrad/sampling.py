@@ -91,13 +91,7 @@ def sample(
 def _labels(layer: Layer, t: Tensor, axes: dict, rng: np.random.Generator) -> np.ndarray:
     """Integer labels for a tensor read as positions, with repeats (and every label once
     where there are enough)."""
-    axis = next(
-        a
-        for s in layer.statements
-        if isinstance(s, Gather) and t in s.index_tensors
-        for a, i in zip(s.source.axes, s.indices)
-        if t.symbol in i.free_symbols
-    )
+    axis = layer.label_axis(t)
     shape = shape_of(t, axes)
     return np.array(label_values(int(np.prod(shape)), axes[axis][0])).reshape(shape)
 

@@ -137,3 +137,8 @@ def test_a_user_gather_derives_and_generates():
 def test_bad_index_maps_get_one_clear_line(text, message):
     with pytest.raises(SymgradError, match=message):
         symgrad.layer("Bad", text)
+
+
+def test_an_unknown_tie_rule_is_one_clear_line():
+    with pytest.raises(SymgradError, match="ties is one of split, first"):
+        symgrad.layer("Bad", "y[n] = max_k(x[n, k])", ties="last")

@@ -30,7 +30,7 @@ import sympy
 
 from symgrad.statements.base import Statement
 from symgrad.tensor_algebra import Facts, Scope, at, make_sum, reindex
-from symgrad.tensors import Tensor, index_axis, index_symbol
+from symgrad.tensors import Tensor, index_symbol
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,8 @@ class Gather(Statement):
         for _ in range(len(solved)):
             solved = {t: sympy.expand(e.xreplace(solved)) for t, e in solved.items()}
         summed = tuple(a for a in self.target.axes if index_symbol(a) not in solved)
-        mine = {index_axis(t) for t in targets}
-        clash = [a for a in summed if a in self.source.axes and a in mine and a not in solved]
-        clash = [a for a in clash if index_symbol(a) not in (p for p in self.indices)]
+        # A summed axis named like a source axis would be captured by the source's index.
+        clash = [a for a in summed if a in self.source.axes]
         if clash:
             raise ValueError(f"{self!r}: the summed axis {clash[0]} is also the source's")
         moved = {t.name: e for t, e in solved.items() if e != t}
