@@ -23,7 +23,7 @@ import sympy
 
 from symgrad import textbook
 from symgrad.codegen import generate, load, seeded
-from symgrad.concrete import Concrete, random_point
+from symgrad.concrete import Concrete, random_point, structural_values
 from symgrad.constants import exact
 from symgrad.engine import CHECK_SIZES, Derivation, check_sizes, derive, with_facts
 from symgrad.errors import SymgradError
@@ -32,6 +32,7 @@ from symgrad.names import grad_name, gradient_of
 from symgrad.proofs import DIGITS as _DIGITS
 from symgrad.proofs import agree_at, prove_equal
 from symgrad.sampling import build, sample
+from symgrad.statements import Gather
 from symgrad.tensors import axis_size
 from symgrad.verify import check_layer
 
@@ -116,8 +117,9 @@ def formula_agrees(d: Derivation, wrt: str, text: str) -> str:
     verdict = PROVEN
     for k, size in enumerate(CHECK_SIZES):
         sizes = check_sizes(d.spec, size, k)
-        computed = Concrete.of(program, sizes)
-        expected = Concrete.of(reference, sizes)
+        fixed = structural_values(d.spec, k)  # stride, padding, window sizes
+        computed = Concrete.of(program, sizes, fixed)
+        expected = Concrete.of(reference, sizes, fixed)
         known = _in_inputs(computed, expected)
         points = [random_point(computed, seed) for seed in (size, size + 100)]
         for index, want in expected.values[f"d{wrt}"].items():
@@ -167,6 +169,11 @@ def _formula_layer(d: Derivation, wrt: str, axes: tuple[str, ...], text: str) ->
         )
     text = re.sub(r"\bdout\b", _UPSTREAM, text)
     lhs = f"d{wrt}[{', '.join(axes)}]" if axes else f"d{wrt}"
+    if any(isinstance(s, Gather) for s in d.spec.statements):  # tensors read at positions
+        tensors = [*d.spec.tensors, *(s.target for s in d.forward)]
+        tensors.append(replace(d.output, name=_UPSTREAM))
+        used = [t for t in tensors if t.axes and re.search(rf"\b{t.name}\[", text)]
+        lhs = "\n".join(f"{t.name}[{', '.join(t.axes)}]" for t in used) + f"\n{lhs}"
     sizes = {axis_size(a).name: 1.0 for t in d.spec.tensors for a in t.axes}
     try:
         return declare(
@@ -226,6 +233,9 @@ def _params(layer: Any) -> list[str]:
 
 
 def _as_tuple(result: Any) -> tuple:
+    """The input gradients ``backward`` returned: none for ``None`` (Embedding's)."""
+    if result is None:
+        return ()
     return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
 

@@ -35,6 +35,7 @@ import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sympy
@@ -202,6 +203,27 @@ def class_source(d: Derivation) -> list[str]:
     return _Class(d).lines()
 
 
+def reads_index_map(g: Any) -> bool:
+    """Does a gradient read an index map (a convolution's ``dx``)? Generated code computes it
+    in stages (``dcol``, then col2im), not as one expression."""
+    return g.expr.has(at, sympy.KroneckerDelta)
+
+
+def gradient_code(g: Any, slots: Mapping[str, tuple[str, ...]]) -> str:
+    """The right side of ``d<x> = ...`` as generated code prints it, or, where the gradient
+    reads an index map, its formula over named axes (``Σ_fh,fn,fw W·dout[n, fn, ...]``)."""
+    if reads_index_map(g):
+        return text_tensor(g.expr)
+    flat = g.wrt.role == "param"  # stored with the parameter's shape, as backward sets it
+    return numpy_tensor_code(g.expr, slots, g.wrt.axes, flat=flat)
+
+
+def gradient_text(g: Any, slots: Mapping[str, tuple[str, ...]]) -> str:
+    """``d<x> = ...`` (``dx[n, c, h, w] = ...`` for a formula over named axes)."""
+    lhs = f"{g.name}[{', '.join(g.wrt.axes)}]" if reads_index_map(g) else g.name
+    return f"{lhs} = {gradient_code(g, slots)}"
+
+
 def class_slots(d: Derivation) -> dict[str, tuple[str, ...]]:
     """How the generated class stores each array (:mod:`symgrad.layout`), by name."""
     return dict(_Class(d).slots)
@@ -346,14 +368,7 @@ class _Class:
         saved = ", ".join(s.name for s in d.saved) or "nothing"
         out = [f'"""{self.layer.doc or self.layer.name}', ""]
         known = {n: self.slots[n] for n in [*(s.name for s in d.saved), "dout", *self.arrays()]}
-        for g in d.gradients:
-            if g.expr.has(at, sympy.KroneckerDelta):  # an index map: as the formula
-                out.append(
-                    f"Derived backward: {g.name}[{', '.join(g.wrt.axes)}] = {text_tensor(g.expr)}"
-                )
-                continue
-            code = numpy_tensor_code(g.expr, known, g.wrt.axes)
-            out.append(f"Derived backward: {g.name} = {code}")
+        out += [f"Derived backward: {gradient_text(g, known)}" for g in d.gradients]
         out.append(f"Saved by forward: {saved}")
         if d.domain:
             out.append(f"Domain: {d.domain} (outside it the result is nan or inf, as NumPy's)")

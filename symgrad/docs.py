@@ -40,6 +40,10 @@ def render(specs: Iterable[Any]) -> dict[str, str]:
     derivations = [derive(s) for s in specs]
     rows = {r.layer: r for r in check_all(derivations)}
     files = {f"{d.name}.md": layer_page(d, rows[d.name]) for d in derivations}
+    for d in derivations:
+        figure = index_figure(d)
+        if figure is not None:
+            files[figure_name(d)] = figure
     files["README.md"] = index_page(derivations, rows)
     files["symgrad.tex"] = tex_document(derivations, rows)
     return files
@@ -48,8 +52,33 @@ def render(specs: Iterable[Any]) -> dict[str, str]:
 # --- Markdown ------------------------------------------------------------------------------------
 
 
+def index_figure(d: Any) -> str | None:
+    """The SVG of a sliding window's index map (the book's im2col figure), if ``d`` has one."""
+    from symgrad.index_figure import example_svg
+    from symgrad.statements import Gather
+    from symgrad.statements.gather import window_of
+
+    if not any(isinstance(s, Gather) and window_of(s) for s in d.forward):
+        return None
+    return example_svg(d)
+
+
+def figure_name(d: Any) -> str:
+    return f"{d.name}-index-map.svg"
+
+
 def layer_page(d: Any, row: Any) -> str:
     lines = [d.markdown().replace("## ", "# ", 1).rstrip("\n"), ""]
+    if index_figure(d) is not None:
+        lines += ["## The index map", ""]
+        lines += [
+            "Which input cells one output cell's window reads (forward), and which output "
+            "cells' gradients one input cell gathers (backward, from the derived gather), on "
+            "a small example:",
+            "",
+            f"![index map of {d.name}]({figure_name(d)})",
+            "",
+        ]
     lines += ["## Generated code", "", "```python", *class_source(d), "```", ""]
     math = code_as_math(d)
     if math:
@@ -68,6 +97,8 @@ def layer_page(d: Any, row: Any) -> str:
             lines += [f"Derived, `{target}`:", "", "$$", derived, "$$", ""]
             if tex:
                 lines += ["Code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
+            elif tex is _STAGED:
+                lines += [f"Code: {_STAGED}.", ""]
             else:
                 lines += [f"Code: {_NOT_RENDERED}.", ""]
     lines += ["## Verification", "", *verification_table(row), ""]
@@ -102,7 +133,7 @@ def index_page(derivations: list[Any], rows: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for d in derivations:
-        backward = "; ".join(f"`{g.name} = {_code(d, g)}`" for g in d.gradients)
+        backward = "; ".join(f"`{_text(d, g)}`" for g in d.gradients)
         verdict = VERDICT[rows[d.name].passed]
         lines.append(f"| [{d.name}]({d.name}.md) | {_kind(d)} | {backward} | {verdict} |")
     return "\n".join(lines) + "\n"
@@ -110,11 +141,16 @@ def index_page(derivations: list[Any], rows: dict[str, Any]) -> str:
 
 def _code(d: Any, g: Any) -> str:
     """The gradient as the generated code prints it (Markdown-table safe)."""
-    from symgrad.codegen import class_slots
-    from symgrad.tensor_printer import numpy_tensor_code
+    from symgrad.codegen import class_slots, gradient_code
 
-    code = numpy_tensor_code(g.expr, class_slots(d), g.wrt.axes)
-    return code.replace("|", "\\|")
+    return gradient_code(g, class_slots(d)).replace("|", "\\|")
+
+
+def _text(d: Any, g: Any) -> str:
+    """``d<x> = ...`` as the generated code prints it (Markdown-table safe)."""
+    from symgrad.codegen import class_slots, gradient_text
+
+    return gradient_text(g, class_slots(d)).replace("|", "\\|")
 
 
 def _kind(d: Any) -> str:
@@ -123,15 +159,25 @@ def _kind(d: Any) -> str:
 
 
 _NOT_RENDERED = (
-    "not rendered: latexify-py prints `@`, `.T` and `.sum(axis=...)` wrongly (an empty sum), so "
-    "this line is shown as code only"
+    "not rendered: latexify-py prints `@`, `.T` and `.sum(axis=...)` wrongly (an empty sum) and "
+    "drops keyword arguments (`axes=`), so this line is shown as code only"
+)
+_STAGED = (
+    "not one line: the gradient reads an index map, which the generated code computes in "
+    "stages (the window's gradient, then col2im or a scatter-add), shown above"
 )
 
 
 def code_as_math(d: Any) -> list[tuple[str, str | None]]:
-    """(target, LaTeX by latexify) for each backward line; None where latexify would mislead."""
+    """(target, LaTeX by latexify) for each backward line; None where latexify would mislead,
+    ``_STAGED`` where the gradient is no one line of code."""
+    from symgrad.codegen import reads_index_map
+
     out = []
     for g in d.gradients:
+        if reads_index_map(g):  # computed in stages by im2col/col2im: no one line to render
+            out.append((g.name, _STAGED))
+            continue
         code = _code(d, g).replace("\\|", "|")
         out.append((g.name, _latexify(g.name, code)))
     return out
@@ -174,6 +220,7 @@ def _latexify(name: str, code: str) -> str | None:
     tree = ast.parse(code, mode="eval")
     misleading = any(
         (isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult))
+        or (isinstance(n, ast.Call) and n.keywords)
         or (
             isinstance(n, ast.Attribute)
             and not (isinstance(n.value, ast.Name) and n.value.id == "np")
@@ -255,7 +302,7 @@ def tex_section(d: Any, row: Any) -> str:
         lines += [f"\\noindent Convention: {escape_text(c)}", ""]
     lines += ["\\paragraph{Generated code}", "{\\footnotesize", "\\begin{verbatim}", *code]
     lines += ["\\end{verbatim}", "}", ""]
-    math = [(t, m) for t, m in code_as_math(d) if m]
+    math = [(t, m) for t, m in code_as_math(d) if m and m is not _STAGED]
     if math:
         lines += ["\\paragraph{The code as math (latexify-py)}", ""]
         lines += [f"\\[ {m} \\]" for _, m in math] + [""]

@@ -323,6 +323,12 @@ class _Expression(parse._Builder):
         return next(f"{base}{k}" for k in range(2, 10**6) if f"{base}{k}" not in taken)
 
     def name(self, node: ast.Name) -> sympy.Expr:
+        target = self.program.tensors.get(self.lhs)
+        axes = target.axes if target is not None else ()
+        if node.id in axes and node.id not in self.program.tensors:  # a position: where(i == v)
+            from symgrad.tensors import index_symbol
+
+            return index_symbol(node.id)
         expr = super().name(node)
         if isinstance(expr, sympy.Symbol):
             if node.id in self.program.tensors and self.program.tensors[node.id].axes:
@@ -338,6 +344,8 @@ class _Expression(parse._Builder):
     def tensor(self, node: ast.Subscript) -> sympy.Expr:
         if not isinstance(node.value, ast.Name):
             raise SymgradError(f"only tensors can be indexed: {self.quote(node)}")
+        if _positions(node.slice) is not None:
+            return self.read_at(node)
         axes = tuple(self.renames.get(a, a) for a in _axes(node.slice, self.source))
         tensor = self.program.reference(node.value.id, axes, self.source)
         if len(tensor.axes) != len(axes):
@@ -359,6 +367,37 @@ class _Expression(parse._Builder):
         :mod:`symgrad.statements.gather`); ``x``'s own axes declared before, as
         ``x[n, c, h, w]``."""
         from symgrad.statements.gather import Gather
+
+        source, indices, labels = self.positions(node, set(target.axes))
+        used = _axes_read(indices, labels)
+        unread = [a for a in target.axes if a not in used]
+        if unread:
+            raise SymgradError(
+                f"{self.program.layer}: {target!r} does not vary along {unread[0]}: {self.source!r}"
+            )
+        return Gather.of(target, source, indices, labels)
+
+    def read_at(self, node: ast.Subscript) -> sympy.Expr:
+        """A tensor read at positions inside an expression (a formula's ``dout[n, f, (h + pad
+        - fh)/stride, ...]``): a gather of its own, over the axes its positions read."""
+        from symgrad.statements.gather import Gather
+
+        known = {a for t in self.program.tensors.values() for a in t.axes} | set(self.renames)
+        source, indices, labels = self.positions(node, known)
+        axes = tuple(_axes_read(indices, labels))
+        name = self.fresh("at")
+        target = self.program.define(name, axes, self.source)
+        statement = Gather.of(target, source, indices, labels)
+        self.program.add(statement)
+        self.used[name] = target
+        return target.symbol
+
+    def positions(
+        self, node: ast.Subscript, known: set[str]
+    ) -> tuple[Tensor, tuple[sympy.Expr, ...], tuple[Tensor, ...]]:
+        """The tensor a subscript reads, its positions, and the tensors of labels in them.
+        A position is written in the axes ``known``, integer constants and integers with
+        ``+ - * /`` (a position off the integers reads 0), or is a tensor of labels."""
         from symgrad.tensors import index_symbol
 
         if not isinstance(node.value, ast.Name) or node.value.id not in self.program.tensors:
@@ -367,20 +406,21 @@ class _Expression(parse._Builder):
                 f"as in x[n, c, h, w]: {self.source!r}"
             )
         source = self.program.tensors[node.value.id]
-        positions = _positions(node.slice)
-        if len(positions) != len(source.axes):
+        items = _positions(node.slice)
+        if len(items) != len(source.axes):
             raise SymgradError(
-                f"{self.program.layer}: {source!r} is read at {len(positions)} positions: "
+                f"{self.program.layer}: {source!r} is read at {len(items)} positions: "
                 f"{self.quote(node)}"
             )
         labels: dict[str, Tensor] = {}
-        known = set(target.axes)
+        ops = {ast.Add: sympy.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sympy.Mul}
+        ops[ast.Div] = lambda a, b: a / b
 
         def build(item: ast.expr) -> sympy.Expr:
             if isinstance(item, ast.Constant) and isinstance(item.value, int):
                 return sympy.Integer(item.value)
             if isinstance(item, ast.Name) and item.id in known:
-                return index_symbol(item.id)
+                return index_symbol(self.renames.get(item.id, item.id))
             if isinstance(item, ast.Name) and self.program.role_of.get(item.id) == "const":
                 return self.program.reference(item.id, (), self.source).symbol
             if isinstance(item, ast.Subscript) and isinstance(item.value, ast.Name):
@@ -393,31 +433,24 @@ class _Expression(parse._Builder):
                     )
                 labels[tensor.name] = tensor
                 return tensor.symbol
-            if isinstance(item, ast.BinOp) and type(item.op) in (ast.Add, ast.Sub, ast.Mult):
-                a, b = build(item.left), build(item.right)
-                return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[type(item.op)]
+            if isinstance(item, ast.BinOp) and type(item.op) in ops:
+                return ops[type(item.op)](build(item.left), build(item.right))
             if isinstance(item, ast.UnaryOp) and isinstance(item.op, ast.USub):
                 return -build(item.operand)
             raise SymgradError(
                 f"{self.program.layer}: a position is the target's axes, integer constants and "
-                f"integers with + - *, or labels: {self.quote(item)}"
+                f"integers with + - * /, or labels: {self.quote(item)}"
             )
 
-        indices = tuple(build(item) for item in positions)
-        used = {v.name for i in indices for v in i.free_symbols if v == index_symbol(v.name)}
-        used |= {a for t in labels.values() for a in t.axes}
-        unread = [a for a in target.axes if a not in used]
-        if unread:
-            raise SymgradError(
-                f"{self.program.layer}: {target!r} does not vary along {unread[0]}: {self.source!r}"
-            )
-        return Gather.of(target, source, indices, tuple(labels.values()))
+        indices = tuple(build(item) for item in items)
+        return source, indices, tuple(labels.values())
 
     def reduction(self, op: str, axis: str, body: ast.expr, target: Tensor) -> Statement:
         """``target = op_axis(body)``, the dummy ``axis`` read as the tensors' own; with no
         axis (``sum(e)``), over every axis of ``e``."""
         if isinstance(axis, tuple):  # sum_(c, fh, fw)(e): over the axes named
-            inner = _Expression(self.source, self.program, self.renames, self.lhs)
+            renames = self.renames | {a: a for a in axis}  # positions may use the summed axes
+            inner = _Expression(self.source, self.program, renames, self.lhs)
             expr = inner.expr(body)
             spanned = set().union(*(set(t.axes) for t in inner.used.values()))
             missing = [a for a in axis if a not in spanned]
@@ -471,6 +504,8 @@ class _Expression(parse._Builder):
             reduced = (*temp.summed, *reduced)
             op = op if temp.op == op else "sum"  # mean_n of sum_k: a sum with 1/N inside
         axes = tuple(a for a in _order(inner.used.values()) if a in spanned and a not in reduced)
+        positions = [a for a in _axes_read((expr,), ()) if a not in axes and a not in reduced]
+        axes = tuple(a for a in (target.axes or axes) if a in {*axes, *positions}) or axes
         target = Tensor(target.name, target.axes or axes, "value")
         if target.axes and set(target.axes) != set(axes):
             where = ", ".join(reduced)
@@ -610,6 +645,15 @@ def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
     if len(node.args) != 1 or node.keywords:
         raise SymgradError(f"{node.func.id}() takes one expression")
     return op, axis, node.args[0]
+
+
+def _axes_read(indices: tuple[sympy.Expr, ...], labels: tuple[Tensor, ...]) -> list[str]:
+    """The axes positions read, in order: their index symbols', then the labels' axes."""
+    from symgrad.tensors import index_axis
+
+    out = [a for i in indices for v in sympy.ordered(i.free_symbols) if (a := index_axis(v))]
+    out += [a for t in labels for a in t.axes]
+    return list(dict.fromkeys(out))
 
 
 def _positions(node: ast.expr) -> list[ast.expr] | None:

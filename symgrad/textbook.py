@@ -886,6 +886,10 @@ LAYERS: dict[str, type] = {
     "LogSoftmax": LogSoftmax,
     "HuberLoss": HuberLoss,
     "CrossEntropyLoss": CrossEntropyLoss,
+    "Convolution": Convolution,
+    "Pooling": Pooling,
+    "AvgPooling": AvgPooling,
+    "Embedding": Embedding,
 }
 
 
@@ -908,6 +912,7 @@ def formulas() -> dict[str, dict[str, str]]:
         " / rms[...]"
     )
     phi = "exp(-x**2 / 2) / sqrt(2 * pi)"
+    back = "(h + pad - fh) / stride, (w + pad - fw) / stride"  # the output a window cell met
     u = "sqrt(2 / pi) * (x + 0.044715 * x**3)"
     return {
         "MulLayer": {"x": "dout * y", "y": "dout * x"},
@@ -958,4 +963,16 @@ def formulas() -> dict[str, dict[str, str]]:
             "beta": "sum_(...)(dout[..., d])",
         },
         "RMSNorm": {"x": rms_dx, "gamma": "sum_(...)(dout[..., d] * xhat[..., d])"},
+        # dx: dout correlated with the flipped kernel, dilated by the stride (a position off
+        # the integers reads 0); dW: the input correlated with dout.
+        "Convolution": {
+            "x": f"sum_(fn, fh, fw)(W[fn, c, fh, fw] * dout[n, fn, {back}])",
+            "W": "sum_(n, oh, ow)(x[n, c, stride*oh + fh - pad, stride*ow + fw - pad]"
+            " * dout[n, fn, oh, ow])",
+            "b": "sum_(n, oh, ow)(dout[n, fn, oh, ow])",
+        },
+        "Pooling": {"x": f"sum_(fh, fw)(dout[n, c, {back}] * argmax[n, {back}, c, fh, fw])"},
+        "AvgPooling": {"x": f"sum_(fh, fw)(dout[n, c, {back}]) / (pool_h * pool_w)"},
+        # dW[v] adds the rows of dout whose id is v (ids are integers: |id - v| < 1/2 is id = v)
+        "Embedding": {"W": "sum_(...)(where(abs(idx[...] - v) < 1 / 2, dout[..., d], 0))"},
     }

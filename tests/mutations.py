@@ -43,10 +43,14 @@ class Mutation:
 
 
 def _grads(result: Any) -> tuple:
+    if result is None:  # no input gradient (Embedding): only the parameters'
+        return ()
     return result if isinstance(result, tuple) else (result,)
 
 
 def _same_kind(result: Any, grads: list) -> Any:
+    if result is None:
+        return None
     return tuple(grads) if isinstance(result, tuple) else grads[0]
 
 
@@ -156,19 +160,29 @@ def _one_element_off(g: np.ndarray, _: Any) -> np.ndarray:
     return g
 
 
+def _as_shape(dout: Any, shape: tuple) -> np.ndarray:
+    """``dout`` passed on as the gradient: broadcast, or its values refilled into the input's
+    shape where it does not broadcast (a convolution's)."""
+    try:
+        return np.broadcast_to(dout, shape).copy()
+    except ValueError:
+        return np.resize(dout, shape)
+
+
 def _identity(base: type) -> dict[str, Callable]:
     def backward(self: Any, dout: Any = 1.0) -> Any:
         result = base.backward(self, dout)
-        return _same_kind(
-            result, [np.broadcast_to(dout, np.shape(g)).copy() for g in _grads(result)]
-        )
+        return _same_kind(result, [_as_shape(dout, np.shape(g)) for g in _grads(result)])
 
     return {"backward": backward}
 
 
 def _matrix(d: Any) -> bool:
-    """A layer with a weight matrix ``W`` that a contraction reads (Affine, MatMul)."""
-    return "W" in {p.name for p in d.spec.params}
+    """A layer with a weight matrix ``W`` that a contraction reads (Affine, MatMul; not a
+    convolution's filters, nor an embedding's table)."""
+    weights = [p for p in d.spec.params if p.name == "W"]
+    contracts = any(s.kind == "contract" for s in d.spec.statements)
+    return bool(weights) and len(weights[0].axes) == 2 and contracts
 
 
 def _loss(d: Any) -> bool:
@@ -192,9 +206,17 @@ def _has_mask(d: Any) -> bool:
 
 
 def _not_identity(d: Any) -> bool:
-    """The backward reads something the forward saved from its inputs (not AddLayer's, not
-    Dropout's, whose gradient depends only on the drawn mask)."""
-    return d.name != "AddLayer" and not d.spec.draws
+    """The backward reads something the forward saved from its inputs: not AddLayer's nor
+    AvgPooling's (nothing saved), not Dropout's (only the drawn mask), not Embedding's (only
+    the ids)."""
+    return any(t.role in ("input", "value") for t in d.saved)
+
+
+def _order_matters(d: Any) -> bool:
+    """The backward reads more than where the maxima are: moving every input by the same
+    increasing map (x ↦ 1.1x + 0.1) keeps max pooling's first maxima, so its derivative."""
+    masks = {s.target.name for s in d.forward if s.kind == "first_max"}
+    return _not_identity(d) and not {t.name for t in d.saved} <= masks
 
 
 MUTATIONS = (
@@ -207,7 +229,7 @@ MUTATIONS = (
     Mutation("swapped Mul gradients", lambda d: d.name == "MulLayer", _swapped),
     Mutation("stale cache", _not_identity, _stale_cache),
     Mutation("gradient of the wrong input", lambda d: d.name == "MulLayer", _wrong_input),
-    Mutation("derivative at the wrong point", _not_identity, _wrong_point),
+    Mutation("derivative at the wrong point", _order_matters, _wrong_point),
     Mutation("wrong kink side", _has_mask, _wrong_kink_side),
     Mutation("float32 parameter gradient", _matrix, _float32_parameter_gradient),
     Mutation("0.1% off", lambda d: True, _map_backward(lambda g, _: g * 1.001)),

@@ -142,7 +142,7 @@ def test_unknown_name_suggests_the_closest() -> None:
 
 def test_catalog_covers_matrix_layers_and_losses() -> None:
     kinds = {s.kind for n in CATALOG for s in symgrad.catalog[n].statements}
-    assert kinds == {"map", "contract", "reduce"}
+    assert kinds == {"map", "contract", "reduce", "gather"}
     assert {n for n in CATALOG if symgrad.catalog[n].is_loss} >= {
         "SoftmaxWithLoss",
         "MeanSquaredError",

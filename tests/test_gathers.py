@@ -14,7 +14,6 @@ import symgrad
 from symgrad import textbook
 from symgrad.codegen import generate, load
 from symgrad.errors import SymgradError
-from symgrad.registry import drafts
 from symgrad.statements import Gather
 from symgrad.tensor_algebra import at, rsum
 from symgrad.tensors import index_symbol
@@ -23,12 +22,12 @@ LAYERS = ("Convolution", "Pooling", "AvgPooling", "Embedding")
 
 
 def derive(name: str) -> symgrad.Derivation:
-    return symgrad.derive(drafts[name])
+    return symgrad.derive(name)
 
 
 @pytest.fixture(scope="module")
 def generated():
-    return load(generate([drafts[n] for n in LAYERS]))
+    return load(generate(LAYERS))
 
 
 def test_convolution_dx_is_dout_correlated_with_the_flipped_kernel_dilated_by_the_stride():
@@ -129,7 +128,7 @@ def test_a_user_gather_derives_and_generates():
     ("text", "message"),
     [
         ("y[n, k] = x[n, k + 1]", "declare the axes"),
-        ("x[n, h]\ny[n, k] = x[n, k / 2]", "a position is"),
+        ("x[n, h]\ny[n, k] = x[n, k**2]", "a position is"),
         ("x[n, h]\ny[n, k, j] = x[n, k + 1]", "does not vary along j"),
         ("x[n, h]\ny[n, k] = x[k + 1]", "read at 1 positions"),
     ],
@@ -142,3 +141,12 @@ def test_bad_index_maps_get_one_clear_line(text, message):
 def test_an_unknown_tie_rule_is_one_clear_line():
     with pytest.raises(SymgradError, match="ties is one of split, first"):
         symgrad.layer("Bad", "y[n] = max_k(x[n, k])", ties="last")
+
+
+def test_a_windowed_layer_page_shows_its_index_map():
+    from symgrad.docs import render
+
+    files = render(["Convolution", "Embedding"])
+    assert "Convolution-index-map.svg" in files and "Embedding-index-map.svg" not in files
+    assert "![index map of Convolution](Convolution-index-map.svg)" in files["Convolution.md"]
+    assert files["Convolution-index-map.svg"].count('class="cell gathered"') > 0

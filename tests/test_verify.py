@@ -49,6 +49,11 @@ class Scaled:
 
     def backward(self, dout: np.ndarray):
         grads = self.layer.backward(dout)
+        if grads is None:  # no input (Embedding): the parameters' gradients are off instead
+            for name, value in list(vars(self.layer).items()):
+                if name.startswith("d") and name[1:] in vars(self.layer) and value is not None:
+                    setattr(self.layer, name, value * self.factor)
+            return None
         if isinstance(grads, tuple):
             return tuple(g * self.factor for g in grads)
         return grads * self.factor
