@@ -39,11 +39,12 @@ def render(specs: Iterable[Any]) -> dict[str, str]:
     """Every file of the book, by relative path."""
     derivations = [derive(s) for s in specs]
     rows = {r.layer: r for r in check_all(derivations)}
-    files = {f"{d.name}.md": layer_page(d, rows[d.name]) for d in derivations}
-    for d in derivations:
-        figure = index_figure(d)
-        if figure is not None:
-            files[figure_name(d)] = figure
+    figures = {d.name: index_figure(d) for d in derivations}
+    files = {
+        f"{d.name}.md": layer_page(d, rows[d.name], figures[d.name] is not None)
+        for d in derivations
+    }
+    files |= {figure_name(d): figures[d.name] for d in derivations if figures[d.name]}
     files["README.md"] = index_page(derivations, rows)
     files["symgrad.tex"] = tex_document(derivations, rows)
     return files
@@ -67,9 +68,10 @@ def figure_name(d: Any) -> str:
     return f"{d.name}-index-map.svg"
 
 
-def layer_page(d: Any, row: Any) -> str:
+def layer_page(d: Any, row: Any, figure: bool = False) -> str:
+    """A layer's page; ``figure``: its index map is drawn beside it (:func:`index_figure`)."""
     lines = [d.markdown().replace("## ", "# ", 1).rstrip("\n"), ""]
-    if index_figure(d) is not None:
+    if figure:
         lines += ["## The index map", ""]
         lines += [
             "Which input cells one output cell's window reads (forward), and which output "
