@@ -364,8 +364,8 @@ def _forward_program(
         known = {e.expr: e.tensor.symbol for e in mine}
         body = md.stable_forward.xreplace(known).xreplace(names)
         operands = (*s.operands, *(e.tensor for e in mine))
-        if isinstance(s, Map):
-            out.append(Map.of(s.target, body, operands))
+        if isinstance(s, Map):  # the map machinery saw the body without its size factor
+            out.append(Map.of(s.target, body * size_factor(s.body)[0], operands))
         else:
             body = _cheapest(body) * size_factor(s.body)[0]
             used = {v.name for v in body.free_symbols}

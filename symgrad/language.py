@@ -329,6 +329,9 @@ class _Expression(parse._Builder):
             from symgrad.tensors import index_symbol
 
             return index_symbol(node.id)
+        size = self.size(node.id)
+        if size is not None:
+            return size
         expr = super().name(node)
         if isinstance(expr, sympy.Symbol):
             if node.id in self.program.tensors and self.program.tensors[node.id].axes:
@@ -340,6 +343,19 @@ class _Expression(parse._Builder):
             self.used[tensor.name] = tensor
             return tensor.symbol
         return expr
+
+    def size(self, name: str) -> sympy.Expr | None:
+        """``E`` for the size of an axis ``e`` that the program or this line writes, where no
+        tensor or constant has that name (attention's ``/ sqrt(E)``)."""
+        if not name.isupper() or name in self.program.tensors or name in self.program.role_of:
+            return None
+        axes = {a for t in self.program.tensors.values() for a in t.axes}
+        for node in ast.walk(ast.parse(self.source)):
+            if isinstance(node, ast.Subscript):
+                items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+                axes |= {i.id for i in items if isinstance(i, ast.Name)}
+        axis = next((a for a in sorted(axes) if axis_size(a).name == name), None)
+        return axis_size(axis) if axis is not None else None
 
     def tensor(self, node: ast.Subscript) -> sympy.Expr:
         if not isinstance(node.value, ast.Name):

@@ -7,8 +7,10 @@ What changes, and why:
 - rationals print as decimals when exact (``0.01*x``, not ``(1/100)*x``);
 - ``Max(a, b)`` prints as ``np.maximum(a, b)`` (SymPy builds a ``functools.reduce``);
 - ``Piecewise((u, c), (0, True))`` prints as ``u * c`` (a boolean mask multiplies at memory
-  speed, where ``np.where`` and ``numpy.select`` branch per element); other two-branch ones
-  print as ``np.where``;
+  speed, where ``np.where`` and ``numpy.select`` branch per element) when ``u`` is a product
+  or sum of arrays and numbers, which stays finite where ``c`` is false; a ``u`` with a call
+  or a division in it (``exp(x)``, which overflows to inf, and ``inf * 0`` is nan) and other
+  two-branch ones print as ``np.where``;
 - the engine's named functions print as their entry in :data:`symgrad.functions.TABLE` says:
   ``logistic(u)`` as ``1 / (1 + np.exp(-u))`` (exp may overflow to inf, which gives the exact
   limits 0 and 1; codegen checks this by probing), ``softplus(u)`` as
@@ -106,7 +108,7 @@ class SymgradNumPyPrinter(NumPyPrinter):
         if len(expr.args) != 2 or expr.args[-1].cond != sympy.true:
             return super()._print_Piecewise(expr)
         (value, cond), (other, _) = expr.args
-        if other == 0:
+        if other == 0 and _finite_where_finite(value):
             return f"({self._print(value)}) * ({self._print(cond)})"
         where = self._module_format("numpy.where")
         return f"{where}({self._print(cond)}, {self._print(value)}, {self._print(other)})"
@@ -223,3 +225,15 @@ def numpy_code(expr: sympy.Expr) -> str:
     """Print ``expr`` as a formatted NumPy expression (cached: the engine prints each candidate
     form several times to cost it)."""
     return format_python(SymgradNumPyPrinter().doprint(expr))
+
+
+def _finite_where_finite(e: sympy.Expr) -> bool:
+    """``e`` is built from symbols and numbers by ``+``, ``-``, ``*`` and integer powers:
+    finite wherever its arrays are (so a mask may multiply it)."""
+    if e.is_Symbol or e.is_Number:
+        return True
+    if isinstance(e, (sympy.Add, sympy.Mul)):
+        return all(_finite_where_finite(a) for a in e.args)
+    if isinstance(e, sympy.Pow):
+        return e.exp.is_Integer and e.exp > 0 and _finite_where_finite(e.base)
+    return False

@@ -150,3 +150,10 @@ def test_a_windowed_layer_page_shows_its_index_map():
     assert "Convolution-index-map.svg" in files and "Embedding-index-map.svg" not in files
     assert "![index map of Convolution](Convolution-index-map.svg)" in files["Convolution.md"]
     assert files["Convolution-index-map.svg"].count('class="cell gathered"') > 0
+
+
+def test_an_axis_size_is_read_as_a_size_where_no_tensor_has_its_name():
+    layer = symgrad.layer("Scaled", "y[n, e] = x[n, e] / sqrt(E)")
+    assert [t.name for t in layer.tensors] == ["x"]
+    d = symgrad.derive(layer)
+    assert d.gradient("x").expr.has(sympy.Symbol("E", integer=True, positive=True))

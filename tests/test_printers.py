@@ -60,3 +60,16 @@ def test_only_the_engines_masks_print_as_indicators() -> None:
     assert latex(Symbol("mask")) == r"\mathbb{1}[\text{mask}]"
     assert latex(Symbol("mask2")) == r"\mathbb{1}[\text{mask2}]"
     assert latex(Symbol("masked")) == "masked"
+
+
+def test_a_mask_multiplies_only_what_stays_finite() -> None:
+    import numpy as np
+
+    from symgrad.numerics import evaluate
+
+    m, x, d = Symbol("m"), Symbol("x"), Symbol("dout")
+    assert numpy_code(Piecewise((d * x, x > 0), (0, True))) == "dout * x * (x > 0)"
+    overflowing = Piecewise((exp(x), m > 0), (0, True))  # inf * False would be nan
+    assert numpy_code(overflowing) == "np.where(m > 0, np.exp(x), 0)"
+    value = evaluate(overflowing, {"m": np.array([-1.0, 1.0]), "x": np.array([1000.0, 0.0])})
+    assert list(value) == [0.0, 1.0]
