@@ -4,7 +4,9 @@ One-map layers (elementwise): ``points`` points from -1000 to 1000 (0, and ±10^
 to 3, log-spaced; a grid of every 50th of them for two inputs), forward and backward against
 mpmath, by the engine's measure. Layers with a contraction (Affine, MatMul): each output and
 input gradient relative to the sum of the absolute products, the scale a dot product's rounding
-is bounded by. Every other layer (softmax rows, losses, normalisations): small random tensors
+is bounded by; products between several inputs (attention) the same way, each gradient
+relative to its formula with every term by its absolute value. Every other layer (softmax rows,
+losses, normalisations): small random tensors
 with inputs at scales 1, 30 and 1000 against the declared program evaluated and
 differentiated exactly: the forward *normwise* (the largest error over the tensor relative to
 its largest exact element), each gradient element by the engine's measure, with the saved
@@ -32,8 +34,11 @@ def measure(d: Any, cls: type, points: int = 241) -> tuple[float, float, str]:
     if d.is_map and not d.spec.params:
         return elementwise(d, cls(), points)
     kinds = {type(s) for s in d.spec.statements}
-    if Contract in kinds and Gather not in kinds:  # a matrix product of (N, D) rows
+    one_product = Contract in kinds and Gather not in kinds and len(d.spec.inputs) == 1
+    if one_product and d.spec.params:  # x @ W (+ b) on (N, D) rows
         return matrix(d, cls)
+    if Contract in kinds and Gather not in kinds:  # products of several inputs (attention)
+        return products(d, cls)
     return program(d, cls)
 
 
@@ -141,7 +146,8 @@ def program(d: Any, cls: type) -> tuple[float, float, str]:
     for g in d.gradients:
         plain = plain_gradient(declared, g.wrt.name)
         for k, (index, truth) in enumerate(sorted(plain.items())):
-            form = _written(computed, saved_symbols, g.expr, dict(zip(g.wrt.axes, index)))
+            at = dict(zip(g.wrt.axes, index))
+            form = _written(computed, saved_symbols, g.expr, at, d.stages)
             values = np.array([row[k] for row in got[g.name]])
             worst_b = max(worst_b, probes.backward_error(form, truth, saved_env, values))
     return worst_f, worst_b, "tensors at scales 1, 30, 1000 (each element a probe input)"
@@ -158,19 +164,103 @@ def _as_symbols(c: Any, names: list[str]) -> dict[str, dict[tuple, sympy.Symbol]
     return out
 
 
-def _written(c: Any, saved: dict, expr: sympy.Expr, at: dict) -> sympy.Expr:
-    """``expr`` at one index with the saved values as their element symbols."""
+def _written(c: Any, saved: dict, expr: sympy.Expr, at: dict, stages: tuple = ()) -> sympy.Expr:
+    """``expr`` at one index with the saved values as their element symbols (and the stages
+    it reads, ``dscores``, computed from them)."""
     kept = {name: dict(c.values[name]) for name in saved}
     try:
         for name, elements in saved.items():
             c.values[name] = dict(elements)
+        c.with_stages(stages)
         return c.evaluate(expr, at)
     finally:
         c.values.update(kept)
+        for st in stages:
+            c.values.pop(st.name, None)
 
 
 def _args(layer: Any) -> tuple:
     return layer.with_role("input", "target")
+
+
+def products(d: Any, cls: type) -> tuple[float, float, str]:
+    """A layer of matrix products between its inputs (attention), measured as Affine is: the
+    forward normwise, each gradient element relative to the size of its terms, the derived
+    formula with every term of every sum taken by its absolute value (``Σ|terms|``, what float64
+    rounding of a sum is bounded by; a saturated softmax makes every element of ``dq`` a
+    cancellation, tiny beside its terms in any implementation). Every axis has size 3; inputs at
+    scales 1, 30 and 1000, three draws each; exact values from the declared program in 40
+    digits; a scale below float64's smallest normal number counts as that number."""
+    from symgrad.concrete import Concrete, plain_gradient
+    from symgrad.sampling import build, sample
+
+    layer = d.spec
+    sizes = {a: 3 for t in layer.tensors for a in t.axes}
+    declared = Concrete.of(layer, sizes)
+    computed = Concrete.of(replace(layer, statements=d.forward), sizes)
+    computed.with_stages(d.stages)
+    symbols = declared.arguments()
+    truths = {"forward": [v for _, v in sorted(declared.values[layer.output.name].items())]}
+    scales: dict[str, list[sympy.Expr]] = {}
+    for g in d.gradients:
+        plain = sorted(plain_gradient(declared, g.wrt.name).items())
+        truths[g.name] = [v for _, v in plain]
+        scales[g.name] = [
+            _magnitude(computed.evaluate(g.expr, dict(zip(g.wrt.axes, index))))
+            for index, _ in plain
+        ]
+    exact = {k: sympy.lambdify(symbols, v, "mpmath") for k, v in truths.items()}
+    size = {k: sympy.lambdify(symbols, v, "mpmath") for k, v in scales.items()}
+    rng = np.random.default_rng(0)
+    worst_f = worst_b = 0.0
+    inputs = [g for g in d.gradients if g.wrt.role == "input"]
+    for scale in (1.0, 30.0, 1000.0):
+        for _ in range(3):
+            params, args = sample(d, rng, sizes={a: 3 for a in sizes} | {"...": (3,)})
+            args = [a * scale if t.role == "input" else a for a, t in zip(args, _args(layer))]
+            instance = build(cls, d, params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                y = instance.forward(*[a.copy() for a in args])
+                up = rng.standard_normal(np.shape(y))
+                grads = instance.backward(up.copy())
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            got = {"forward": y} | {g.name: v for g, v in zip(inputs, grads)}
+            got |= {g.name: getattr(instance, g.name) for g in d.gradients if g.wrt.role == "param"}
+            arrays = {t.name: a for t, a in zip(_args(layer), args)} | params | {"dout": up}
+            point = [
+                mpmath.mpf(float(np.asarray(arrays[name])[index]))
+                for name, elements in declared.elements.items()
+                for index in elements
+            ]
+            with mpmath.workdps(40):
+                want = np.array(exact["forward"](*point), dtype=object)
+                value = np.asarray(got["forward"], float).reshape(-1)
+                top = max(abs(w) for w in want) or 1
+                worst_f = max(worst_f, max(float(abs(v - w) / top) for v, w in zip(value, want)))
+                for name, fn in size.items():
+                    want = exact[name](*point)
+                    bound = fn(*point)
+                    value = np.asarray(got[name], float).reshape(-1)
+                    for v, w, b in zip(value, want, bound):  # below float64's range: 0
+                        worst_b = max(worst_b, float(abs(v - w) / max(b, _TINY)))
+    return worst_f, worst_b, "tensors at scales 1, 30, 1000 (gradients relative to Σ|terms|)"
+
+
+_TINY = float(np.finfo(np.float64).tiny)
+"""The smallest normal float64: a scale below it is float64's underflow, not the formula's."""
+
+
+def _magnitude(e: sympy.Expr) -> sympy.Expr:
+    """``e`` with every term of every sum and every factor by its absolute value: the scale
+    the rounding error of computing ``e`` as written is bounded by."""
+    if e.is_Add:
+        return sympy.Add(*(_magnitude(a) for a in e.args))
+    if e.is_Mul:
+        return sympy.Mul(*(_magnitude(a) for a in e.args))
+    if e.is_Pow and e.exp.is_Integer:
+        return _magnitude(e.base) ** e.exp
+    return sympy.Abs(e)
 
 
 def matrix(d: Any, layer_cls: type) -> tuple[float, float, str]:

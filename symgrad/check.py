@@ -119,6 +119,7 @@ def formula_agrees(d: Derivation, wrt: str, text: str) -> str:
         sizes = check_sizes(d.spec, size, k)
         fixed = structural_values(d.spec, k)  # stride, padding, window sizes
         computed = Concrete.of(program, sizes, fixed)
+        computed.with_stages(d.stages)
         expected = Concrete.of(reference, sizes, fixed)
         known = _in_inputs(computed, expected)
         points = [random_point(computed, seed) for seed in (size, size + 100)]

@@ -54,7 +54,7 @@ from symgrad.statements import Contract, FirstMax, Gather, Map, Reduce, Statemen
 from symgrad.statements import gather as gathers
 from symgrad.tensor_algebra import at, rsum
 from symgrad.tensor_printer import TensorNumPyPrinter, numpy_tensor_code, size_code, text_tensor
-from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout
+from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout, index_axis
 from symgrad.verify import check_layer
 
 _INDENT = " " * 8
@@ -212,15 +212,28 @@ def reads_index_map(g: Any) -> bool:
 def gradient_code(g: Any, slots: Mapping[str, tuple[str, ...]]) -> str:
     """The right side of ``d<x> = ...`` as generated code prints it, or, where the gradient
     reads an index map, its formula over named axes (``Σ_fh,fn,fw W·dout[n, fn, ...]``)."""
-    if reads_index_map(g):
+    if as_formula(g, slots):
         return text_tensor(g.expr)
     flat = g.wrt.role == "param"  # stored with the parameter's shape, as backward sets it
     return numpy_tensor_code(g.expr, slots, g.wrt.axes, flat=flat)
 
 
+def as_formula(g: Any, slots: Mapping[str, tuple[str, ...]]) -> bool:
+    """Is a gradient shown as a formula over named axes rather than one NumPy expression?
+    Where it reads an index map, and where its factors' axes do not line up as arrays
+    (attention's ``Σ_s k·p·Σ_e dout·v``: generated code computes it in stages)."""
+    if reads_index_map(g):
+        return True
+    try:
+        numpy_tensor_code(g.expr, slots, g.wrt.axes, flat=g.wrt.role == "param")
+    except ValueError:  # symgrad.layout.broadcast: slots that do not broadcast
+        return True
+    return False
+
+
 def gradient_text(g: Any, slots: Mapping[str, tuple[str, ...]]) -> str:
     """``d<x> = ...`` (``dx[n, c, h, w] = ...`` for a formula over named axes)."""
-    lhs = f"{g.name}[{', '.join(g.wrt.axes)}]" if reads_index_map(g) else g.name
+    lhs = f"{g.name}[{', '.join(g.wrt.axes)}]" if as_formula(g, slots) else g.name
     return f"{lhs} = {gradient_code(g, slots)}"
 
 
@@ -260,6 +273,8 @@ class _Class:
         for s in (*self.d.forward, *self.layer.eval_statements):
             slots.setdefault(s.target.name, self._result_slots(s, slots))
         slots["dout"] = slots[self.layer.output.name]
+        for st in self.d.stages:  # dp, dscores: laid out as their values are
+            slots[st.name] = _slots_of(st.expr, slots, st.wrt.axes)
         return slots
 
     def _needed_shapes(self) -> list[str]:
@@ -267,6 +282,7 @@ class _Class:
         that does not vary along an axis of its input (``y[k] = mean_n x[n, k]`` gives
         ``dx = dout/N``), or a size only the input had."""
         known = {s.name: self.slots[s.name] for s in self.d.saved} | {"dout": self.slots["dout"]}
+        known |= {st.name: self.slots[st.name] for st in self.d.stages}
         carried = {a for slots in known.values() for a in slots}
         out = [
             s.source.name
@@ -368,11 +384,21 @@ class _Class:
         saved = ", ".join(s.name for s in d.saved) or "nothing"
         out = [f'"""{self.layer.doc or self.layer.name}', ""]
         known = {n: self.slots[n] for n in [*(s.name for s in d.saved), "dout", *self.arrays()]}
-        out += [f"Derived backward: {gradient_text(g, known)}" for g in d.gradients]
+        for g in [*d.stages, *d.gradients]:  # a stage's gradient (dp) is read by later ones
+            out.append(f"Derived backward: {gradient_text(g, known)}")
+            if g in d.stages:
+                known[g.name] = self.slots[g.name]
         out.append(f"Saved by forward: {saved}")
         if d.domain:
             out.append(f"Domain: {d.domain} (outside it the result is nan or inf, as NumPy's)")
         out += [f"Convention: {c}" for c in d.conventions]
+        args = {t.name for t in self.args}
+        out += [
+            f"Stable: {v} is shifted by its maximum along {axis} before exp; the output is "
+            "unchanged (proven)."
+            for v, axis in d.shifts
+            if v not in args
+        ]
         out.append('"""')
         wrap = functools.partial(textwrap.wrap, width=_MAX_LINE - 4, subsequent_indent="    ")
         return ["    " + row if row else "" for line in out for row in (wrap(line) or [""])]
@@ -387,6 +413,8 @@ class _Class:
         for name, value in self.constants():
             if value is None:  # required: a pooling window's size
                 out.append((name, "int"))
+            elif name in self.layer.flags:  # a switch (Attention's causal mask)
+                out.append((name, f"bool = {bool(value)}"))
             elif name in structural:  # an integer that shapes the layer (stride, padding)
                 out.append((name, f"int = {int(value)}"))
             else:
@@ -424,6 +452,8 @@ class _Class:
         out += self.running_init()
         out += self.shape_checks()
         for x, axis in self.d.shifts:
+            if x not in {t.name for t in self.args}:
+                continue  # a value: shifted where it is computed (value_shift)
             where = self._axis_code(x, axis)
             out += [
                 f"{_INDENT}# The forward is unchanged by adding a constant along {axis} (proven):",
@@ -511,8 +541,29 @@ class _Class:
             ):
                 inline[s.target.symbol] = self.value(s).xreplace(inline)
                 continue
+            lines += self.value_shift(s)
             lines.append(self._line(s, inline))
         return _shared_calls(lines, self.taken())
+
+    def value_shift(self, s: Statement) -> list[Line]:
+        """``scores = scores - scores.max(...)`` before the statement that takes ``exp`` of a
+        value the output is proven unchanged by shifting along an axis (attention's scores before
+        their softmax), so that ``exp`` cannot overflow; the maximum over the entries the
+        exponential is taken of where a mask leaves some out (``np.where(keep > 0, scores,
+        -np.inf)``), so that no kept row underflows."""
+        out = []
+        for name, axis in self.d.shifts:
+            v = next((t for t in self.d.spec.values() if t.name == name), None)
+            if v is None or not _reads_exp(s, v.symbol):
+                continue
+            top = name
+            for pw in s.body.atoms(sympy.Piecewise):
+                (value, cond), *rest = pw.args
+                if value.has(sympy.exp(v.symbol)) and rest and rest[-1][0] == 0:
+                    mask = numpy_tensor_code(cond, self.slots, s.target.axes)
+                    top = f"np.where({mask}, {name}, -np.inf)"
+            out.append(Line(name, v.symbol, f"{name} - {top}.max({self._axis_code(name, axis)})"))
+        return out
 
     def _line(self, s: Statement, inline: Mapping[sympy.Symbol, sympy.Expr]) -> Line:
         if isinstance(s, Gather):
@@ -772,7 +823,8 @@ class _Class:
                     used.add(a.name)
         order = sorted(grads, key=lambda g: (g.name not in used, grads.index(g)))
         names = [g.name for g in order]
-        taken = self.taken() | set(names)
+        stages = [Line(st.name, st.expr) for st in self.d.stages]  # dp, then dscores
+        taken = self.taken() | set(names) | {line.target for line in stages}
         staged = {
             e: f"d{v}"
             for v, e in self.d.backward.gradients.items()
@@ -780,7 +832,7 @@ class _Class:
         }
         fresh = (sympy.Symbol(f"tmp{k}") for k in itertools.count() if f"tmp{k}" not in taken)
         replacements, reduced = sympy.cse([exprs[n] for n in names], symbols=fresh)
-        lines = []
+        lines = stages
         rename: dict[sympy.Symbol, sympy.Expr] = {}
         for symbol, e in replacements:
             e = e.xreplace(rename)
@@ -910,7 +962,9 @@ class _Class:
         from symgrad.tensor_printer import _size_axis
 
         used = set().union(*(line.expr.free_symbols for line in lines)) if lines else set()
-        axes = sorted({a for s in used if s.is_Symbol and (a := _size_axis(s)) is not None})
+        axes = {a for s in used if s.is_Symbol and (a := _size_axis(s)) is not None}
+        axes |= {a for s in used if (a := index_axis(s)) is not None}  # np.arange(T) for s > t
+        axes = sorted(axes)
         names = {n: self.slots[n] for n in available if n in self.slots}
         out, sizes = [], {}
         declared = dict(self.layer.sizes)
@@ -1041,6 +1095,10 @@ def _is_part(part: sympy.Expr, whole: sympy.Expr) -> bool:
 
 def _same(a: sympy.Expr, b: sympy.Expr) -> bool:
     return a == b or sympy.expand(a - b) == 0
+
+
+def _reads_exp(s: Statement, v: sympy.Symbol) -> bool:
+    return isinstance(s, Map) and any(v in f.free_symbols for f in s.body.atoms(sympy.exp))
 
 
 def _slots_of(expr: sympy.Expr, slots: Mapping, target: tuple[str, ...] | None) -> tuple[str, ...]:

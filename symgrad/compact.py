@@ -204,9 +204,11 @@ def compact(
     scope: Scope,
     facts: Facts,
     cost: object,
+    keep: frozenset[sympy.Symbol] = frozenset(),
 ) -> Compact:
-    """The compact formula of ``tensor``'s gradient (see the module docstring)."""
-    expr = inline(backward, tensor.name, scope, facts)
+    """The compact formula of ``tensor``'s gradient (see the module docstring), the
+    intermediate gradients in ``keep`` left named."""
+    expr = inline(backward, tensor.name, scope, facts, keep)
     found = find_facts(layer, expr, scope, facts)
     expr = refacts(expr, scope, facts)
     expr, taken = rewritten(expr, layer, scope, facts, cost)

@@ -22,8 +22,9 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sympy
 
@@ -189,6 +190,16 @@ class Concrete:
 
         return visit(expr)
 
+    def with_stages(self, stages: Sequence[Any]) -> None:
+        """The values of a derivation's stages (attention's ``dp``, then ``dscores`` from
+        it), each from its formula, so that a gradient that reads them evaluates."""
+        for st in stages:
+            self.axes[st.name] = st.wrt.axes
+            self.values[st.name] = {
+                index: self.evaluate(st.expr, dict(zip(st.wrt.axes, index)))
+                for index in self.indices(st.wrt.axes)
+            }
+
     def arguments(self) -> list[sympy.Symbol]:
         """Every element symbol (inputs, parameters, targets, dout)."""
         return [s for elements in self.elements.values() for s in elements.values()]
@@ -210,12 +221,14 @@ def _maximum(window: tuple[sympy.Expr, ...]) -> sympy.Expr:
 def structural_values(layer: Layer, k: int = 0) -> dict[str, int]:
     """The integer constants that shape the layer (stride, padding, window) at the ``k``-th
     check: their defaults, plus ``k`` (a required one 2 and 3 alternating, so that windows are
-    not square)."""
+    not square). A flag (Attention's ``causal``) takes its default, then the other value."""
     defaults = dict(layer.constants)
     out = {}
     for j, c in enumerate(layer.structural()):
         base = int(defaults[c]) if defaults[c] is not None else 2 + j % 2
         out[c] = base + k
+    for c in layer.flags:
+        out[c] = int(defaults[c]) ^ (k % 2)
     return out
 
 

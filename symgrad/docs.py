@@ -208,13 +208,15 @@ def _derived_tex(d: Any) -> list[str]:
     from symgrad.tensor_printer import latex_tensor
 
     output = d.output.name
+    stages = [g.wrt.name for g in d.stages]  # attention's dscores as ∂L/∂scores
     out = []
     for g in d.gradients:
         value = g.expr
         if d.is_map and g.local is not None:
             value = sympy.piecewise_fold(sympy.Symbol("dout") * g.local.local)
         lhs = latex_tensor(g.wrt.symbol, output)
-        out.append(rf"\frac{{\partial L}}{{\partial {lhs}}} = {latex_tensor(value, output)}")
+        rhs = latex_tensor(value, output, stages)
+        out.append(rf"\frac{{\partial L}}{{\partial {lhs}}} = {rhs}")
     return out
 
 

@@ -12,6 +12,9 @@ place that turns it into a :class:`Derivation`:
    statement sends each operand its share, by the statement kind's one rule;
 3. each input's and parameter's gradient is **compacted** (:mod:`symgrad.compact`): written
    out, facts used (a centred tensor sums to 0), rewritten in the values the forward saves;
+   written out down to the **stages** where a contraction meets an intermediate value
+   (attention's ``dp = dout·vᵀ`` and ``dscores = p·(dp − Σ_s p·dp)``), which stay named, each
+   compacted the same way: a product of arrays whose axes do not line up is no textbook form;
 4. the compact form is **checked** against plain differentiation of the declared forward at
    concrete small sizes, symbolically at the smallest and in 40-digit arithmetic at two; a
    disagreement is a :class:`~symgrad.errors.DerivationError` naming the layer and the gradient.
@@ -59,7 +62,7 @@ from symgrad.proofs import DIGITS as _DIGITS
 from symgrad.proofs import agree_at, prove_equal
 from symgrad.result import Rendered
 from symgrad.reverse import Backward, staged
-from symgrad.statements import FirstMax, Map, Reduce, Statement
+from symgrad.statements import Contract, FirstMax, Map, Reduce, Statement
 from symgrad.statements.gather import Gather
 from symgrad.tensor_algebra import Facts, Scope, rsum
 from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout, grad_name
@@ -115,6 +118,9 @@ class Derivation(Rendered):
     checked: tuple[dict[str, int], ...]
     facts: tuple[str, ...]
     graph: Graph | None
+    stages: tuple[Gradient, ...] = ()
+    """Intermediate gradients kept by name (``dp``, ``dscores``), in the order backward
+    computes them; the gradients and later stages read them."""
 
     @property
     def output(self) -> Tensor:
@@ -179,14 +185,20 @@ def _derive(declared: Layer) -> Derivation:
     facts = layer.declared_facts()
     backward = staged(layer, locals_, scope, facts)
     program = replace(layer, statements=forward)
+    keep = _stage_names(layer, backward)
+    kept = frozenset(backward.grad_tensors[n].symbol for n in keep)
+    for t in backward.grad_tensors.values():
+        scope.add(t)
+    stages = [_stage(program, backward, n, scope, facts, kept) for n in keep]
     gradients = []
     used_facts: list[str] = [f.text for f in layer.facts]
     for tensor in layer.differentiable:
-        g = _gradient(layer, program, backward, tensor, scope, facts, maps)
+        g = _gradient(layer, program, backward, tensor, scope, facts, maps, kept)
         gradients.append(g)
+    for g in [*stages, *gradients]:
         used_facts += [f for f in g.facts if f not in used_facts]
-    checked = _check(declared, program, gradients)
-    saved = _saved(layer, forward, gradients)
+    checked = _check(declared, program, gradients, stages)
+    saved = _saved(layer, forward, [*stages, *gradients])
     graph = None
     if len(layer.statements) == 1 and maps:
         (md,) = maps.values()
@@ -205,6 +217,7 @@ def _derive(declared: Layer) -> Derivation:
         checked=checked,
         facts=tuple(used_facts),
         graph=graph,
+        stages=tuple(stages),
     )
 
 
@@ -466,6 +479,7 @@ def _gradient(
     scope: Scope,
     facts: Facts,
     maps: Mapping[str, MapDerivation],
+    kept: frozenset[sympy.Symbol] = frozenset(),
 ) -> Gradient:
     steps = [s for s in backward.steps if s.operand.name == tensor.name]
     if not steps:
@@ -481,9 +495,40 @@ def _gradient(
     if direct:  # one statement from dout: the map machinery's form is the compact one
         expr = steps[0].contribution
         return Gradient(tensor, expr, expr, local=local)
-    result = compact(program, backward, tensor, scope, facts, _cost)
+    result = compact(program, backward, tensor, scope, facts, _cost, kept)
     staged_expr = backward.gradients[tensor.name]
     return Gradient(tensor, result.expr, staged_expr, result.facts, result.rewrites, local)
+
+
+def _stage_names(layer: Layer, backward: Backward) -> tuple[str, ...]:
+    """The intermediate values whose gradients stay named: a contraction's operand or result
+    that is neither an argument nor the output (attention's ``p`` and ``scores``), in the
+    order backward reaches them. Written out, their gradients would multiply arrays whose
+    axes do not line up (``Σ_s k·p·Σ_e dout·v``)."""
+    gathered = {s.target.name for s in layer.statements if isinstance(s, Gather)}
+    values = {t.name for t in layer.values()} - gathered  # a gather's gradient is its own rule
+    names = []
+    for s in reversed(layer.statements):
+        if not isinstance(s, Contract):
+            continue
+        for n in [s.target.name, *(o.name for o in s.operands)]:
+            e = backward.gradients.get(n)
+            if n in values and n in backward.grad_tensors and e is not None and not e.is_Symbol:
+                names.append(n)
+    return tuple(dict.fromkeys(names))
+
+
+def _stage(
+    program: Layer,
+    backward: Backward,
+    name: str,
+    scope: Scope,
+    facts: Facts,
+    kept: frozenset[sympy.Symbol],
+) -> Gradient:
+    tensor = next(t for t in program.values() if t.name == name)
+    result = compact(program, backward, tensor, scope, facts, _cost, kept)
+    return Gradient(tensor, result.expr, backward.gradients[name], result.facts, result.rewrites)
 
 
 def _cost(e: sympy.Expr) -> int:
@@ -494,8 +539,10 @@ def _cost(e: sympy.Expr) -> int:
 def _saved(
     layer: Layer, forward: tuple[Statement, ...], gradients: list[Gradient]
 ) -> tuple[Tensor, ...]:
-    """What ``forward`` must keep for ``backward``, in the order it computes them."""
+    """What ``forward`` must keep for ``backward``, in the order it computes them (a stage's
+    gradient ``dp`` is computed by backward, not saved)."""
     needed = set().union(*(g.expr.free_symbols for g in gradients))
+    needed -= {sympy.Symbol(g.name) for g in gradients}
     names = {s.name for s in needed}
     order = [
         *layer.inputs,
@@ -509,12 +556,15 @@ def _saved(
 # --- the check ---------------------------------------------------------------------------------
 
 
-def _check(layer: Layer, program: Layer, gradients: list[Gradient]) -> tuple[dict[str, int], ...]:
-    """Every gradient against plain differentiation of the declared forward (module docstring)."""
+def _check(
+    layer: Layer, program: Layer, gradients: list[Gradient], stages: list[Gradient] = ()
+) -> tuple[dict[str, int], ...]:
+    """Every gradient against plain differentiation of the declared forward (module docstring),
+    the stages it reads computed from their own formulas."""
     checked = []
     for k, size in enumerate(CHECK_SIZES):
         fixed = structural_values(layer, k)  # stride, padding, window sizes
-        sizes = _check_at(layer, program, gradients, k, size, fixed)
+        sizes = _check_at(layer, program, gradients, k, size, fixed, stages)
         checked.append(sizes | fixed)
     return tuple(checked)
 
@@ -526,10 +576,12 @@ def _check_at(
     k: int,
     size: int,
     fixed: dict[str, int],
+    stages: list[Gradient] = (),
 ) -> dict[str, int]:
     sizes = check_sizes(layer, size, k)
     declared = Concrete.of(layer, sizes, fixed)
     computed = Concrete.of(program, sizes, fixed)
+    computed.with_stages(stages)  # dp, then dscores from it
     sizes = declared.sizes
     points = [random_point(declared, seed) for seed in (size, size + 100)]
     output = layer.output.name
@@ -740,14 +792,47 @@ def _shifts(program: Layer, saved: tuple[Tensor, ...]) -> tuple[tuple[str, str],
     if not any(s.body.has(sympy.exp) for s in program.statements):
         return ()
     kept = [program.output.name, *(t.name for t in saved if t.role == "value")]
-    if any(t.role == "input" for t in saved):
-        return ()
     out = []
-    for x in program.inputs:
-        for axis in x.axes:
-            if axis != ELLIPSIS and _invariant(program, x, axis, kept):
-                out.append((x.name, axis))
+    if not any(t.role == "input" for t in saved):
+        for x in program.inputs:
+            for axis in x.axes:
+                if axis != ELLIPSIS and _invariant(program, x, axis, kept):
+                    out.append((x.name, axis))
+    if not out:
+        out += _value_shifts(program, saved)
     return tuple(out)
+
+
+def _value_shifts(program: Layer, saved: tuple[Tensor, ...]) -> list[tuple[str, str]]:
+    """The same for a value the forward computes and an exponential then reads (attention's
+    ``scores``): the statements after it, as a layer with that value as its input, unchanged
+    by adding a constant along an axis; the value itself not saved."""
+    out = []
+    saved_names = {t.name for t in saved}
+    for j, s in enumerate(program.statements):
+        later = program.statements[j + 1 :]
+        v = s.target
+        reads = [st for st in later if v.name in {o.name for o in st.operands}]
+        if v.name in saved_names or not any(_exp_of(st.body, v.symbol) for st in reads):
+            continue
+        made = {st.target.name for st in later}
+        operands = {o.name: o for st in later for o in st.operands if o.name not in made}
+        inputs = [replace(v, role="input")]
+        others = [replace(o, role="input") if o.role == "value" else o for o in operands.values()]
+        tail = replace(
+            program,
+            statements=later,
+            tensors=(*inputs, *(o for o in others if o.name != v.name)),
+        )
+        kept = [program.output.name, *(t.name for t in saved if t.name in made)]
+        for axis in v.axes:
+            if axis != ELLIPSIS and _invariant(tail, inputs[0], axis, kept):
+                out.append((v.name, axis))
+    return out
+
+
+def _exp_of(e: sympy.Expr, v: sympy.Symbol) -> bool:
+    return any(v in f.free_symbols for f in e.atoms(sympy.exp))
 
 
 def _invariant(layer: Layer, x: Tensor, axis: str, kept: list[str]) -> bool:

@@ -117,6 +117,7 @@ def declare(
         sizes=tuple(
             (axis, _size_expr(name, axis, e, constants)) for axis, e in (sizes or {}).items()
         ),
+        flags=tuple(k for k, v in constants.items() if isinstance(v, bool)),
         source=text,
     )
 
@@ -150,6 +151,8 @@ def _size_expr(layer: str, axis: str, text: str, constants: Mapping[str, object]
 
 
 def _number(value: float) -> sympy.Expr:
+    if isinstance(value, bool):  # a flag (Attention's causal): 1 or 0 in the formulas
+        return sympy.Integer(int(value))
     return DecimalConstant(repr(float(value))) if isinstance(value, float) else sympy.sympify(value)
 
 

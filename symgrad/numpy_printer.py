@@ -111,6 +111,12 @@ class SymgradNumPyPrinter(NumPyPrinter):
         if other == 0 and _finite_where_finite(value):
             return f"({self._print(value)}) * ({self._print(cond)})"
         where = self._module_format("numpy.where")
+        if other == 0 and isinstance(value, sympy.exp):
+            # exp(u) where cond, else 0: exactly exp(-inf) = 0 outside, so exp is never taken
+            # of what is left out (a masked attention score that would overflow)
+            u, inf = self._print(value.args[0]), self._print(sympy.oo)
+            inner = f"{where}({self._print(cond)}, {u}, -{inf})"
+            return f"{self._module_format('numpy.exp')}({inner})"
         return f"{where}({self._print(cond)}, {self._print(value)}, {self._print(other)})"
 
     # --- matrices: ``@`` for products, ``.T``, a broadcast bias, column sums ------------------

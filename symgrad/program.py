@@ -70,6 +70,7 @@ class Layer:
     momentum: float = 0.9
     shared: tuple[str, ...] = ()
     sizes: tuple[tuple[str, sympy.Expr], ...] = ()
+    flags: tuple[str, ...] = ()
     source: str = field(default="", compare=False)
 
     # --- what the program is made of --------------------------------------------------------

@@ -78,20 +78,24 @@ def _as_rational(e: sympy.Expr) -> sympy.Expr:
 
 
 def _name_exponentials(e: sympy.Expr) -> sympy.Expr:
-    """Each ``exp(k·u)`` becomes ``T**k`` with one ``T`` per base ``u`` (k an integer)."""
-    bases: list[tuple[sympy.Expr, sympy.Dummy]] = []
-    named: dict[sympy.Expr, sympy.Expr] = {}
+    """Each ``exp(r·u)`` becomes ``T**k`` with one ``T`` per base ``u``, the base chosen so that
+    every rational multiple ``r`` of it in ``e`` is an integer ``k`` (``exp(√2·a)`` and
+    ``exp(√2·a/2)`` are ``T**2`` and ``T``)."""
+    groups: list[tuple[sympy.Expr, list[tuple[sympy.Expr, sympy.Rational]]]] = []
     for f in sorted(e.atoms(sympy.exp), key=lambda f: sympy.count_ops(f.args[0])):
         arg = sympy.expand(f.args[0])
-        for base, symbol in bases:
-            ratio = sympy.cancel(arg / base)
-            if ratio.is_Integer:
-                named[f] = symbol ** int(ratio)
+        for representative, members in groups:
+            ratio = sympy.cancel(arg / representative)
+            if ratio.is_Rational:
+                members.append((f, ratio))
                 break
         else:
-            symbol = sympy.Dummy("T", positive=True)
-            bases.append((arg, symbol))
-            named[f] = symbol
+            groups.append((arg, [(f, sympy.S.One)]))
+    named: dict[sympy.Expr, sympy.Expr] = {}
+    for _, members in groups:
+        scale = sympy.ilcm(1, *(r.q for _, r in members))
+        symbol = sympy.Dummy("T", positive=True)
+        named |= {f: symbol ** int(r * scale) for f, r in members}
     return e.xreplace(named)
 
 

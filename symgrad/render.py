@@ -335,9 +335,11 @@ def program_latex(d: Derivation) -> str:
             rf"\frac{{\partial L}}{{\partial {tex(tensor.symbol)}}} &= {tex(staged)}"
             rf" && {_text(f'staged backward, shape {_shape(tensor)}')}"
         )
-    for g in d.gradients:
+    for g in (*d.stages, *d.gradients):
         lhs = rf"\frac{{\partial L}}{{\partial {tex(g.wrt.symbol)}}}"
         note = "compact form, proven equal"
+        if g in d.stages:
+            note = "kept by name: a matrix product reads it"
         if g.facts:
             note += " (using " + "; ".join(g.facts) + ")"
         if TIES_SPLIT_EVENLY in d.conventions:
@@ -352,6 +354,9 @@ def program_latex(d: Derivation) -> str:
         product = matrix_product(d, g.expr, g.wrt.axes)
         if product is not None:
             factors = r"\,".join(_under(t, flip, tex) for t, flip in product)
+            scale = _scale(g.expr)
+            if scale != 1:
+                factors = rf"{tex(scale)}\,{factors}"
             rows.append(rf"&= {factors} && {_text('as a matrix product, shape under each factor')}")
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
@@ -361,33 +366,56 @@ def matrix_product(
 ) -> list[tuple[Tensor, bool]] | None:
     """``Σ_k a·b`` of two matrices as the product it is: ``[(a, transposed), (b, transposed)]``
     ordered so that the result has ``target``'s axes (``dout @ Wᵀ``), else None."""
+    expr = expr / _scale(expr)  # Σ_s dscores·k / √E: the product, then the number
+    batch = target[:1] if target[:1] == (ELLIPSIS,) else ()  # a product per leading index
+    target = target[len(batch) :]
     if not isinstance(expr, rsum) or len(expr.axes) != 1 or len(target) != 2:
         return None
     tensors = {t.name: t for t in (*d.spec.tensors, *(s.target for s in d.forward))}
     tensors["dout"] = Tensor("dout", d.output.axes)
+    tensors |= {st.name: Tensor(st.name, st.wrt.axes) for st in d.stages}
     factors = sympy.Mul.make_args(expr.body)
     if len(factors) != 2 or not all(f.is_Symbol and f.name in tensors for f in factors):
         return None
     a, b = (tensors[f.name] for f in factors)
+    if a.axes[: len(batch)] != batch or b.axes[: len(batch)] != batch:
+        return None
     (k,) = expr.axes
-    if len(a.axes) != 2 or len(b.axes) != 2 or k not in a.axes or k not in b.axes:
+    ia, ib = a.axes[len(batch) :], b.axes[len(batch) :]
+    if len(ia) != 2 or len(ib) != 2 or k not in ia or k not in ib:
         return None
-    if target[0] not in a.axes:
-        a, b = b, a
-    if target[0] not in a.axes or target[1] not in b.axes:
+    if target[0] not in ia:
+        a, b, ia, ib = b, a, ib, ia
+    if target[0] not in ia or target[1] not in ib:
         return None
-    return [(a, a.axes[1] != k), (b, b.axes[0] != k)]
+    return [(a, ia[1] != k), (b, ib[0] != k)]
+
+
+def _scale(expr: sympy.Expr) -> sympy.Expr:
+    """The factor of ``expr`` that is no tensor (``1/√E`` in ``Σ_s dscores·k/√E``), else 1."""
+    if not expr.is_Mul:
+        return sympy.S.One
+    return sympy.Mul(*(f for f in expr.args if not f.has(rsum) and not _reads_tensor(f)))
+
+
+def _reads_tensor(e: sympy.Expr) -> bool:
+    return any(not (s.is_integer and s.is_positive) for s in e.free_symbols)
 
 
 def _under(t: Tensor, flip: bool, tex) -> str:
     """A matrix factor with its shape written under it: ``W^T`` over ``M × D``."""
     transpose = r"^{\mathsf{T}}" if flip else ""
-    return rf"\underbrace{{{tex(t.symbol)}{transpose}}}_{{{_dims(t, flip)}}}"
+    body = tex(t.symbol)
+    if flip and body.startswith(r"\frac"):  # (∂L/∂s)ᵀ, not ∂L/∂sᵀ
+        body = rf"\left({body}\right)"
+    return rf"\underbrace{{{body}{transpose}}}_{{{_dims(t, flip)}}}"
 
 
 def _dims(t: Tensor, flip: bool) -> str:
+    """``M × D`` (``D × M`` transposed); a leading ``...`` group stays first: ``B × S × T``."""
     dims = [axis_size(a).name for a in t.axes]
-    return r" \times ".join(reversed(dims) if flip else dims)
+    batch = dims[:-2]
+    return r" \times ".join([*batch, *(reversed(dims[-2:]) if flip else dims[-2:])])
 
 
 def _staged_order(d: Derivation) -> list[tuple[str, Tensor]]:
@@ -407,9 +435,11 @@ def program_markdown(d: Derivation, level: int = 2) -> str:
         lines += [d.spec.doc, ""]
     lines += ["$$", program_latex(d), "$$", ""]
     lines += [f"{h}# Backward", ""]
-    for g in d.gradients:
+    stages = [g.wrt.name for g in d.stages]  # dp as ∂L/∂p
+    for g in (*d.stages, *d.gradients):
         lhs = rf"\frac{{\partial L}}{{\partial {latex_tensor(g.wrt.symbol, out)}}}"
-        lines += [f"- ${lhs} = {latex_tensor(g.expr, out)}$ (shape {_shape(g.wrt)})"]
+        rhs = latex_tensor(g.expr, out, stages)
+        lines += [f"- ${lhs} = {rhs}$ (shape {_shape(g.wrt)})"]
     saved = ", ".join(f"`{s.name}`" for s in d.saved) or "nothing"
     lines += [f"- `forward` saves: {saved}"]
     lines += [f"- Convention: {c}" for c in d.conventions]
@@ -439,15 +469,22 @@ def program_text(d: Derivation) -> str:
             rows.append((f"d{name}", f"= {text_tensor(staged)}", _shape(tensor)))
     out += ["  " + row for row in columns(rows)] if rows else ["  (one step from dout)"]
     out += ["", "backward (compact, proven equal to plain differentiation):"]
+    if d.stages:
+        kept = ", ".join(g.name for g in d.stages)
+        out.append(f"  ({kept} kept by name: the matrix products after them read them)")
     rows = []
-    for g in d.gradients:
+    for g in (*d.stages, *d.gradients):
         rows.append((g.name, f"= {text_tensor(g.expr)}", _shape(g.wrt)))
         product = matrix_product(d, g.expr, g.wrt.axes)
         if product is not None:
             as_matrices = " @ ".join(f"{t.name}{'ᵀ' if flip else ''}" for t, flip in product)
+            scale = _scale(g.expr)
+            top, bottom = sympy.fraction(scale)
+            as_matrices += "" if top == 1 else f" · {text_tensor(top)}"
+            as_matrices += "" if bottom == 1 else f" / {text_tensor(bottom)}"
             rows.append(("", f"= {as_matrices}", "as a matrix product"))
     out += ["  " + row for row in columns(rows)]
-    for g in d.gradients:
+    for g in (*d.stages, *d.gradients):
         if g.facts:
             out.append(f"  {g.name} uses: {'; '.join(g.facts)}")
     saves = ", ".join(s.name for s in d.saved) or "nothing"

@@ -7,7 +7,7 @@ product of two tensors with different axes as a matrix product (``x.T @ dout``) 
 ``np.einsum``, and an axis size as the array dimension it is (``N`` as ``x.shape[0]``).
 
 >>> import sympy
->>> from symgrad.tensors import Tensor
+>>> from symgrad.tensors import index_axis, Tensor
 >>> from symgrad.tensor_algebra import Scope, make_sum
 >>> tensors = [Tensor("dout", ("n", "d")), Tensor("xhat", ("n", "d"))]
 >>> slots = {"dout": ("n", "d"), "xhat": ("n", "d")}
@@ -30,7 +30,7 @@ from symgrad.latex_printer import SymgradLatexPrinter
 from symgrad.layout import KEPT, broadcast, keeps_dims, numpy_axes
 from symgrad.numpy_printer import SymgradNumPyPrinter, format_python
 from symgrad.tensor_algebra import mean_size, rsum
-from symgrad.tensors import ELLIPSIS, axis_size
+from symgrad.tensors import ELLIPSIS, axis_size, index_axis
 from symgrad.text_printer import SymgradTextPrinter
 
 
@@ -108,6 +108,9 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
     def slots_of(self, e: sympy.Basic) -> tuple[str, ...]:
         """The slots of the array ``e`` evaluates to."""
         if isinstance(e, sympy.Symbol):
+            position = self._position(e)
+            if position is not None:
+                return (e.name,) + (KEPT,) * position
             return self.slots.get(e.name, ())
         if isinstance(e, (rsum, rmean)):
             body = self.slots_of(e.args[0])
@@ -155,8 +158,10 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         if len(arrays) != 2 or len(factors) != 2:
             return None
         a, b = (self.slots[f.name] for f in arrays)
-        if a == b or ELLIPSIS in a + b or KEPT in a + b:
+        if a == b or KEPT in a + b:
             return None
+        if ELLIPSIS in a + b:
+            return self._batched_matmul(arrays, a, b, axes)
         out = [s for s in (*a, *b) if s not in axes]
         out = list(dict.fromkeys(out))
         if self.target is not None and set(self.target) == set(out):
@@ -171,6 +176,24 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
             arrays, (a, b) = arrays[::-1], (b, a)
         left = arrays[0].name + ("" if a[1] == k else ".T")
         right = arrays[1].name + ("" if b[0] == k else ".T")
+        return f"{left} @ {right}"
+
+    def _batched_matmul(self, arrays: list, a: tuple, b: tuple, axes: set[str]) -> str | None:
+        """``a @ b`` over a shared leading batch (attention's ``p @ v`` on ``(..., T, S)`` and
+        ``(..., S, E)``): one summed axis among the last two of each, transposed by
+        ``.swapaxes(-1, -2)`` where it is not the left one's last or the right one's first."""
+        if len(a) < 3 or a[:-2] != b[:-2] or ELLIPSIS not in a[:-2] or len(axes) != 1:
+            return None
+        (k,) = axes
+        ta, tb = a[-2:], b[-2:]
+        if k not in ta or k not in tb or len({*ta, *tb}) != 3:
+            return None
+        out = [s for s in (*ta, *tb) if s != k]
+        if self.target is not None and tuple(self.target[-2:]) == (out[1], out[0]):
+            arrays, ta, tb = arrays[::-1], tb, ta
+        swap = ".swapaxes(-1, -2)"
+        left = arrays[0].name + ("" if ta[1] == k else swap)
+        right = arrays[1].name + ("" if tb[0] == k else swap)
         return f"{left} @ {right}"
 
     def _tensordot(self, arrays: list, a: tuple, b: tuple, axes: set[str], out: list[str]) -> str:
@@ -200,15 +223,36 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         spec += f"->{''.join(letters[s] for s in out)}"
         return f'np.einsum("{spec}", {arrays[0].name}, {arrays[1].name})'
 
+    def _position(self, e: sympy.Symbol) -> int | None:
+        """For an index symbol (``s`` in a causal mask ``s > t``) along an axis of the result:
+        how many of the result's axes follow that one, else None."""
+        axis = index_axis(e)
+        if axis is None or self.target is None or axis not in self.target:
+            return None
+        return len(self.target) - 1 - list(self.target).index(axis)
+
     def _print_Symbol(self, e: sympy.Symbol) -> str:
         size = _size_axis(e)
         if size is not None:
             return self._size_code(size)
+        position = self._position(e)
+        if position is not None:  # the positions along the axis, shaped to broadcast
+            trailing = f"[:{', None' * position}]" if position else ""
+            return f"np.arange({self._size_code(e.name)}){trailing}"
         return super()._print_Symbol(e)
 
     def _print_Mul(self, e: sympy.Mul) -> str:
         """``-(a + b - c)/s`` as ``(c - a - b)/s``: the same value without a pass that negates
         a whole array."""
+        over = [
+            f
+            for f in sympy.Mul.make_args(e)
+            if f.is_Pow and isinstance(f.base, (rsum, rmean)) and f.exp.is_negative
+        ]
+        if over:  # a sum is no commutative SymPy atom: divide by it here, ``w / w.sum(...)``
+            top = sympy.Mul(*(f for f in sympy.Mul.make_args(e) if f not in over))
+            bottom = sympy.Mul(*(sympy.Pow(f.base, -f.exp) for f in over))
+            return f"{self.parenthesize(top, precedence(e))} / {self.parenthesize(bottom, 51)}"
         coeff, rest = e.as_coeff_Mul()
         factors = sympy.Mul.make_args(rest)
         sums = [f for f in factors if isinstance(f, sympy.Add)]
@@ -221,7 +265,8 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
     def _print_Pow(self, e: sympy.Pow, rational: bool = False) -> str:
         # A root of a number as Python arithmetic: ``2**0.5`` is a Python float, which keeps
         # float32 arrays float32; ``np.sqrt(2)`` is a float64 scalar and would promote them.
-        if e.is_number and e.exp.is_Rational and not e.exp.is_Integer:
+        size = e.base.is_Symbol and _size_axis(e.base) is not None  # sqrt(E): E**0.5 too
+        if (e.is_number or size) and e.exp.is_Rational and not e.exp.is_Integer:
             base = self.parenthesize(e.base, precedence(e))
             return f"{base}**{float(e.exp)!r}"
         return super()._print_Pow(e, rational)

@@ -890,6 +890,7 @@ LAYERS: dict[str, type] = {
     "Pooling": Pooling,
     "AvgPooling": AvgPooling,
     "Embedding": Embedding,
+    "Attention": Attention,
 }
 
 
@@ -914,6 +915,11 @@ def formulas() -> dict[str, dict[str, str]]:
     phi = "exp(-x**2 / 2) / sqrt(2 * pi)"
     back = "(h + pad - fh) / stride, (w + pad - fw) / stride"  # the output a window cell met
     u = "sqrt(2 / pi) * (x + 0.044715 * x**3)"
+
+    def dp(t: str, s: str) -> str:  # attention's dP = dout·vᵀ
+        return f"sum_f(dout[..., {t}, f] * v[..., {s}, f])"
+
+    ds = f"p[..., t, s] * ({dp('t', 's')} - sum_j(p[..., t, j] * {dp('t', 'j')}))"  # softmax row
     return {
         "MulLayer": {"x": "dout * y", "y": "dout * x"},
         "AddLayer": {"x": "dout", "y": "dout"},
@@ -975,4 +981,10 @@ def formulas() -> dict[str, dict[str, str]]:
         "AvgPooling": {"x": f"sum_(fh, fw)(dout[n, c, {back}]) / (pool_h * pool_w)"},
         # dW[v] adds the rows of dout whose id is v (ids are integers: |id - v| < 1/2 is id = v)
         "Embedding": {"W": "sum_(...)(where(abs(idx[...] - v) < 1 / 2, dout[..., d], 0))"},
+        # dV = Pᵀ·dout, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = dS·K/√E, dK = dSᵀ·Q/√E
+        "Attention": {
+            "q": f"sum_s({ds} * k[..., s, e]) / sqrt(E)",
+            "k": f"sum_t({ds} * q[..., t, e]) / sqrt(E)",
+            "v": "sum_t(p[..., t, s] * dout[..., t, f])",
+        },
     }

@@ -101,6 +101,16 @@ def test_proof_rejects_unequal_forms() -> None:
     assert not prove_equal(x, x + Rational(1, 10**30) * 0 + 1e-20 * 0 + 1)
 
 
+def test_exponentials_whose_arguments_are_rational_multiples_share_one_name() -> None:
+    from symgrad.proofs import is_zero_by_algebra
+
+    a, b = sympy.symbols("a b", real=True)
+    half = exp(sympy.sqrt(2) * a * b / 2)  # exp(√2·ab) is its square: T**2 against T
+    assert is_zero_by_algebra(exp(sympy.sqrt(2) * a * b) - half**2)
+    assert is_zero_by_algebra(exp(a / 3) * exp(a / 2) - exp(5 * a / 6))
+    assert not is_zero_by_algebra(exp(sympy.sqrt(2) * a) - exp(a) ** 2)
+
+
 def test_a_symbolic_zero_that_numbers_contradict_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

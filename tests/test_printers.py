@@ -70,6 +70,10 @@ def test_a_mask_multiplies_only_what_stays_finite() -> None:
     m, x, d = Symbol("m"), Symbol("x"), Symbol("dout")
     assert numpy_code(Piecewise((d * x, x > 0), (0, True))) == "dout * x * (x > 0)"
     overflowing = Piecewise((exp(x), m > 0), (0, True))  # inf * False would be nan
-    assert numpy_code(overflowing) == "np.where(m > 0, np.exp(x), 0)"
-    value = evaluate(overflowing, {"m": np.array([-1.0, 1.0]), "x": np.array([1000.0, 0.0])})
+    # exp of -inf where the mask is off: exactly 0, and exp never sees what is left out
+    assert numpy_code(overflowing) == "np.exp(np.where(m > 0, x, -np.inf))"
+    with np.errstate(over="raise", invalid="raise"):
+        value = evaluate(overflowing, {"m": np.array([-1.0, 1.0]), "x": np.array([1000.0, 0.0])})
     assert list(value) == [0.0, 1.0]
+    other = Piecewise((exp(x) + 1, m > 0), (0, True))
+    assert numpy_code(other) == "np.where(m > 0, np.exp(x) + 1, 0)"
