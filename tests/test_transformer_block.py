@@ -63,3 +63,38 @@ def test_the_check_catches_a_missing_residual_path() -> None:
         example.TransformerBlock = original
     assert results["x"][0] > 1e-3
     assert all(mean < 1e-7 for name, (mean, _, _) in results.items() if name != "x")
+
+
+def test_the_attention_sublayer_equals_the_hand_written_multi_head_attention() -> None:
+    import numpy as np
+
+    from symgrad import textbook
+
+    example = _example()
+    layers = example.load_layers()
+    rng = np.random.default_rng(2)
+    params = example.init_params(8, rng)
+    block = example.TransformerBlock(layers, params, heads=4)
+    h = rng.standard_normal((2, 5, 8))
+    n, t, d = h.shape
+
+    def attention(x):  # the block's wiring, on its own
+        q, k, v = (
+            example.split_heads(m.forward(x.reshape(n * t, d)).reshape(n, t, d), 4)
+            for m in block.projections
+        )
+        merged = example.merge_heads(block.attention.forward(q, k, v))
+        return block.out.forward(merged.reshape(n * t, d)).reshape(n, t, d)
+
+    book = textbook.MultiHeadAttention(*(params[w] for w in ("Wq", "Wk", "Wv", "Wo")), 4, True)
+    np.testing.assert_allclose(attention(h), book.forward(h), rtol=1e-12, atol=1e-13)
+    dout = rng.standard_normal(h.shape)
+    dmerged = block.out.backward(dout.reshape(n * t, d)).reshape(n, t, d)
+    grads = block.attention.backward(example.split_heads(dmerged, 4))
+    dx = sum(
+        m.backward(example.merge_heads(g).reshape(n * t, d))
+        for m, g in zip(block.projections, grads)
+    ).reshape(n, t, d)
+    np.testing.assert_allclose(dx, book.backward(dout), rtol=1e-11, atol=1e-12)
+    for mine, theirs in zip((*block.projections, block.out), ("dWq", "dWk", "dWv", "dWo")):
+        np.testing.assert_allclose(mine.dW, getattr(book, theirs), rtol=1e-11, atol=1e-12)
