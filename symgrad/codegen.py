@@ -580,9 +580,15 @@ class _Class:
     # --- gathers -------------------------------------------------------------------------------
 
     def gather_line(self, s: Gather) -> Line:
-        """A gather's line: a sliding window by _im2col, a lookup by fancy indexing."""
+        """A gather's line: a sliding window by _im2col, a lookup by fancy indexing, a
+        reshape (the heads of a weight), or the same array read along renamed axes."""
         kind, reads, args = self.gather_parts(s)
-        code = f"_im2col({s.source}, {args})" if kind == "window" else f"{s.source}[{args}]"
+        code = {
+            "window": f"_im2col({s.source}, {args})",
+            "lookup": f"{s.source}[{args}]",
+            "reshape": f"{s.source}.reshape({args})",
+            "rename": f"{s.source}",
+        }[kind]
         return Line(s.target.name, reads, code)
 
     def gather_vjp(self, s: Gather, grad: str) -> Line:
@@ -592,6 +598,9 @@ class _Class:
         if kind == "window":
             shape = f"shape_{s.source.name}" if s.source.role == "input" else f"{s.source}.shape"
             return Line(f"d{s.source.name}", reads, f"_col2im({grad}, {shape}, {args})")
+        if kind == "reshape":
+            source = sympy.Tuple(s.source.symbol)
+            return Line(f"d{s.source.name}", source, f"{grad}.reshape({s.source}.shape)")
         return Line(f"d{s.source.name}", reads, f"_scatter_add({s.source}.shape, {args}, {grad})")
 
     def gather_parts(self, s: Gather) -> tuple[str, sympy.Expr, str]:
@@ -605,7 +614,42 @@ class _Class:
         labels = gathers.lookup_of(s)
         if labels is not None:
             return "lookup", sympy.Tuple(s.source.symbol, labels.symbol), labels.name
+        if self.is_rename(s):
+            return "rename", sympy.Tuple(s.source.symbol), ""
+        groups = gathers.reshape_of(s)
+        if groups is not None:
+            return self.reshape_parts(s, groups)
         raise DerivationError(f"{self.layer.name}: no NumPy form for the gather {s!r}")
+
+    def is_rename(self, s: Gather) -> bool:
+        """Does ``s`` read its source as it is, each renamed axis declared the same size?"""
+        named = gathers.rename_of(s)
+        declared = dict(self.layer.sizes)
+        return named is not None and all(
+            a == b or declared.get(b) == axis_size(a) for a, b in named.items()
+        )
+
+    def reshape_parts(self, s: Gather, groups: list[tuple[str, ...]]) -> tuple[str, Any, str]:
+        """``Wq.reshape(Wq.shape[0], heads, -1)``: each split axis's declared size where it is
+        one of the constants, the one left -1."""
+        declared = dict(self.layer.sizes)
+        constants = {sympy.Symbol(c) for c, _ in self.layer.constants}
+        sizes, reads = [], {s.source.symbol}
+        for k, group in enumerate(groups):
+            if len(group) == 1:
+                sizes.append(f"{s.source}.shape[{k}]")
+                continue
+            known = [declared.get(a) for a in group]
+            left = [a for a, e in zip(group, known) if e is None or e.free_symbols - constants]
+            if len(left) != 1:
+                raise DerivationError(
+                    f"{self.layer.name}: the reshape {s!r} needs the sizes of all but one of "
+                    f"{', '.join(group)} declared from constants"
+                )
+            for a, e in zip(group, known):
+                sizes.append("-1" if a == left[0] else self.code(e))
+                reads |= set() if a == left[0] else e.free_symbols
+        return "reshape", sympy.Tuple(*sorted(reads, key=str)), ", ".join(sizes)
 
     def window_symbols(self, s: Gather, window: gathers.Window) -> sympy.Expr:
         """What a window's code reads, for binding: its source, sizes and constants."""
@@ -749,7 +793,8 @@ class _Class:
         if self.layer.flatten and self.layer.output.axes == self.layer.inputs[0].axes:
             out += [f"{_INDENT}dout = dout.reshape(dout.shape[0], -1)"]  # as forward flattened x
         if saved:
-            out += [f"{_INDENT}{', '.join(saved)} = {', '.join('self.' + s for s in saved)}"]
+            line = f"{_INDENT}{', '.join(saved)} = {', '.join('self.' + s for s in saved)}"
+            out += [line] if len(line) <= _MAX_LINE else [f"{_INDENT}{s} = self.{s}" for s in saved]
         out += [f"{_INDENT}shape_{x} = self.shape_{x}" for x in self.shapes]
         lines = self.backward_lines()
         out += self.bind(lines, saved, _INDENT)
@@ -785,13 +830,18 @@ class _Class:
         for t in b.grad_tensors.values():
             scope.add(t)
         facts = self.layer.declared_facts()
-        mine = [s for s in self.d.forward if isinstance(s, Gather) and s.source.name in b.gradients]
+        mine = [
+            s
+            for s in self.d.forward
+            if isinstance(s, Gather) and s.source.name in b.gradients and not self.is_rename(s)
+        ]  # a rename's gradient is read as it is, where its source's is written out
         keep = {b.grad_tensors[s.target.name].symbol for s in mine}
         keep |= {
             b.grad_tensors[s.source.name].symbol for s in mine if s.source.name in b.grad_tensors
         }
+        keep |= {b.grad_tensors[st.wrt.name].symbol for st in self.d.stages}
         keep = frozenset(keep)
-        lines = []
+        lines = [Line(st.name, st.expr) for st in self.d.stages]  # dp, dscores: written first
         for s in reversed(mine):
             grad = b.grad_tensors[s.target.name]
             if grad.name != "dout":
@@ -927,6 +977,8 @@ class _Class:
         last = {p.name for p in self.layer.params}
         for line, guard in zip(lines, guards):
             target = self.target_axes(line.target)
+            if target is None and re.fullmatch(r".+_\d+", line.target):  # dx_1 of a split dx
+                target = self.target_axes(line.target.rsplit("_", 1)[0])
             flat = line.target in {g.name for g in self.d.gradients if g.wrt.role == "param"}
             code = line.code or numpy_tensor_code(line.expr, slots, target, sizes, last, flat)
             if line.target not in slots:
@@ -972,16 +1024,45 @@ class _Class:
             name = axis_size(axis).name
             code = size_code(axis, names)
             if axis in declared and code == name:
-                constants = {
-                    sympy.Symbol(c): sympy.Symbol(f"self.{c}") for c, _ in self.constants()
-                }
-                code = self.code(declared[axis].xreplace(constants))
+                code = self.declared_size(declared[axis], names)
+            elif code == name:  # a head's width E, from a weight's c = heads * E
+                code = self.solved_size(axis, names) or code
             for x in self.shapes:  # an array's shape saved without the array
                 if code == name and axis in self.slots[x]:
                     code = size_code(axis, {x: self.slots[x]}).replace(f"{x}.shape", f"shape_{x}")
             out.append(f"{indent}{name} = {code}")
             sizes[axis] = name
         return out, sizes
+
+    def declared_size(self, e: sympy.Expr, arrays: Mapping[str, tuple[str, ...]]) -> str:
+        """A declared size in code: constants as ``self.heads``, the sizes it is made of read
+        off the arrays (``Wq.shape[1] // self.heads``)."""
+        values: dict[sympy.Symbol, sympy.Symbol] = {
+            sympy.Symbol(c): sympy.Symbol(f"self.{c}") for c, _ in self.constants()
+        }
+        for v in e.free_symbols:
+            axis = _axis_of_size(v)
+            if axis is not None and size_code(axis, arrays) != v.name:
+                values[v] = sympy.Symbol(size_code(axis, arrays))
+            elif axis is not None and axis in dict(self.layer.sizes):
+                values[v] = sympy.Symbol(self.declared_size(dict(self.layer.sizes)[axis], arrays))
+        e = e.xreplace(values)
+        if isinstance(e, sympy.floor) and e.args[0].is_Mul:
+            top, bottom = sympy.fraction(e.args[0])
+            return f"{self.code(top)} // {self.code(bottom)}"
+        return self.code(e)
+
+    def solved_size(self, axis: str, arrays: Mapping[str, tuple[str, ...]]) -> str | None:
+        """The size of ``axis`` solved from a declared size that it makes up (``E`` from
+        ``c = heads * E``: ``Wq.shape[1] // heads``), where an array has that axis."""
+        size = axis_size(axis)
+        for a, e in self.layer.sizes:
+            if size not in e.free_symbols or size_code(a, arrays) == axis_size(a).name:
+                continue
+            solved = sympy.solve(sympy.Eq(axis_size(a), e), size)
+            if len(solved) == 1:
+                return self.declared_size(sympy.floor(solved[0]), arrays)
+        return None
 
     def target_axes(self, name: str) -> tuple[str, ...] | None:
         for g in self.d.gradients:

@@ -67,12 +67,20 @@ def inline(
     raise RuntimeError("the staged backward does not end")
 
 
-def find_facts(layer: Layer, expr: sympy.Expr, scope: Scope, facts: Facts) -> list[str]:
-    """Sums in ``expr`` (without ``dout``) that are the same number for any inputs, at two
-    concrete sizes: added to ``facts``; their statements returned."""
+def find_facts(
+    layer: Layer,
+    expr: sympy.Expr,
+    scope: Scope,
+    facts: Facts,
+    keep: frozenset[sympy.Symbol] = frozenset(),
+) -> list[str]:
+    """Sums in ``expr`` (without ``dout`` or a gradient kept by name) that are the same
+    number for any inputs, at two concrete sizes: added to ``facts``; their statements
+    returned."""
     found = []
+    upstream = {"dout"} | {s.name for s in keep}
     for call in sums_in(expr):
-        if "dout" in {s.name for s in call.free_symbols} or facts.get(call.body, call.axes):
+        if upstream & {s.name for s in call.free_symbols} or facts.get(call.body, call.axes):
             continue
         value = _constant_value(layer, call)
         if value is not None:
@@ -209,10 +217,10 @@ def compact(
     """The compact formula of ``tensor``'s gradient (see the module docstring), the
     intermediate gradients in ``keep`` left named."""
     expr = inline(backward, tensor.name, scope, facts, keep)
-    found = find_facts(layer, expr, scope, facts)
+    found = find_facts(layer, expr, scope, facts, keep)
     expr = refacts(expr, scope, facts)
     expr, taken = rewritten(expr, layer, scope, facts, cost)
-    found += find_facts(layer, expr, scope, facts)
+    found += find_facts(layer, expr, scope, facts, keep)
     if found:
         expr = tidy(refacts(expr, scope, facts), cost)
     return Compact(expr, tuple(found), tuple(taken))

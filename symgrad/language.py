@@ -88,7 +88,7 @@ def declare(
     roles |= {n: "random" for n in (draws or {})} | {n: "state" for n in (running or {})}
     if ties not in TIES:
         raise SymgradError(f"{name}: ties is one of {', '.join(TIES)}, not {ties!r}")
-    builder = _Program(name, roles, constants, ties=ties)
+    builder = _Program(name, roles, constants, ties=ties, sizes=dict(sizes or {}))
     statements = builder.parse(text)
     eval_statements = (
         _Program(name, roles, constants, builder.tensors).parse(eval_text) if (eval_text) else ()
@@ -164,6 +164,7 @@ class _Program:
     tensors: dict[str, Tensor] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
     ties: str = "split"
+    sizes: dict[str, str] = field(default_factory=dict)
 
     def parse(self, text: str) -> list[Statement]:
         self.statements = []
@@ -373,6 +374,8 @@ class _Expression(parse._Builder):
                 f"({', '.join(tensor.axes)}), written with {len(axes)}: {self.quote(node)}"
             )
         for written, declared in zip(axes, tensor.axes):
+            if written != declared and self.renamed(written, declared):
+                return self.read_at(node, _items(node.slice))
             if written != declared:
                 raise SymgradError(
                     f"{self.program.layer}: {tensor.name} is {tensor!r}; write the same axis "
@@ -396,13 +399,22 @@ class _Expression(parse._Builder):
             )
         return Gather.of(target, source, indices, labels)
 
-    def read_at(self, node: ast.Subscript) -> sympy.Expr:
+    def renamed(self, written: str, declared: str) -> bool:
+        """Is ``x[..., s, ...]`` for ``x[..., t, ...]`` a read of ``x`` along another axis of
+        the same size (self-attention's keys, ``k[n, h, s, e]``)? Only where the sizes say so,
+        ``sizes={"s": "T"}``: anything else is a typo, not a rename."""
+        if ELLIPSIS in (written, declared):
+            return False
+        return self.program.sizes.get(written, "").strip() == axis_size(declared).name
+
+    def read_at(self, node: ast.Subscript, items: list[ast.expr] | None = None) -> sympy.Expr:
         """A tensor read at positions inside an expression (a formula's ``dout[n, f, (h + pad
         - fh)/stride, ...]``): a gather of its own, over the axes its positions read."""
         from symgrad.statements.gather import Gather
 
         known = {a for t in self.program.tensors.values() for a in t.axes} | set(self.renames)
-        source, indices, labels = self.positions(node, known)
+        known |= set(self.program.sizes)
+        source, indices, labels = self.positions(node, known, items)
         axes = tuple(_axes_read(indices, labels))
         name = self.fresh("at")
         target = self.program.define(name, axes, self.source)
@@ -412,7 +424,7 @@ class _Expression(parse._Builder):
         return target.symbol
 
     def positions(
-        self, node: ast.Subscript, known: set[str]
+        self, node: ast.Subscript, known: set[str], items: list[ast.expr] | None = None
     ) -> tuple[Tensor, tuple[sympy.Expr, ...], tuple[Tensor, ...]]:
         """The tensor a subscript reads, its positions, and the tensors of labels in them.
         A position is written in the axes ``known``, integer constants and integers with
@@ -425,7 +437,7 @@ class _Expression(parse._Builder):
                 f"as in x[n, c, h, w]: {self.source!r}"
             )
         source = self.program.tensors[node.value.id]
-        items = _positions(node.slice)
+        items = _positions(node.slice) if items is None else items
         if len(items) != len(source.axes):
             raise SymgradError(
                 f"{self.program.layer}: {source!r} is read at {len(items)} positions: "
@@ -442,6 +454,8 @@ class _Expression(parse._Builder):
                 return index_symbol(self.renames.get(item.id, item.id))
             if isinstance(item, ast.Name) and self.program.role_of.get(item.id) == "const":
                 return self.program.reference(item.id, (), self.source).symbol
+            if isinstance(item, ast.Name) and self.size(item.id) is not None:
+                return self.size(item.id)  # a head's width E in h*E + e
             if isinstance(item, ast.Subscript) and isinstance(item.value, ast.Name):
                 axes = _axes(item.slice, self.source)
                 tensor = self.program.reference(item.value.id, axes, self.source)
@@ -614,12 +628,17 @@ def _declared_axis(body: ast.expr, dummy: str, program: _Program) -> str:
     found: set[str] = set()
     for node in ast.walk(body):
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            if _positions(node.slice) is not None:  # read at positions: a gather's own axes
+                continue
             tensor = program.tensors.get(node.value.id)
             written = _axes(node.slice, program.layer)
             if tensor is None:
                 found |= {dummy} if dummy in written else set()
                 continue
-            found |= {d for w, d in zip(written, tensor.axes) if w == dummy}
+            for w, d in zip(written, tensor.axes):
+                renamed = program.sizes.get(w, "").strip() == axis_size(d).name  # v[.., s, e]
+                if w == dummy:
+                    found.add(w if renamed else d)
     if len(found) > 1:
         raise SymgradError(
             f"{program.layer}: the dummy axis {dummy} stands for different axes "
@@ -667,12 +686,22 @@ def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
 
 
 def _axes_read(indices: tuple[sympy.Expr, ...], labels: tuple[Tensor, ...]) -> list[str]:
-    """The axes positions read, in order: their index symbols', then the labels' axes."""
+    """The axes positions read, in order: their index symbols' (within one position the
+    one that moves by 1 last, as a row-major ``h*E + e`` has ``h`` before ``e``), then the
+    labels' axes."""
     from symgrad.tensors import index_axis
 
-    out = [a for i in indices for v in sympy.ordered(i.free_symbols) if (a := index_axis(v))]
+    out = []
+    for i in indices:
+        read = [v for v in sympy.ordered(i.free_symbols) if index_axis(v)]
+        read.sort(key=lambda v: sympy.diff(i, v) == 1)
+        out += [index_axis(v) for v in read]
     out += [a for t in labels for a in t.axes]
     return list(dict.fromkeys(out))
+
+
+def _items(node: ast.expr) -> list[ast.expr]:
+    return list(node.elts) if isinstance(node, ast.Tuple) else [node]
 
 
 def _positions(node: ast.expr) -> list[ast.expr] | None:

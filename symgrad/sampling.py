@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import sympy
 
 from symgrad.concrete import label_values, structural_values
 from symgrad.domain import restrictions
@@ -48,7 +49,38 @@ def dims(layer: Layer, sizes: dict[str, int] | None = None) -> dict[str, tuple[i
     out[ELLIPSIS] = (3, 2) if axes else (4, 5)
     for a, s in (sizes or {}).items():
         out[a] = (s,) if isinstance(s, int) else tuple(s)
-    return out
+    return _declared(layer, out, sizes or {})
+
+
+def _declared(layer: Layer, out: dict, given: dict) -> dict[str, tuple[int, ...]]:
+    """An argument's axis whose size the layer declares from others (a weight's ``c =
+    heads * E``) gets that size, so that the arrays fit one another."""
+    from symgrad.concrete import derived_sizes, structural_values
+
+    mine = {a for t in layer.tensors for a in t.axes}
+    fixed = structural_values(layer)
+    for _, e in layer.sizes:  # e = C // heads: C a multiple of heads, so that a reshape fits
+        if isinstance(e, sympy.floor) and e.args[0].is_Mul:
+            top, bottom = sympy.fraction(e.args[0])
+            axis = _axis_of(top)
+            k = bottom.xreplace({sympy.Symbol(c): sympy.Integer(v) for c, v in fixed.items()})
+            if axis in mine and axis not in given and k.is_Integer and len(out[axis]) == 1:
+                out[axis] = (int(k) * max(1, out[axis][0] // int(k)),)
+    wanted = [a for a, _ in layer.sizes if a in mine and a not in given]
+    if not wanted:
+        return out
+    others = sorted({a for t in layer.values() for a in t.axes} - set(out) - {ELLIPSIS})
+    plain = {a: v[0] for a, v in out.items() if a != ELLIPSIS and len(v) == 1}
+    plain |= {a: s for a, s in zip(others, SIZES * (1 + len(others)))}
+    derived = derived_sizes(layer, plain, fixed)
+    return out | {a: (derived[a],) for a in wanted}
+
+
+def _axis_of(size: sympy.Expr) -> str | None:
+    """The axis a size symbol stands for (``C`` is ``c``), else None."""
+    if isinstance(size, sympy.Symbol) and size.is_integer and size.name.isupper():
+        return size.name.lower()
+    return None
 
 
 def shape_of(t: Tensor, axes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:

@@ -29,7 +29,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from symgrad.latex_printer import SymgradLatexPrinter
 from symgrad.layout import KEPT, broadcast, keeps_dims, numpy_axes
 from symgrad.numpy_printer import SymgradNumPyPrinter, format_python
-from symgrad.tensor_algebra import mean_size, rsum
+from symgrad.tensor_algebra import at, mean_size, rsum
 from symgrad.tensors import ELLIPSIS, axis_size, index_axis
 from symgrad.text_printer import SymgradTextPrinter
 
@@ -107,6 +107,8 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
 
     def slots_of(self, e: sympy.Basic) -> tuple[str, ...]:
         """The slots of the array ``e`` evaluates to."""
+        if isinstance(e, at):
+            return self._renamed(e)
         if isinstance(e, sympy.Symbol):
             position = self._position(e)
             if position is not None:
@@ -155,13 +157,16 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
             return None
         factors = list(sympy.Mul.make_args(body))
         arrays = [f for f in factors if f.is_Symbol and self.slots.get(f.name)]
+        arrays += [_Read(f.tensor.name) for f in factors if isinstance(f, at)]  # renamed axes
         if len(arrays) != 2 or len(factors) != 2:
             return None
-        a, b = (self.slots[f.name] for f in arrays)
+        a, b = (self.slots_of(f) for f in factors)
+        arrays = [f if not isinstance(f, at) else _Read(f.tensor.name) for f in factors]
         if a == b or KEPT in a + b:
             return None
-        if ELLIPSIS in a + b:
-            return self._batched_matmul(arrays, a, b, axes)
+        batched = self._batched_matmul(arrays, a, b, axes)
+        if batched is not None or ELLIPSIS in a + b:
+            return batched
         out = [s for s in (*a, *b) if s not in axes]
         out = list(dict.fromkeys(out))
         if self.target is not None and set(self.target) == set(out):
@@ -182,8 +187,10 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         """``a @ b`` over a shared leading batch (attention's ``p @ v`` on ``(..., T, S)`` and
         ``(..., S, E)``): one summed axis among the last two of each, transposed by
         ``.swapaxes(-1, -2)`` where it is not the left one's last or the right one's first."""
-        if len(a) < 3 or a[:-2] != b[:-2] or ELLIPSIS not in a[:-2] or len(axes) != 1:
+        if len(a) < 3 or a[:-2] != b[:-2] or len(axes) != 1:
             return None
+        if self.target is not None and tuple(self.target[:-2]) != a[:-2]:
+            return None  # the result's leading axes are the operands'
         (k,) = axes
         ta, tb = a[-2:], b[-2:]
         if k not in ta or k not in tb or len({*ta, *tb}) != 3:
@@ -222,6 +229,19 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         spec = f"{''.join(letters[s] for s in a)},{''.join(letters[s] for s in b)}"
         spec += f"->{''.join(letters[s] for s in out)}"
         return f'np.einsum("{spec}", {arrays[0].name}, {arrays[1].name})'
+
+    def _renamed(self, e: at) -> tuple[str, ...]:
+        """The slots of an array read as it is along renamed axes (``dk`` stored along ``s``,
+        read along ``t``); any other index map is no array expression."""
+        slots = self.slots.get(e.tensor.name)
+        axes = [index_axis(i) for i in e.indices]
+        if slots is None or None in axes or len(slots) != len(axes) or ELLIPSIS in slots:
+            raise ValueError(f"{e} is read at an index map, not as an array")
+        return tuple(axes)
+
+    def _print_at(self, e: at) -> str:
+        self._renamed(e)
+        return e.tensor.name
 
     def _position(self, e: sympy.Symbol) -> int | None:
         """For an index symbol (``s`` in a causal mask ``s > t``) along an axis of the result:
@@ -277,6 +297,13 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         if axis in self.sizes:
             return self.sizes[axis]
         return size_code(axis, self.slots)
+
+
+class _Read:
+    """An array in a contraction, by name (a tensor read along renamed axes is its array)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def size_code(axis: str, slots: Mapping[str, tuple[str, ...]]) -> str:

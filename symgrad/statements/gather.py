@@ -12,7 +12,7 @@ solved positions; a position that is not an integer reads 0, which is the stride
 dilation. A source axis whose position cannot be solved (an integer label) keeps the scatter
 as an indicator: ``dW[v, d] = Σ_{n,t} [ids[n, t] = v]·dy[n, t, d]``.
 
->>> from symgrad.tensors import Tensor, index_symbol as i
+>>> from symgrad.tensors import Tensor, axis_size, index_symbol as i
 >>> x = Tensor("x", ("h",), "input")
 >>> g = Gather.of(Tensor("col", ("oh", "fh")), x, (2 * i("oh") + i("fh"),))
 >>> solved, summed, conditions = g.inverse()
@@ -30,7 +30,7 @@ import sympy
 
 from symgrad.statements.base import Statement
 from symgrad.tensor_algebra import Facts, Scope, at, make_sum, reindex
-from symgrad.tensors import Tensor, index_symbol
+from symgrad.tensors import Tensor, axis_size, index_symbol
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,40 @@ def window_of(g: Gather) -> Window | None:
     if g.target.axes != order:
         return None
     return Window(tuple(outputs), tuple(windows), strides.pop(), pads.pop())
+
+
+def rename_of(g: Gather) -> dict[str, str] | None:
+    """``{source axis: target axis}`` when ``g`` reads its source as it is, along axes named
+    otherwise (self-attention's keys: ``x[n, s, d]`` for ``x[n, t, d]``, the sizes declared
+    equal): the same array, no copy. Else None."""
+    if g.index_tensors or len(g.target.axes) != len(g.source.axes):
+        return None
+    named = {}
+    for axis, position, target in zip(g.source.axes, g.indices, g.target.axes):
+        if position != index_symbol(target):
+            return None
+        named[axis] = target
+    return named
+
+
+def reshape_of(g: Gather) -> list[tuple[str, ...]] | None:
+    """The target axes each source axis is split into, when ``g`` is a row-major reshape
+    (``Wq[d, h*E + e]`` read as ``(d, h, e)``: ``Wq.reshape(D, H, E)``), else None."""
+    if g.index_tensors:
+        return None
+    groups: list[tuple[str, ...]] = []
+    for position in g.indices:
+        read = [a for a in g.target.axes if index_symbol(a) in position.free_symbols]
+        stride, expected = sympy.S.One, sympy.S.Zero
+        for a in reversed(read):
+            expected += stride * index_symbol(a)
+            stride *= axis_size(a)
+        if not read or sympy.expand(position - expected) != 0:
+            return None
+        groups.append(tuple(read))
+    if tuple(a for group in groups for a in group) != g.target.axes:
+        return None
+    return groups
 
 
 def lookup_of(g: Gather) -> Tensor | None:
