@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -84,7 +85,6 @@ def program(d: Any, cls: type) -> tuple[float, float, str]:
     values (written out at that element) against the exact derivative, with the allowance for
     what rounding the saved values already cost."""
     from symgrad.concrete import Concrete, plain_gradient
-    from symgrad.sampling import build, sample
 
     layer = d.spec
     sizes = {a: 3 for t in layer.tensors for a in t.axes}
@@ -95,37 +95,21 @@ def program(d: Any, cls: type) -> tuple[float, float, str]:
     columns: dict[sympy.Symbol, list[float]] = {}
     saved: dict[sympy.Symbol, list[float]] = {}
     got: dict[str, list[np.ndarray]] = {}
-    rng = np.random.default_rng(0)
-    for scale in (1.0, 30.0, 1000.0):
-        for _ in range(3):
-            params, args = sample(d, rng, sizes=dims)
-            args = [a * scale if t.role == "input" else a for a, t in zip(args, _args(layer))]
-            instance = build(cls, d, params)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                y = instance.forward(*[a.copy() for a in args])
-                up = rng.standard_normal(np.shape(y))
-                grads = instance.backward(float(up) if np.ndim(y) == 0 else up.copy())
-            grads = grads if isinstance(grads, tuple) else (grads,)
-            inputs = [g for g in d.gradients if g.wrt.role == "input"]
-            results = {"forward": y} | {g.name: v for g, v in zip(inputs, grads)}
-            results |= {
-                g.name: getattr(instance, g.name) for g in d.gradients if g.wrt.role == "param"
-            }
-            for key, value in results.items():
-                got.setdefault(key, []).append(np.asarray(value, float).reshape(-1))
-            arrays = {t.name: a for t, a in zip(_args(layer), args)} | params | {"dout": up}
-            for name, elements in declared.elements.items():
-                if name in arrays:
-                    for index, symbol in elements.items():
-                        value = np.asarray(arrays[name], float)
-                        columns.setdefault(symbol, []).append(
-                            float(value[index] if value.ndim else value)
-                        )
-            for name, elements in saved_symbols.items():
-                flat = np.asarray(getattr(instance, name), float).reshape(-1)  # size-1 axes too
-                for k, (_, symbol) in enumerate(sorted(elements.items())):
-                    saved.setdefault(symbol, []).append(float(flat[k]))
+    for params, args, up, results, instance in _draws(d, cls, dims):
+        for key, value in results.items():
+            got.setdefault(key, []).append(np.asarray(value, float).reshape(-1))
+        arrays = {t.name: a for t, a in zip(_args(layer), args)} | params | {"dout": up}
+        for name, elements in declared.elements.items():
+            if name in arrays:
+                for index, symbol in elements.items():
+                    value = np.asarray(arrays[name], float)
+                    columns.setdefault(symbol, []).append(
+                        float(value[index] if value.ndim else value)
+                    )
+        for name, elements in saved_symbols.items():
+            flat = np.asarray(getattr(instance, name), float).reshape(-1)  # size-1 axes too
+            for k, (_, symbol) in enumerate(sorted(elements.items())):
+                saved.setdefault(symbol, []).append(float(flat[k]))
     constants = {
         next(iter(declared.elements[n].values())): v
         for n, v in layer.constants
@@ -192,7 +176,6 @@ def products(d: Any, cls: type) -> tuple[float, float, str]:
     scales 1, 30 and 1000, three draws each; exact values from the declared program in 40
     digits; a scale below float64's smallest normal number counts as that number."""
     from symgrad.concrete import Concrete, plain_gradient
-    from symgrad.sampling import build, sample
 
     layer = d.spec
     sizes = {a: 3 for t in layer.tensors for a in t.axes}
@@ -211,44 +194,56 @@ def products(d: Any, cls: type) -> tuple[float, float, str]:
         ]
     exact = {k: sympy.lambdify(symbols, v, "mpmath") for k, v in truths.items()}
     size = {k: sympy.lambdify(symbols, v, "mpmath") for k, v in scales.items()}
-    rng = np.random.default_rng(0)
     worst_f = worst_b = 0.0
-    inputs = [g for g in d.gradients if g.wrt.role == "input"]
-    for scale in (1.0, 30.0, 1000.0):
-        for _ in range(3):
-            params, args = sample(d, rng, sizes={a: 3 for a in sizes} | {"...": (3,)})
-            args = [a * scale if t.role == "input" else a for a, t in zip(args, _args(layer))]
-            instance = build(cls, d, params)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                y = instance.forward(*[a.copy() for a in args])
-                up = rng.standard_normal(np.shape(y))
-                grads = instance.backward(up.copy())
-            grads = grads if isinstance(grads, tuple) else (grads,)
-            got = {"forward": y} | {g.name: v for g, v in zip(inputs, grads)}
-            got |= {g.name: getattr(instance, g.name) for g in d.gradients if g.wrt.role == "param"}
-            arrays = {t.name: a for t, a in zip(_args(layer), args)} | params | {"dout": up}
-            point = [
-                mpmath.mpf(float(np.asarray(arrays[name])[index]))
-                for name, elements in declared.elements.items()
-                for index in elements
-            ]
-            with mpmath.workdps(40):
-                want = np.array(exact["forward"](*point), dtype=object)
-                value = np.asarray(got["forward"], float).reshape(-1)
-                top = max(abs(w) for w in want) or 1
-                worst_f = max(worst_f, max(float(abs(v - w) / top) for v, w in zip(value, want)))
-                for name, fn in size.items():
-                    want = exact[name](*point)
-                    bound = fn(*point)
-                    value = np.asarray(got[name], float).reshape(-1)
-                    for v, w, b in zip(value, want, bound):  # below float64's range: 0
-                        worst_b = max(worst_b, float(abs(v - w) / max(b, _TINY)))
+    for params, args, up, got, _ in _draws(d, cls, {a: 3 for a in sizes} | {"...": (3,)}):
+        arrays = {t.name: a for t, a in zip(_args(layer), args)} | params | {"dout": up}
+        point = [
+            mpmath.mpf(float(np.asarray(arrays[name])[index]))
+            for name, elements in declared.elements.items()
+            for index in elements
+        ]
+        with mpmath.workdps(40):
+            want = np.array(exact["forward"](*point), dtype=object)
+            value = np.asarray(got["forward"], float).reshape(-1)
+            top = max(abs(w) for w in want) or 1
+            worst_f = max(worst_f, max(float(abs(v - w) / top) for v, w in zip(value, want)))
+            for name, fn in size.items():
+                want = exact[name](*point)
+                bound = fn(*point)
+                value = np.asarray(got[name], float).reshape(-1)
+                for v, w, b in zip(value, want, bound):  # below float64's range: 0
+                    worst_b = max(worst_b, float(abs(v - w) / max(b, _TINY)))
     return worst_f, worst_b, "tensors at scales 1, 30, 1000 (gradients relative to Σ|terms|)"
 
 
 _TINY = float(np.finfo(np.float64).tiny)
 """The smallest normal float64: a scale below it is float64's underflow, not the formula's."""
+
+
+def _draws(d: Any, cls: type, dims: dict) -> Iterator[tuple[dict, list, Any, dict, Any]]:
+    """Nine runs of the generated class (inputs at scales 1, 30 and 1000, three seeds each):
+    ``(params, args, dout, results by name, the instance)``, the results the forward output
+    and every gradient."""
+    from symgrad.sampling import build, sample
+
+    rng = np.random.default_rng(0)
+    inputs = [g for g in d.gradients if g.wrt.role == "input"]
+    for scale in (1.0, 30.0, 1000.0):
+        for _ in range(3):
+            params, args = sample(d, rng, sizes=dims)
+            args = [a * scale if t.role == "input" else a for a, t in zip(args, _args(d.spec))]
+            instance = build(cls, d, params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                y = instance.forward(*[a.copy() for a in args])
+                up = rng.standard_normal(np.shape(y))
+                grads = instance.backward(float(up) if np.ndim(y) == 0 else up.copy())
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            results = {"forward": y} | {g.name: v for g, v in zip(inputs, grads)}
+            results |= {
+                g.name: getattr(instance, g.name) for g in d.gradients if g.wrt.role == "param"
+            }
+            yield params, args, up, results, instance
 
 
 def _magnitude(e: sympy.Expr) -> sympy.Expr:
