@@ -42,7 +42,7 @@ import sympy
 
 from symgrad import __version__, special
 from symgrad.compact import inline
-from symgrad.engine import Derivation, derive
+from symgrad.engine import Derivation, derive, exp_of
 from symgrad.errors import DerivationError, SymgradError, unexpected
 from symgrad.functions import helpers_of, logistic
 from symgrad.layout import KEPT, broadcast
@@ -554,7 +554,7 @@ class _Class:
         out = []
         for name, axis in self.d.shifts:
             v = next((t for t in self.d.spec.values() if t.name == name), None)
-            if v is None or not _reads_exp(s, v.symbol):
+            if v is None or not (isinstance(s, Map) and exp_of(s.body, v.symbol)):
                 continue
             top = name
             for pw in s.body.atoms(sympy.Piecewise):
@@ -1176,10 +1176,6 @@ def _is_part(part: sympy.Expr, whole: sympy.Expr) -> bool:
 
 def _same(a: sympy.Expr, b: sympy.Expr) -> bool:
     return a == b or sympy.expand(a - b) == 0
-
-
-def _reads_exp(s: Statement, v: sympy.Symbol) -> bool:
-    return isinstance(s, Map) and any(v in f.free_symbols for f in s.body.atoms(sympy.exp))
 
 
 def _slots_of(expr: sympy.Expr, slots: Mapping, target: tuple[str, ...] | None) -> tuple[str, ...]:

@@ -829,7 +829,7 @@ def _value_shifts(program: Layer, saved: tuple[Tensor, ...]) -> list[tuple[str, 
         later = program.statements[j + 1 :]
         v = s.target
         reads = [st for st in later if v.name in {o.name for o in st.operands}]
-        if v.name in saved_names or not any(_exp_of(st.body, v.symbol) for st in reads):
+        if v.name in saved_names or not any(exp_of(st.body, v.symbol) for st in reads):
             continue
         made = {st.target.name for st in later}
         operands = {o.name: o for st in later for o in st.operands if o.name not in made}
@@ -847,7 +847,8 @@ def _value_shifts(program: Layer, saved: tuple[Tensor, ...]) -> list[tuple[str, 
     return out
 
 
-def _exp_of(e: sympy.Expr, v: sympy.Symbol) -> bool:
+def exp_of(e: sympy.Expr, v: sympy.Symbol) -> bool:
+    """Does ``e`` take an exponential of something that reads ``v``?"""
     return any(v in f.free_symbols for f in e.atoms(sympy.exp))
 
 

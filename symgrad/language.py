@@ -166,6 +166,12 @@ class _Program:
     ties: str = "split"
     sizes: dict[str, str] = field(default_factory=dict)
 
+    def same_size(self, written: str, declared: str) -> bool:
+        """Does ``sizes`` declare axis ``written`` the size of axis ``declared`` (``"s": "T"``)?"""
+        if ELLIPSIS in (written, declared) or written == declared:
+            return False
+        return self.sizes.get(written, "").strip() == axis_size(declared).name
+
     def parse(self, text: str) -> list[Statement]:
         self.statements = []
         for line in _statements(text):
@@ -403,9 +409,7 @@ class _Expression(parse._Builder):
         """Is ``x[..., s, ...]`` for ``x[..., t, ...]`` a read of ``x`` along another axis of
         the same size (self-attention's keys, ``k[n, h, s, e]``)? Only where the sizes say so,
         ``sizes={"s": "T"}``: anything else is a typo, not a rename."""
-        if ELLIPSIS in (written, declared):
-            return False
-        return self.program.sizes.get(written, "").strip() == axis_size(declared).name
+        return self.program.same_size(written, declared)
 
     def read_at(self, node: ast.Subscript, items: list[ast.expr] | None = None) -> sympy.Expr:
         """A tensor read at positions inside an expression (a formula's ``dout[n, f, (h + pad
@@ -636,7 +640,7 @@ def _declared_axis(body: ast.expr, dummy: str, program: _Program) -> str:
                 found |= {dummy} if dummy in written else set()
                 continue
             for w, d in zip(written, tensor.axes):
-                renamed = program.sizes.get(w, "").strip() == axis_size(d).name  # v[.., s, e]
+                renamed = program.same_size(w, d)  # v[.., s, e] for v[.., t, e]
                 if w == dummy:
                     found.add(w if renamed else d)
     if len(found) > 1:

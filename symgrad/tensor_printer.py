@@ -156,12 +156,14 @@ class TensorNumPyPrinter(SymgradNumPyPrinter):
         if how != "sum":
             return None
         factors = list(sympy.Mul.make_args(body))
-        arrays = [f for f in factors if f.is_Symbol and self.slots.get(f.name)]
-        arrays += [_Read(f.tensor.name) for f in factors if isinstance(f, at)]  # renamed axes
+        arrays = [  # a tensor read along renamed axes is its array
+            _Read(f.tensor.name) if isinstance(f, at) else f
+            for f in factors
+            if isinstance(f, at) or (f.is_Symbol and self.slots.get(f.name))
+        ]
         if len(arrays) != 2 or len(factors) != 2:
             return None
         a, b = (self.slots_of(f) for f in factors)
-        arrays = [f if not isinstance(f, at) else _Read(f.tensor.name) for f in factors]
         if a == b or KEPT in a + b:
             return None
         batched = self._batched_matmul(arrays, a, b, axes)
