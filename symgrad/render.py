@@ -344,8 +344,9 @@ def program_latex(d: Derivation) -> str:
             note += " (using " + "; ".join(g.facts) + ")"
         if TIES_SPLIT_EVENLY in d.conventions:
             note += "; a tie splits the gradient evenly"
-        spread = [a for a in d.output.axes if a not in g.wrt.axes and a != ELLIPSIS]
-        if g.wrt.role == "param" and spread and isinstance(g.expr, rsum):
+        summed = g.expr.axes if isinstance(g.expr, rsum) else ()
+        spread = [a for a in summed if a not in g.wrt.axes and a != ELLIPSIS]
+        if g.wrt.role == "param" and spread:
             note += (
                 f"; {g.wrt.name} is the same along {', '.join(spread)}, so its gradient sums over "
                 f"{'it' if len(spread) == 1 else 'them'}"
@@ -449,9 +450,17 @@ def program_markdown(d: Derivation, level: int = 2) -> str:
                 f"- The layer is unchanged by adding a constant to `{x}` along `{axis}` (proven), "
                 "so the generated code subtracts the maximum first and `exp` cannot overflow."
             )
-    sizes = "; ".join(", ".join(f"{a}={v}" for a, v in c.items()) for c in d.checked)
-    lines += [f"- Checked against plain differentiation at {sizes}."]
+    lines += [f"- Checked against plain differentiation at {_checks(d)}."]
     return "\n".join(lines) + "\n"
+
+
+def _checks(d: Derivation) -> str:
+    """Each size the check ran at, with how it went there."""
+    how = d.how_checked or ("",) * len(d.checked)
+    return "; ".join(
+        ", ".join(f"{a}={v}" for a, v in c.items()) + (f" ({h})" if h else "")
+        for c, h in zip(d.checked, how)
+    )
 
 
 def program_text(d: Derivation) -> str:
@@ -494,8 +503,7 @@ def program_text(d: Derivation) -> str:
     out += [f"convention: {c}" for c in d.conventions]
     for x, axis in d.shifts:
         out.append(f"shift: unchanged by a constant added to {x} along {axis} (proven)")
-    sizes = "; ".join(", ".join(f"{a}={v}" for a, v in c.items()) for c in d.checked)
-    out.append(f"checked at: {sizes}")
+    out.append(f"checked at: {_checks(d)}")
     return "\n".join(out) + "\n"
 
 
