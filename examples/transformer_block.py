@@ -2,20 +2,18 @@
 
 The block of GPT-2 and most transformers since::
 
-    h = x + Wo · MultiHead(LayerNorm1(x))          (attention, causal, 4 heads)
+    h = x + MultiHeadAttention(LayerNorm1(x))       (causal, 4 heads, Wq Wk Wv Wo)
     y = h + W2 · GELU(W1 · LayerNorm2(h) + b1) + b2 (MLP, 4x wider)
 
 assembled from the classes in ``examples/transformer_layers.py``, which symgrad generates::
 
-    symgrad codegen LayerNorm Attention MatMul Affine GELU -o examples/transformer_layers.py
+    symgrad codegen LayerNorm MultiHeadAttention Affine GELU -o examples/transformer_layers.py
 
-No backward is written here. Multi-head attention is wired as its definition reads: three
-``MatMul`` projections of the normalised input, each split into heads (a reshape and a
-transpose, the same in reverse for the gradient), one generated ``Attention`` over all heads
-at once, the heads merged and projected by a fourth ``MatMul``. The residual connections add
-the gradients of the two paths. ``gradcheck`` compares every parameter's gradient and the
-input's with central differences of the loss ``sum(y * G)`` (``G`` fixed and random), in
-float64, as the book's ``gradient_check.py`` does for its networks::
+No backward is written here: the generated ``MultiHeadAttention`` sets ``dWq``, ``dWk``,
+``dWv`` and ``dWo`` (its heads are reshapes of the weights' columns), and the residual
+connections add the gradients of the two paths. ``gradcheck`` compares every parameter's
+gradient and the input's with central differences of the loss ``sum(y * G)`` (``G`` fixed
+and random), in float64, as the book's ``gradient_check.py`` does for its networks::
 
     python examples/transformer_block.py gradcheck   # exit 1 if a mean difference is >= 1e-7
 """
@@ -36,7 +34,7 @@ Array = npt.NDArray[Any]
 
 LAYERS_PATH = Path(__file__).resolve().parent / "transformer_layers.py"
 CODEGEN_HINT = (
-    "symgrad codegen LayerNorm Attention MatMul Affine GELU -o examples/transformer_layers.py"
+    "symgrad codegen LayerNorm MultiHeadAttention Affine GELU -o examples/transformer_layers.py"
 )
 GRADCHECK_TOLERANCE = 1e-7
 PARAM_NAMES = (
@@ -60,18 +58,6 @@ def load_layers(path: Path = LAYERS_PATH) -> ModuleType:
     return module
 
 
-def split_heads(a: Array, heads: int) -> Array:
-    """(N, T, D) -> (N, heads, T, D // heads): head h takes columns h*dh:(h+1)*dh."""
-    n, t, d = a.shape
-    return a.reshape(n, t, heads, d // heads).transpose(0, 2, 1, 3)
-
-
-def merge_heads(a: Array) -> Array:
-    """(N, heads, T, dh) -> (N, T, heads*dh): the inverse of split_heads."""
-    n, heads, t, dh = a.shape
-    return a.transpose(0, 2, 1, 3).reshape(n, t, heads * dh)
-
-
 class TransformerBlock:
     """Pre-norm block: x + attention(LayerNorm(x)), then + MLP(LayerNorm(.)); x of shape
     (N, T, D). ``params`` holds the twelve arrays by name; ``grads`` their gradients after
@@ -82,9 +68,8 @@ class TransformerBlock:
         self.heads = heads
         p = params
         self.norm1 = layers.LayerNorm(p["gamma1"], p["beta1"])
-        self.q, self.k, self.v = (layers.MatMul(p[w]) for w in ("Wq", "Wk", "Wv"))
-        self.attention = layers.Attention(causal=True)
-        self.out = layers.MatMul(p["Wo"])
+        weights = (p["Wq"], p["Wk"], p["Wv"], p["Wo"])
+        self.attention = layers.MultiHeadAttention(*weights, heads, causal=True)
         self.norm2 = layers.LayerNorm(p["gamma2"], p["beta2"])
         self.fc1 = layers.Affine(p["W1"], p["b1"])
         self.gelu = layers.GELU()
@@ -94,36 +79,24 @@ class TransformerBlock:
     def forward(self, x: Array) -> Array:
         n, t, d = x.shape
         self.shape = x.shape
-        h = self.norm1.forward(x).reshape(n * t, d)  # rows: one per token
-        q, k, v = (split_heads(m.forward(h).reshape(n, t, d), self.heads) for m in self.projections)
-        merged = merge_heads(self.attention.forward(q, k, v))
-        x = x + self.out.forward(merged.reshape(n * t, d)).reshape(n, t, d)
-        h = self.norm2.forward(x).reshape(n * t, d)
+        x = x + self.attention.forward(self.norm1.forward(x))
+        h = self.norm2.forward(x).reshape(n * t, d)  # rows: one per token
         mlp = self.fc2.forward(self.gelu.forward(self.fc1.forward(h)))
         return x + mlp.reshape(n, t, d)
-
-    @property
-    def projections(self) -> tuple[Any, Any, Any]:
-        return self.q, self.k, self.v
 
     def backward(self, dout: Array) -> Array:
         n, t, d = self.shape
         dmlp = self.fc1.backward(self.gelu.backward(self.fc2.backward(dout.reshape(n * t, d))))
         dx = dout + self.norm2.backward(dmlp.reshape(n, t, d))  # the residual adds its path
-        dmerged = self.out.backward(dx.reshape(n * t, d)).reshape(n, t, d)
-        dq, dk, dv = self.attention.backward(split_heads(dmerged, self.heads))
-        dh = sum(
-            m.backward(merge_heads(g).reshape(n * t, d))
-            for m, g in zip(self.projections, (dq, dk, dv))
-        )
-        dx = dx + self.norm1.backward(dh.reshape(n, t, d))
+        dx = dx + self.norm1.backward(self.attention.backward(dx))
+        a = self.attention
         self.grads = {
             "gamma1": self.norm1.dgamma,
             "beta1": self.norm1.dbeta,
-            "Wq": self.q.dW,
-            "Wk": self.k.dW,
-            "Wv": self.v.dW,
-            "Wo": self.out.dW,
+            "Wq": a.dWq,
+            "Wk": a.dWk,
+            "Wv": a.dWv,
+            "Wo": a.dWo,
             "gamma2": self.norm2.dgamma,
             "beta2": self.norm2.dbeta,
             "W1": self.fc1.dW,

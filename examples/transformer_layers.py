@@ -8,7 +8,7 @@ parameter gradients are stored as ``d<name>`` attributes.
 
 import numpy as np
 
-__all__ = ["GELU", "Affine", "Attention", "LayerNorm", "MatMul"]
+__all__ = ["GELU", "Affine", "LayerNorm", "MultiHeadAttention"]
 
 
 ERF_SMALL = (
@@ -185,89 +185,125 @@ class LayerNorm:
         return dx
 
 
-class Attention:
-    """Scaled dot-product attention softmax(q·kᵀ/√E + mask)·v: q of shape (..., T, E), k of shape
-        (..., S, E), v of shape (..., S, F); with causal=True query t sees keys s ≤ t only.
+class MultiHeadAttention:
+    """Multi-head self-attention without biases: x of shape (N, T, D), Wq, Wk, Wv of shape (D, C),
+        Wo of shape (C, M); head h takes columns h*E:(h+1)*E (E = C // heads).
 
-    Derived backward: dp = dout @ v.swapaxes(-1, -2)
-    Derived backward: dscores = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
-    Derived backward: dq = dscores @ k / k.shape[-1] ** 0.5
-    Derived backward: dk = dscores.swapaxes(-1, -2) @ q / k.shape[-1] ** 0.5
-    Derived backward: dv = p.swapaxes(-1, -2) @ dout
-    Saved by forward: q, k, v, p
+    Derived backward: do = np.tensordot(Wo_he, dout, axes=(2, 2)).transpose(2, 0, 3, 1)
+    Derived backward: dp = do @ v.swapaxes(-1, -2)
+    Derived backward: dv = p.swapaxes(-1, -2) @ do
+    Derived backward: dscores = p * (dp - (dp * p).sum(axis=3, keepdims=True))
+    Derived backward: dq = dscores @ k / do.shape[3] ** 0.5
+    Derived backward: dk = dscores.swapaxes(-1, -2) @ q / do.shape[3] ** 0.5
+    Derived backward: dx[n, t, d] = Σ_e,h (Wk_he·dk[n, h, t, e]) + Σ_e,h (Wq_he·dq) + Σ_e,h
+        (Wv_he·dv[n, h, t, e])
+    Derived backward: dWq[d, c] = Σ_n,t (x·dq[n, c // E, t, c % E])
+    Derived backward: dWk[d, c] = Σ_n,s (x_s·dk[n, c // E, s, c % E])
+    Derived backward: dWv[d, c] = Σ_n,s (x_s·dv[n, c // E, s, c % E])
+    Derived backward: dWo[c, m] = Σ_n,t (dout·o[n, c // E, t, c % E])
+    Saved by forward: x, Wq_he, q, x_s, Wk_he, k, Wv_he, v, p, o, Wo_he
     Stable: scores is shifted by its maximum along s before exp; the output is unchanged (proven).
     """
 
-    def __init__(self, causal: bool = False) -> None:
+    def __init__(
+        self,
+        Wq: np.ndarray,
+        Wk: np.ndarray,
+        Wv: np.ndarray,
+        Wo: np.ndarray,
+        heads: int,
+        causal: bool = False,
+    ) -> None:
+        self.Wq = Wq
+        self.Wk = Wk
+        self.Wv = Wv
+        self.Wo = Wo
+        self.heads = heads
         self.causal = causal
+        self.x: np.ndarray | None = None
+        self.Wq_he: np.ndarray | None = None
         self.q: np.ndarray | None = None
+        self.x_s: np.ndarray | None = None
+        self.Wk_he: np.ndarray | None = None
         self.k: np.ndarray | None = None
+        self.Wv_he: np.ndarray | None = None
         self.v: np.ndarray | None = None
         self.p: np.ndarray | None = None
-
-    def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
-        if q.shape[-1] != k.shape[-1]:
-            shapes = f"q of shape {q.shape}, k of shape {k.shape}"
-            raise ValueError(f"Attention: {shapes} do not fit (axis e)")
-        causal = self.causal
-        E = k.shape[-1]
-        S = k.shape[-2]
-        T = q.shape[-2]
-        scores = q @ k.swapaxes(-1, -2) / E**0.5
-        keep = np.where(np.arange(S) > np.arange(T)[:, None], 1 - causal, 1)
-        scores = scores - np.where(keep > 0, scores, -np.inf).max(axis=-1, keepdims=True)
-        w = np.exp(np.where(keep > 0, scores, -np.inf))
-        p = w / w.sum(axis=-1, keepdims=True)
-        y = p @ v
-        self.q = q
-        self.k = k
-        self.v = v
-        self.p = p
-        return y
-
-    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        q, k, v, p = self.q, self.k, self.v, self.p
-        E = k.shape[-1]
-        dp = dout @ v.swapaxes(-1, -2)
-        dscores = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
-        dq = dscores @ k / E**0.5
-        dk = dscores.swapaxes(-1, -2) @ q / E**0.5
-        dv = p.swapaxes(-1, -2) @ dout
-        return dq, dk, dv
-
-
-class MatMul:
-    """Matrix product: y = x·W.
-
-    Derived backward: dx = dout @ W.T
-    Derived backward: dW = x.T @ dout
-    Saved by forward: x
-    """
-
-    def __init__(self, W: np.ndarray) -> None:
-        self.W = W
-        self.x: np.ndarray | None = None
-        self.shape_x: tuple[int, ...] | None = None
-        self.dW: np.ndarray | None = None
+        self.o: np.ndarray | None = None
+        self.Wo_he: np.ndarray | None = None
+        self.dWq: np.ndarray | None = None
+        self.dWk: np.ndarray | None = None
+        self.dWv: np.ndarray | None = None
+        self.dWo: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[1] != self.W.shape[0]:
-            shapes = f"x of shape {x.shape}, W of shape {self.W.shape}"
-            raise ValueError(f"MatMul: {shapes} do not fit (axis d)")
-        W = self.W
-        y = x @ W
+        Wq, Wk, Wv, Wo, heads, causal = self.Wq, self.Wk, self.Wv, self.Wo, self.heads, self.causal
+        E = Wk.shape[1] // self.heads
+        S = x.shape[1]
+        T = x.shape[1]
+        Wq_he = Wq.reshape(Wq.shape[0], heads, -1)
+        q = np.tensordot(Wq_he, x, axes=(0, 2)).transpose(2, 0, 3, 1)
+        x_s = x
+        Wk_he = Wk.reshape(Wk.shape[0], heads, -1)
+        k = np.tensordot(Wk_he, x_s, axes=(0, 2)).transpose(2, 0, 3, 1)
+        Wv_he = Wv.reshape(Wv.shape[0], heads, -1)
+        v = np.tensordot(Wv_he, x_s, axes=(0, 2)).transpose(2, 0, 3, 1)
+        scores = q @ k.swapaxes(-1, -2) / E**0.5
+        keep = np.where(np.arange(S) > np.arange(T)[:, None], 1 - causal, 1)
+        scores = scores - np.where(keep > 0, scores, -np.inf).max(axis=3, keepdims=True)
+        w = np.exp(np.where(keep > 0, scores, -np.inf))
+        p = w / w.sum(axis=3, keepdims=True)
+        o = p @ v
+        Wo_he = Wo.reshape(heads, -1, Wo.shape[1])
+        y = np.tensordot(o, Wo_he, axes=([1, 3], [0, 1]))
         self.x = x
-        self.shape_x = x.shape
+        self.Wq_he = Wq_he
+        self.q = q
+        self.x_s = x_s
+        self.Wk_he = Wk_he
+        self.k = k
+        self.Wv_he = Wv_he
+        self.v = v
+        self.p = p
+        self.o = o
+        self.Wo_he = Wo_he
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x = self.x
-        shape_x = self.shape_x
-        W = self.W
-        dx = dout @ W.T
-        dW = x.T @ dout
-        self.dW = dW
-        dx = np.broadcast_to(dx, shape_x).copy()
+        Wq_he = self.Wq_he
+        q = self.q
+        x_s = self.x_s
+        Wk_he = self.Wk_he
+        k = self.k
+        Wv_he = self.Wv_he
+        v = self.v
+        p = self.p
+        o = self.o
+        Wo_he = self.Wo_he
+        Wq, Wk, Wv, Wo = self.Wq, self.Wk, self.Wv, self.Wo
+        E = k.shape[3]
+        do = np.tensordot(Wo_he, dout, axes=(2, 2)).transpose(2, 0, 3, 1)
+        dp = do @ v.swapaxes(-1, -2)
+        dv = p.swapaxes(-1, -2) @ do
+        dscores = p * (dp - (dp * p).sum(axis=3, keepdims=True))
+        dq = dscores @ k / E**0.5
+        dk = dscores.swapaxes(-1, -2) @ q / E**0.5
+        dWo_he = np.tensordot(o, dout, axes=([0, 2], [0, 1]))
+        dWo = dWo_he.reshape(Wo.shape)
+        dWv_he = np.tensordot(x_s, dv, axes=([0, 1], [0, 2]))
+        dWv = dWv_he.reshape(Wv.shape)
+        dWk_he = np.tensordot(x_s, dk, axes=([0, 1], [0, 2]))
+        dWk = dWk_he.reshape(Wk.shape)
+        dWq_he = np.tensordot(x, dq, axes=([0, 1], [0, 2]))
+        dWq = dWq_he.reshape(Wq.shape)
+        dx_1 = np.tensordot(dk, Wk_he, axes=([1, 3], [1, 2]))
+        dx_2 = dx_1 + np.tensordot(dq, Wq_he, axes=([1, 3], [1, 2]))
+        dx = dx_2 + np.tensordot(dv, Wv_he, axes=([1, 3], [1, 2]))
+        self.dWq = dWq
+        self.dWk = dWk
+        self.dWv = dWv
+        self.dWo = dWo
         return dx
 
 

@@ -38,9 +38,17 @@ def measure(d: Any, cls: type, points: int = 241) -> tuple[float, float, str]:
     one_product = Contract in kinds and Gather not in kinds and len(d.spec.inputs) == 1
     if one_product and d.spec.params:  # x @ W (+ b) on (N, D) rows
         return matrix(d, cls)
-    if Contract in kinds and Gather not in kinds:  # products of several inputs (attention)
-        return products(d, cls)
+    if Contract in kinds and all(_reads_as_is(s) for s in d.spec.statements):
+        return products(d, cls)  # products of several inputs (attention, its heads)
     return program(d, cls)
+
+
+def _reads_as_is(s: Any) -> bool:
+    """Not a gather, or one that copies nothing: a reshape of a weight into heads, a read
+    along a renamed axis."""
+    from symgrad.statements.gather import rename_of, reshape_of
+
+    return not isinstance(s, Gather) or rename_of(s) is not None or reshape_of(s) is not None
 
 
 def elementwise(d: Any, layer: Any, points: int) -> tuple[float, float, str]:
@@ -85,10 +93,11 @@ def program(d: Any, cls: type) -> tuple[float, float, str]:
     values (written out at that element) against the exact derivative, with the allowance for
     what rounding the saved values already cost."""
     from symgrad.concrete import Concrete, plain_gradient
+    from symgrad.sampling import even_sizes
 
     layer = d.spec
-    sizes = {a: 3 for t in layer.tensors for a in t.axes}
-    dims = {a: 3 for a in sizes} | {"...": (3,)}
+    sizes = even_sizes(layer)
+    dims = sizes | {"...": (3,)}
     declared = Concrete.of(layer, sizes)
     computed = Concrete.of(replace(layer, statements=d.forward), sizes)
     saved_symbols = _as_symbols(computed, [s.name for s in d.saved if s.role == "value"])
@@ -175,44 +184,48 @@ def products(d: Any, cls: type) -> tuple[float, float, str]:
     cancellation, tiny beside its terms in any implementation). Every axis has size 3; inputs at
     scales 1, 30 and 1000, three draws each; exact values from the declared program in 40
     digits; a scale below float64's smallest normal number counts as that number."""
-    from symgrad.concrete import Concrete, plain_gradient
+    from symgrad.concrete import Concrete
+    from symgrad.identity import real_values
+    from symgrad.sampling import even_sizes
 
     layer = d.spec
-    sizes = {a: 3 for t in layer.tensors for a in t.axes}
+    sizes = even_sizes(layer)
     declared = Concrete.of(layer, sizes)
     computed = Concrete.of(replace(layer, statements=d.forward), sizes)
     computed.with_stages(d.stages)
-    symbols = declared.arguments()
-    truths = {"forward": [v for _, v in sorted(declared.values[layer.output.name].items())]}
-    scales: dict[str, list[sympy.Expr]] = {}
-    for g in d.gradients:
-        plain = sorted(plain_gradient(declared, g.wrt.name).items())
-        truths[g.name] = [v for _, v in plain]
-        scales[g.name] = [
-            _magnitude(computed.evaluate(g.expr, dict(zip(g.wrt.axes, index))))
-            for index, _ in plain
-        ]
-    exact = {k: sympy.lambdify(symbols, v, "mpmath") for k, v in truths.items()}
-    size = {k: sympy.lambdify(symbols, v, "mpmath") for k, v in scales.items()}
+    out = declared.values[layer.output.name]
+    outputs = [v for _, v in sorted(out.items())]
+    loss = sympy.Add(*(declared.values["dout"][k] * v for k, v in out.items()))
+    wrt = {
+        g.name: [s for _, s in sorted(declared.elements[g.wrt.name].items())] for g in d.gradients
+    }
+    symbols = [s for group in wrt.values() for s in group]
+    scales = [  # Σ|terms| of each gradient element, in the order of wrt
+        _magnitude(computed.evaluate(g.expr, dict(zip(g.wrt.axes, index))))
+        for g in d.gradients
+        for index in sorted(declared.elements[g.wrt.name])
+    ]
     worst_f = worst_b = 0.0
-    for params, args, up, got, _ in _draws(d, cls, {a: 3 for a in sizes} | {"...": (3,)}):
+    for params, args, up, got, _ in _draws(d, cls, sizes | {"...": (3,)}):
         arrays = {t.name: a for t, a in zip(_args(layer), args)} | params | {"dout": up}
-        point = [
-            mpmath.mpf(float(np.asarray(arrays[name])[index]))
+        point = {
+            symbol: sympy.Float(float(np.asarray(arrays[name])[index]), 40)
             for name, elements in declared.elements.items()
-            for index in elements
-        ]
-        with mpmath.workdps(40):
-            want = np.array(exact["forward"](*point), dtype=object)
-            value = np.asarray(got["forward"], float).reshape(-1)
-            top = max(abs(w) for w in want) or 1
-            worst_f = max(worst_f, max(float(abs(v - w) / top) for v, w in zip(value, want)))
-            for name, fn in size.items():
-                want = exact[name](*point)
-                bound = fn(*point)
-                value = np.asarray(got[name], float).reshape(-1)
-                for v, w, b in zip(value, want, bound):  # below float64's range: 0
-                    worst_b = max(worst_b, float(abs(v - w) / max(b, _TINY)))
+            for index, symbol in elements.items()
+        }
+        # the exact forward, bounds and plain reverse-mode gradient, in 40 digits
+        values, slopes = real_values(point, [*outputs, *scales], loss, symbols)
+        want, bounds = values[: len(outputs)], values[len(outputs) :]
+        value = np.asarray(got["forward"], float).reshape(-1)
+        top = max(abs(w) for w in want) or 1
+        worst_f = max(worst_f, max(float(abs(v - w) / top) for v, w in zip(value, want)))
+        start = 0
+        for name, group in wrt.items():
+            value = np.asarray(got[name], float).reshape(-1)
+            part = slice(start, start + len(group))
+            for v, w, b in zip(value, slopes[part], bounds[part]):  # below float64's range: 0
+                worst_b = max(worst_b, float(abs(v - w) / max(b, _TINY)))
+            start += len(group)
     return worst_f, worst_b, "tensors at scales 1, 30, 1000 (gradients relative to Σ|terms|)"
 
 

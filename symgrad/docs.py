@@ -297,11 +297,31 @@ def _figures_section() -> str:
     return "\n".join(lines)
 
 
+BLOCK_ROWS = 20
+"""The most rows of one ``aligned`` block in the book: a block cannot break across pages, so a
+long derivation (multi-head attention's, 60 rows) is set as several, one after another."""
+
+
+def aligned_blocks(latex: str, rows: int = BLOCK_ROWS) -> list[str]:
+    """An ``aligned`` block cut into blocks of at most ``rows`` rows (a row that continues the
+    one before it, ``&= ...``, stays with it)."""
+    head, tail = "\\begin{aligned}\n", "\n\\end{aligned}"
+    if not (latex.startswith(head) and latex.endswith(tail)):
+        return [latex]
+    blocks: list[list[str]] = [[]]
+    for row in latex[len(head) : -len(tail)].split(" \\\\\n"):
+        if len(blocks[-1]) >= rows and not row.startswith("&="):
+            blocks.append([])
+        blocks[-1].append(row)
+    return [head + " \\\\\n".join(b) + tail for b in blocks]
+
+
 def tex_section(d: Any, row: Any) -> str:
     code = [line for line in _without_docstring(class_source(d))]
     lines = [f"\\section{{{escape_text(d.name)}}}", "", escape_text(d.spec.doc or ""), ""]
-    lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
-    lines += ["$\\displaystyle " + d.latex() + "$", "\\end{adjustbox}", "\\end{center}", ""]
+    for block in aligned_blocks(d.latex()):
+        lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
+        lines += ["$\\displaystyle " + block + "$", "\\end{adjustbox}", "\\end{center}", ""]
     for c in getattr(d, "conventions", ()):
         lines += [f"\\noindent Convention: {escape_text(c)}", ""]
     lines += ["\\paragraph{Generated code}", "{\\footnotesize", "\\begin{verbatim}", *code]

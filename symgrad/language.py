@@ -167,10 +167,13 @@ class _Program:
     sizes: dict[str, str] = field(default_factory=dict)
 
     def same_size(self, written: str, declared: str) -> bool:
-        """Does ``sizes`` declare axis ``written`` the size of axis ``declared`` (``"s": "T"``)?"""
+        """Does ``sizes`` declare axis ``written`` the size of axis ``declared``, or the other
+        way round (``"s": "T"``: ``s`` for ``t``, and ``t`` for ``s``)?"""
         if ELLIPSIS in (written, declared) or written == declared:
             return False
-        return self.sizes.get(written, "").strip() == axis_size(declared).name
+        return axis_size(declared).name == self.sizes.get(written, "").strip() or (
+            axis_size(written).name == self.sizes.get(declared, "").strip()
+        )
 
     def parse(self, text: str) -> list[Statement]:
         self.statements = []
@@ -360,6 +363,7 @@ class _Expression(parse._Builder):
         if not name.isupper() or name in self.program.tensors or name in self.program.role_of:
             return None
         axes = {a for t in self.program.tensors.values() for a in t.axes}
+        axes |= set(self.program.sizes)  # a declared size: a head's E
         for node in ast.walk(ast.parse(self.source)):
             if isinstance(node, ast.Subscript):
                 items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
@@ -420,12 +424,28 @@ class _Expression(parse._Builder):
         known |= set(self.program.sizes)
         source, indices, labels = self.positions(node, known, items)
         axes = tuple(_axes_read(indices, labels))
-        name = self.fresh("at")
+        for done in self.program.statements:  # the same read twice (x as keys and values)
+            same = isinstance(done, Gather) and done.target.axes == axes
+            if same and (done.source, done.indices) == (source, indices):
+                self.used[done.target.name] = done.target
+                return done.target.symbol
+        name = self._gather_name(source, axes, labels)
         target = self.program.define(name, axes, self.source)
         statement = Gather.of(target, source, indices, labels)
         self.program.add(statement)
         self.used[name] = target
         return target.symbol
+
+    def _gather_name(self, source: Tensor, axes: tuple[str, ...], labels: tuple) -> str:
+        """A read along new axes and nothing else (a reshape, a rename) is named by its source
+        and the new axes (``Wq_he`` for ``Wq[d, h*E + e]``, ``x_s`` for keys along ``s``);
+        any other read by the statement it is in (``y_at``)."""
+        new = [a for a in axes if a not in source.axes]
+        if labels or not new or len(axes) < len(source.axes):
+            return self.fresh("at")
+        base = f"{source.name}_{''.join(new)}"
+        taken = set(self.program.tensors)
+        return next(n for n in (base, *(f"{base}{k}" for k in range(2, 99))) if n not in taken)
 
     def positions(
         self, node: ast.Subscript, known: set[str], items: list[ast.expr] | None = None
@@ -450,6 +470,8 @@ class _Expression(parse._Builder):
         labels: dict[str, Tensor] = {}
         ops = {ast.Add: sympy.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sympy.Mul}
         ops[ast.Div] = lambda a, b: a / b
+        ops[ast.FloorDiv] = lambda a, b: sympy.floor(a / b)  # a head's index in c: c // E
+        ops[ast.Mod] = sympy.Mod
 
         def build(item: ast.expr) -> sympy.Expr:
             if isinstance(item, ast.Constant) and isinstance(item.value, int):
@@ -476,7 +498,7 @@ class _Expression(parse._Builder):
                 return -build(item.operand)
             raise SymgradError(
                 f"{self.program.layer}: a position is the target's axes, integer constants and "
-                f"integers with + - * /, or labels: {self.quote(item)}"
+                f"integers with + - * / // %, or labels: {self.quote(item)}"
             )
 
         indices = tuple(build(item) for item in items)

@@ -52,6 +52,13 @@ def dims(layer: Layer, sizes: dict[str, int] | None = None) -> dict[str, tuple[i
     return _declared(layer, out, sizes or {})
 
 
+def even_sizes(layer: Layer, size: int = 3) -> dict[str, int]:
+    """Every axis of the layer's arguments at ``size``, but where the layer declares a size
+    from others (a weight's ``c`` a multiple of ``heads``, a head's ``e = C // heads``)."""
+    out = _declared(layer, {a: (size,) for t in layer.tensors for a in t.axes}, {})
+    return {a: v[0] for a, v in out.items() if len(v) == 1}
+
+
 def _declared(layer: Layer, out: dict, given: dict) -> dict[str, tuple[int, ...]]:
     """An argument's axis whose size the layer declares from others (a weight's ``c =
     heads * E``) gets that size, so that the arrays fit one another."""

@@ -394,6 +394,16 @@ class TensorTextPrinter(SymgradTextPrinter):
         axes = ",".join(str(a) for a in e.args[1])
         return f"Σ_{axes} {self.parenthesize(e.args[0], 50)}"
 
+    def _print_floor(self, e: sympy.floor) -> str:  # a row-major index's digit: c // E
+        numerator, denominator = sympy.fraction(e.args[0])
+        if denominator == 1:
+            return super()._print_Function(e)
+        return f"{self.parenthesize(numerator, 50)} // {self.parenthesize(denominator, 50)}"
+
+    def _print_Mod(self, e: sympy.Mod) -> str:
+        a, b = e.args
+        return f"{self.parenthesize(a, 50)} % {self.parenthesize(b, 50)}"
+
 
 def text_tensor(expr: sympy.Basic) -> str:
     """``expr`` as one line of text, sums as ``Σ_n`` and means as ``mean_n``."""

@@ -920,6 +920,35 @@ def formulas() -> dict[str, dict[str, str]]:
         return f"sum_f(dout[..., {t}, f] * v[..., {s}, f])"
 
     ds = f"p[..., t, s] * ({dp('t', 's')} - sum_j(p[..., t, j] * {dp('t', 'j')}))"  # softmax row
+
+    # Multi-head attention, head h the columns h*E:(h+1)*E of each weight (column c is head
+    # c // E, its column c % E), a query at q_, a key at k_: dO = dout·Woᵀ, dP = dO·Vᵀ, dS the
+    # softmax row's, dQ = dS·K/√E, dK = dSᵀ·Q/√E, dV = Pᵀ·dO.
+    def mh_do(q_: str, h: str, e: str) -> str:
+        return f"sum_m(dout[n, {q_}, m] * Wo[({h})*E + {e}, m])"
+
+    def mh_dp(q_: str, k_: str, h: str) -> str:
+        return f"sum_e({mh_do(q_, h, 'e')} * v[n, {h}, {k_}, e])"
+
+    def mh_ds(q_: str, k_: str, h: str) -> str:
+        rest = f"sum_j(p[n, {h}, {q_}, j] * {mh_dp(q_, 'j', h)})"
+        return f"p[n, {h}, {q_}, {k_}] * ({mh_dp(q_, k_, h)} - {rest})"
+
+    def mh_dq(q_: str, k_: str, h: str, e: str) -> str:  # k_: the key axis summed over
+        return f"sum_{k_}({mh_ds(q_, k_, h)} * k[n, {h}, {k_}, {e}]) / sqrt(E)"
+
+    def mh_dk(k_: str, q_: str, h: str, e: str) -> str:
+        return f"sum_{q_}({mh_ds(q_, k_, h)} * q[n, {h}, {q_}, {e}]) / sqrt(E)"
+
+    def mh_dv(k_: str, q_: str, h: str, e: str) -> str:
+        return f"sum_{q_}(p[n, {h}, {q_}, {k_}] * {mh_do(q_, h, e)})"
+
+    head, col = "c // E", "c % E"
+    mh_dx = (  # x is the queries at t, and the keys and values at t
+        f"sum_c({mh_dq('t', 's', head, col)} * Wq[d, c]"
+        f" + {mh_dk('t', 's', head, col)} * Wk[d, c]"
+        f" + {mh_dv('t', 's', head, col)} * Wv[d, c])"
+    )
     return {
         "MulLayer": {"x": "dout * y", "y": "dout * x"},
         "AddLayer": {"x": "dout", "y": "dout"},
@@ -986,5 +1015,12 @@ def formulas() -> dict[str, dict[str, str]]:
             "q": f"sum_s({ds} * k[..., s, e]) / sqrt(E)",
             "k": f"sum_t({ds} * q[..., t, e]) / sqrt(E)",
             "v": "sum_t(p[..., t, s] * dout[..., t, f])",
+        },
+        "MultiHeadAttention": {
+            "x": mh_dx,
+            "Wq": f"sum_(n, t)(x[n, t, d] * {mh_dq('t', 's', head, col)})",
+            "Wk": f"sum_(n, s)(x[n, s, d] * {mh_dk('s', 't', head, col)})",
+            "Wv": f"sum_(n, s)(x[n, s, d] * {mh_dv('s', 't', head, col)})",
+            "Wo": f"sum_(n, t)(o[n, {head}, t, {col}] * dout[n, t, m])",
         },
     }

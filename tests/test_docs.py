@@ -89,6 +89,7 @@ def test_pdflatex_compiles_the_document(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout[-3000:]
     log = (tmp_path / "symgrad.log").read_text(errors="replace")
     assert "! " not in log and "Undefined control sequence" not in log
+    assert "Overfull \\vbox" not in log  # a block taller than the page: its end is cut off
     assert (tmp_path / "symgrad.pdf").stat().st_size > 10_000
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed: compiled, not read back")

@@ -107,6 +107,10 @@ class Gather(Statement):
             if not free or not linear:
                 conditions.append(sympy.KroneckerDelta(here, position))
                 continue
+            digits = _mixed_radix(position, [t for t in targets if t in free])
+            if digits is not None:  # c = h·E + e: h = c // E, e = c % E, nothing summed
+                solved |= _digits_of(here, digits)
+                continue
             t = free[0]
             coefficient = sympy.diff(position, t)
             solved[t] = sympy.expand((here - (position - coefficient * t)) / coefficient)
@@ -242,6 +246,28 @@ def window_of(g: Gather) -> Window | None:
     if g.target.axes != order:
         return None
     return Window(tuple(outputs), tuple(windows), strides.pop(), pads.pop())
+
+
+def _mixed_radix(position: sympy.Expr, free: list[sympy.Symbol]) -> list[sympy.Symbol] | None:
+    """The axes of ``position`` as the digits of a row-major index (``h*E + e``, ``e`` below
+    its size ``E``), most significant first, when it is one of at least two axes; else None."""
+    if len(free) < 2:
+        return None
+    stride, expected = sympy.S.One, sympy.S.Zero
+    for t in reversed(free):
+        expected += stride * t
+        stride *= axis_size(t.name)
+    return free if sympy.expand(position - expected) == 0 else None
+
+
+def _digits_of(here: sympy.Symbol, digits: list[sympy.Symbol]) -> dict[sympy.Symbol, sympy.Expr]:
+    """Each digit of the row-major index ``here``: ``c // E`` for ``h``, ``c % E`` for ``e``."""
+    out, stride = {}, sympy.S.One
+    for t in reversed(digits):
+        quotient = sympy.floor(here / stride) if stride != 1 else here
+        out[t] = quotient if t == digits[0] else sympy.Mod(quotient, axis_size(t.name))
+        stride *= axis_size(t.name)
+    return out
 
 
 def rename_of(g: Gather) -> dict[str, str] | None:
