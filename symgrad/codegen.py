@@ -574,6 +574,9 @@ class _Class:
                 raise DerivationError(f"{self.layer.name}: no NumPy form for {s!r}")
             return Line(s.target.name, s.operands[0].symbol, f"_first_max({s.operands[0]}, {k})")
         if isinstance(s, Reduce) and s.op == "max":
+            k = len(s.summed)
+            if self.is_window(s.body) and self.slots.get(str(s.body), ())[-k:] == s.summed:
+                return Line(s.target.name, s.body, f"_window_max({s.body}, {k})")
             return Line(s.target.name, s.body, s.numpy(self.slots))
         return Line(s.target.name, self.value(s).xreplace(inline))
 
@@ -620,6 +623,13 @@ class _Class:
         if groups is not None:
             return self.reshape_parts(s, groups)
         raise DerivationError(f"{self.layer.name}: no NumPy form for the gather {s!r}")
+
+    def is_window(self, e: sympy.Expr) -> bool:
+        """Is ``e`` the windows of a sliding-window gather (``col``)?"""
+        return any(
+            isinstance(s, Gather) and s.target.symbol == e and gathers.window_of(s) is not None
+            for s in self.d.forward
+        )
 
     def is_rename(self, s: Gather) -> bool:
         """Does ``s`` read its source as it is, each renamed axis declared the same size?"""

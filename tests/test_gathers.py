@@ -9,6 +9,9 @@ import itertools
 import numpy as np
 import pytest
 import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import symgrad
 from symgrad import textbook
@@ -95,6 +98,21 @@ def test_generated_pooling_sends_a_tie_to_the_first_maximum(generated):
     pool.forward(np.ones((1, 1, 4, 4)))
     dx = pool.backward(np.arange(1.0, 5.0).reshape(1, 1, 2, 2))
     assert dx[0, 0, 0, 0] == 1 and dx[0, 0, 0, 1] == 0 and dx[0, 0, 2, 2] == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=3, max_dims=5, min_side=1, max_side=4),
+        elements=st.floats(allow_nan=True, allow_infinity=True),
+    ),
+    st.integers(1, 2),
+)
+def test_window_max_is_numpys_max_nans_and_infinities_included(generated, a, k):
+    # max pooling's maximum, cell by cell (NumPy's max over a short last axis is slow)
+    want = a.max(axis=tuple(range(a.ndim - k, a.ndim)), keepdims=True)
+    np.testing.assert_array_equal(generated._window_max(a, k), want)
 
 
 def test_generated_embedding_adds_repeated_ids(generated):
