@@ -798,8 +798,9 @@ class Attention:
 
 
 class MultiHeadAttention:
-    """Multi-head self-attention without biases: x (N, T, D), Wq, Wk, Wv, Wo (D, D); head h
-    takes columns h*dh:(h+1)*dh of Q, K and V (dh = D // heads); out = concat(heads) @ Wo."""
+    """Multi-head self-attention without biases: x (N, T, D), Wq, Wk, Wv (D, C), Wo (C, M);
+    head h takes columns h*dh:(h+1)*dh of Q, K and V (dh = C // heads); out = concat(heads) @
+    Wo."""
 
     def __init__(
         self,
@@ -810,9 +811,9 @@ class MultiHeadAttention:
         heads: int,
         causal: bool = False,
     ) -> None:
-        D = Wq.shape[1]
-        if D % heads != 0:
-            raise ValueError(f"the model width {D} is not divisible by {heads} heads")
+        C = Wq.shape[1]
+        if C % heads != 0:
+            raise ValueError(f"the projection width {C} is not divisible by {heads} heads")
         self.Wq = Wq
         self.Wk = Wk
         self.Wv = Wv
@@ -827,18 +828,14 @@ class MultiHeadAttention:
         self.dWo = None
 
     def _split(self, a: np.ndarray) -> np.ndarray:
-        N, T, D = a.shape
-        return a.reshape(N, T, self.heads, D // self.heads).transpose(0, 2, 1, 3)
+        N, T, C = a.shape
+        return a.reshape(N, T, self.heads, C // self.heads).transpose(0, 2, 1, 3)
 
     def _merge(self, a: np.ndarray) -> np.ndarray:
         N, H, T, dh = a.shape
         return a.transpose(0, 2, 1, 3).reshape(N, T, H * dh)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[-1] % self.heads != 0:
-            raise ValueError(
-                f"the model width {x.shape[-1]} is not divisible by {self.heads} heads"
-            )
         Q = self._split(x @ self.Wq)
         K = self._split(x @ self.Wk)
         V = self._split(x @ self.Wv)
@@ -847,15 +844,15 @@ class MultiHeadAttention:
         return self.merged @ self.Wo
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        D = self.x.shape[-1]
+        D, C, M = self.x.shape[-1], self.Wq.shape[1], self.Wo.shape[1]
         x2 = self.x.reshape(-1, D)
-        self.dWo = self.merged.reshape(-1, D).T @ dout.reshape(-1, D)
+        self.dWo = self.merged.reshape(-1, C).T @ dout.reshape(-1, M)
         dmerged = dout @ self.Wo.T
         dQ, dK, dV = self.attention.backward(self._split(dmerged))
         dQ, dK, dV = self._merge(dQ), self._merge(dK), self._merge(dV)
-        self.dWq = x2.T @ dQ.reshape(-1, D)
-        self.dWk = x2.T @ dK.reshape(-1, D)
-        self.dWv = x2.T @ dV.reshape(-1, D)
+        self.dWq = x2.T @ dQ.reshape(-1, C)
+        self.dWk = x2.T @ dK.reshape(-1, C)
+        self.dWv = x2.T @ dV.reshape(-1, C)
         return dQ @ self.Wq.T + dK @ self.Wk.T + dV @ self.Wv.T
 
 
@@ -891,6 +888,7 @@ LAYERS: dict[str, type] = {
     "AvgPooling": AvgPooling,
     "Embedding": Embedding,
     "Attention": Attention,
+    "MultiHeadAttention": MultiHeadAttention,
 }
 
 

@@ -61,6 +61,13 @@ def test_every_catalog_gradient_equals_the_textbook_formula(name: str) -> None:
     assert _symbolic(symgrad.derive(name), formulas()[name]) == expected
 
 
+def test_every_catalog_layer_has_a_hand_written_reference() -> None:
+    from symgrad.textbook import LAYERS
+
+    # symgrad check compares forward and backward with it: no layer goes unchecked ("-")
+    assert sorted(set(CATALOG) - set(LAYERS)) == []
+
+
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_chosen_form_is_proven_accurate_and_cheapest(name: str) -> None:
     for g in symgrad.derive(name).gradients:
