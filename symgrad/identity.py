@@ -16,16 +16,20 @@ Two arithmetics:
   or non-integer power has no value there, so each is *named*: it gets a random value of its
   own, one per value of its argument (``exp(-u)`` is ``1/exp(u)``), as :mod:`symgrad.proofs`
   names ``exp(u)`` by a symbol.
-  A power ``u**(p/q)`` is ``R**p`` with ``R`` the named ``q``-th root of ``u``; a number's
-  is written as SymPy writes it, ``n**w·R**m`` (``p = w·q + m``, ``0 ≤ m < q``), so that
-  ``1/sqrt(2)`` and ``sqrt(2)/2`` are both ``R/2``. A derivative keeps the relation that
-  defines the function (``exp' = exp``, ``log'(u) = 1/u``, ``(u**r)' = r·u**(r - 1)``).
+  A square root is a true one: ``u**(p/2)`` is ``R**p`` with ``R² = u`` modulo ``P`` (a point
+  where a base is not a square is drawn again), so ``1/√u`` and ``√u/u`` agree. Another
+  power ``u**(p/q)`` is ``R**p`` with ``R`` the named ``q``-th root of ``u`` (a number's
+  written as SymPy writes it, ``n**w·R**m``, ``p = w·q + m``, ``0 ≤ m < q``). A derivative
+  keeps the relation that defines the function (``exp' = exp``, ``log'(u) = 1/u``,
+  ``(u**r)' = r·u**(r - 1)``).
 
 **Polynomial identity testing** (Schwartz–Zippel). A rational function whose numerator is a
 nonzero polynomial of total degree at most ``d`` in its symbols and named functions is 0 at a
 uniformly random point modulo ``P`` with probability at most ``d/P``. :func:`identities` bounds
 ``d`` from the trees (:class:`Degrees`; numerator and denominator degrees added, since an
-``exp(-u)`` is evaluated as ``1/exp(u)``), evaluates at as many independent random points as make
+``exp(-u)`` is evaluated as ``1/exp(u)``; times ``4**m`` for ``m`` square roots: the norm over
+their signs has ``2**m`` times the degree, and only a point where every base is a square is
+kept), evaluates at as many independent random points as make
 the chance that a nonzero difference is 0 at all of them below :data:`ERROR` (``2**-100``), and
 answers per pair. A ``True`` is a proof up to that chance; a ``False`` is certain for the named
 form, in which related functions are independent (``exp(2u)`` and ``exp(u)**2`` are two names):
@@ -124,6 +128,7 @@ class Modular:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.names: dict[tuple, int] = {}
+        self.roots: set[int] = set()
 
     def named(self, key: tuple) -> int:
         if key not in self.names:
@@ -149,13 +154,31 @@ class Modular:
         return pow(v, n, P) if n >= 0 else pow(self.inverse(v), -n, P)
 
     def power(self, v: int, r: sympy.Rational, number: bool = False) -> int:
-        # u**(p/q) is R**p, R the named q-th root of u; a number's as SymPy writes it,
-        # n**w·R**m with p = w·q + m, 0 <= m < q (1/sqrt(2) is sqrt(2)/2: R/2)
+        # u**(p/2): R**p with R a true square root of u modulo P (R² = u holds); a point where
+        # a base has none is drawn again. Else u**(p/q) is R**p, R the named q-th root of u;
+        # a number's as SymPy writes it, n**w·R**m with p = w·q + m, 0 <= m < q
+        if r.q == 2:
+            root = self.square_root(v, number)
+            if root is not None:
+                return self.integer_power(root, int(r.p))
         root = self.named(("root", v, int(r.q)))
         if not number:
             return self.integer_power(root, int(r.p))
         whole, rest = divmod(int(r.p), int(r.q))
         return self.integer_power(v, whole) * self.integer_power(root, rest) % P
+
+    def square_root(self, v: int, number: bool) -> int | None:
+        """A square root of ``v`` modulo P (P ≡ 3 mod 4: ``v**((P+1)/4)``), the same for every
+        power of ``v``; where there is none, Singular (a number's: None, a named root)."""
+        v %= P
+        if v == 0:
+            raise Singular
+        if pow(v, (P - 1) // 2, P) == 1:
+            self.roots.add(v)
+            return pow(v, (P + 1) // 4, P)
+        if number:
+            return None
+        raise Singular
 
     def exp(self, v: int) -> int:
         if ("exp", -v % P) in self.names:  # exp(-u) = 1/exp(u)
@@ -312,6 +335,7 @@ class Degrees:
     value: dict[sympy.Basic, Degree] = field(default_factory=dict)
     slope: dict[sympy.Basic, Degree] = field(default_factory=dict)
     named_arguments: list[Degree] = field(default_factory=list)
+    square_roots: set[sympy.Basic] = field(default_factory=set)
 
     def of(self, e: sympy.Expr) -> Degree:
         self._visit(e)
@@ -356,6 +380,8 @@ class Degrees:
             return _scale((1, 0), int(node.exp.p) % int(node.exp.q)), (0, 0)
         if isinstance(node, sympy.Pow):  # u**(p/q) = R**p; (u**r)' = r·R**(p - q)·u'
             r = node.exp
+            if r.q == 2:
+                self.square_roots.add(u)
             return _scale((1, 0), int(r.p)), _times(_scale((1, 0), int(r.p - r.q)), s[u])
 
 
@@ -381,14 +407,18 @@ def identities(
         bounds += [sum(_add([degrees.of(a), slope])) for a, _ in derivatives]
     named = len(degrees.named_arguments)
     argument = max((_add([d, d])[0] for d in degrees.named_arguments), default=0)
-    chance = (max(bounds, default=0) + named * named * argument) / P  # per point
+    # m true square roots: the norm over their signs has 2**m times the degree, and a point
+    # is kept only where every base is a square (chance 2**-m), so 4**m
+    roots = 4 ** len(degrees.square_roots)
+    chance = roots * (max(bounds, default=0) + named * named * argument) / P  # per point
     if chance >= 2.0**-20:
         raise Unsupported(f"degree {max(bounds)} too high to test modulo {P}")
     points = max(1, math.ceil(math.log(ERROR) / math.log(chance))) if chance > 0 else 1
     zero = [True] * (len(pairs) + len(derivatives))
     rng = random.Random(seed)
     done = 0
-    for _ in range(points + 20):  # a point with a division by 0 is drawn again
+    # a point with a division by 0, or a base that is not a square, is drawn again
+    for _ in range(points + 20 + min(4 * 2 ** len(degrees.square_roots), 2000)):
         if done == points:
             return zero
         try:
@@ -400,7 +430,7 @@ def identities(
             continue
         zero = [z and x == y for z, x, y in zip(zero, got, want)]
         done += 1
-    raise Unsupported("a division by 0 at twenty random points")
+    raise Unsupported("no point without a division by 0 or a base that is not a square")
 
 
 def real_values(
