@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from symgrad.errors import SymgradError
 
+TARGETS = ("numpy", "torch")
 STDOUT = "-"  # as a file name: standard output
 BROKEN_PIPE = 141
 SHAPE = (4, 5)  # check FILE.py:CLASS without --shape
@@ -88,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("codegen", help="generate a NumPy module with one class per layer")
     p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
     _expr_options(p)
+    p.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="numpy",
+        help="numpy classes (default), or torch autograd.Functions (elementwise layers so far)",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write here (- or none: stdout)")
     p.add_argument("--check", metavar="FILE", help="exit 1 with a diff when FILE is not up to date")
     p.set_defaults(func=_cmd_codegen)
@@ -144,7 +151,11 @@ def _expr_options(p: argparse.ArgumentParser) -> None:
         help="a parameter of the --expr statements (gets a gradient, stored as dNAME)",
     )
     p.add_argument(
-        "--target", action="append", metavar="NAME", help="a target of the --expr statements"
+        "--label",
+        action="append",
+        metavar="NAME",
+        dest="labels",
+        help="a target tensor (labels) of the --expr statements: read, never differentiated",
     )
     p.add_argument(
         "--const",
@@ -174,11 +185,11 @@ def _expr_spec(args: argparse.Namespace) -> Any:
             name,
             args.expr,
             params=tuple(args.param or ()),
-            targets=tuple(args.target or ()),
+            targets=tuple(args.labels or ()),
             constants=_constants(args.const or []),
         )
-    for flag in ("param", "target", "const"):
-        if getattr(args, flag):
+    for flag, dest in (("param", "param"), ("label", "labels"), ("const", "const")):
+        if getattr(args, dest, None):
             raise SymgradError(
                 f"--{flag} is for --expr statements (y[n, d] = ...); an elementwise expression "
                 "has only inputs"
@@ -283,7 +294,10 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         raise SymgradError("give -o FILE or --check FILE, not both")
     if args.check == STDOUT:
         raise SymgradError("--check compares with a file: name one (- is not a file)")
-    source = generate(_specs(args, args.names))
+    specs = _specs(args, args.names)
+    if args.target == "torch" and not args.names and args.expr is None:
+        specs = _torch_covered(specs)
+    source = generate(specs, target=args.target)
     if args.check is not None:
         return _check_file(args.check, source, _codegen_command(args, args.check))
     if args.output and args.output != STDOUT:
@@ -293,9 +307,23 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _torch_covered(specs: list) -> list:
+    """The catalog layers the torch target covers; the others named on stderr."""
+    from symgrad.engine import derive
+    from symgrad.torch_target import supported
+
+    ds = [derive(s) for s in specs]
+    left = [d.name for d in ds if not supported(d)]
+    if left:
+        print(f"symgrad: the torch target does not cover yet: {', '.join(left)}", file=sys.stderr)
+    return [d for d in ds if supported(d)]
+
+
 def _codegen_command(args: argparse.Namespace, path: str) -> str:
     """The command that writes exactly what ``codegen ... --check path`` compares with."""
     words = ["symgrad", "codegen", *args.names]
+    if args.target != "numpy":
+        words += ["--target", args.target]
     if args.expr is not None:
         words += _option("--expr", args.expr)
     if args.name is not None:

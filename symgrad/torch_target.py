@@ -1,0 +1,265 @@
+"""The PyTorch target: a derived layer as a ``torch.autograd.Function`` and a ``torch.nn.Module``.
+
+For a layer ``Name`` the module defines ``NameFunction``, whose ``forward(ctx, x, *constants)``
+computes what the derivation's forward computes and saves exactly what it saves
+(``ctx.save_for_backward``), and whose ``backward(ctx, dout)`` is the derived formula (``None``
+for each constant); and ``Name``, a ``torch.nn.Module`` holding the constants. Expressions print
+through :class:`TorchPrinter`, the NumPy printer with ``torch`` calls (``torch.special.erfc``,
+``torch.clamp(x, min=0)`` for a maximum with a number).
+
+So far the target covers elementwise layers (one map, no parameters): the catalog's Relu,
+Sigmoid, Tanh, Exp, LeakyReLU, Softplus, SiLU, GELU, GELUTanh and ELU, and any layer declared
+from one expression. Others are refused with one line. Before :func:`generate_torch` returns,
+each Function passes ``torch.autograd.gradcheck`` in float64 away from its kinks.
+
+>>> import symgrad
+>>> code = symgrad.generate(["Sigmoid"], target="torch")
+>>> "ctx.save_for_backward(y)" in code and "dx = dout * (1 - y) * y" in code
+True
+"""
+
+from __future__ import annotations
+
+import textwrap
+import types
+from collections.abc import Iterable
+from typing import Any
+
+import sympy
+
+from symgrad import __version__
+from symgrad.engine import Derivation
+from symgrad.errors import SymgradError
+from symgrad.numpy_printer import SymgradNumPyPrinter, format_python
+
+_CALLS = {
+    "abs": "torch.abs",
+    "exp": "torch.exp",
+    "expm1": "torch.expm1",
+    "log": "torch.log",
+    "log1p": "torch.log1p",
+    "logaddexp": "torch.logaddexp",
+    "maximum": "torch.maximum",
+    "minimum": "torch.minimum",
+    "sqrt": "torch.sqrt",
+    "tanh": "torch.tanh",
+    "where": "torch.where",
+    "sin": "torch.sin",
+    "cos": "torch.cos",
+    "pi": "torch.pi",
+    "inf": "torch.inf",
+}
+
+
+class TorchPrinter(SymgradNumPyPrinter):
+    """SymPy expressions as PyTorch code: NumPy's calls by their ``torch`` names, numbers as
+    Python numbers (``2**0.5``, ``torch.pi``)."""
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        name = fqn.split(".")[-1]
+        if name not in _CALLS:
+            raise SymgradError(f"the torch target has no form for {fqn}")
+        return _CALLS[name]
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        base, e = expr.as_base_exp()
+        if expr.is_number and e == sympy.S.Half:  # a constant: a number, not a tensor call
+            return f"{self.parenthesize(base, 60)}**0.5"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _fold(self, fqn: str, args: tuple[sympy.Expr, ...]) -> str:
+        numbers = [a for a in args if a.is_number]
+        tensors = [a for a in args if not a.is_number]
+        if len(numbers) == 1 and len(tensors) == 1:  # max(x, 0): torch.maximum wants tensors
+            bound = "min" if fqn.endswith("maximum") else "max"
+            return f"torch.clamp({self._print(tensors[0])}, {bound}={self._print(numbers[0])})"
+        return super()._fold(fqn, args)
+
+    def _print_logistic(self, expr: sympy.Expr) -> str:
+        return f"torch.sigmoid({self._print(expr.args[0])})"
+
+    def _print_softplus(self, expr: sympy.Expr) -> str:
+        u = self._print(expr.args[0])
+        return f"(torch.clamp({u}, min=0) + torch.log1p(torch.exp(-torch.abs({u}))))"
+
+    def _print_expm1(self, expr: sympy.Expr) -> str:
+        return f"torch.expm1({self._print(expr.args[0])})"
+
+    def _print_log1p(self, expr: sympy.Expr) -> str:
+        return f"torch.log1p({self._print(expr.args[0])})"
+
+    def _print_logaddexp(self, expr: sympy.Expr) -> str:
+        return f"torch.logaddexp({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_erf(self, expr: sympy.Expr) -> str:
+        return f"torch.special.erf({self._print(expr.args[0])})"
+
+    def _print_erfc(self, expr: sympy.Expr) -> str:
+        return f"torch.special.erfc({self._print(expr.args[0])})"
+
+
+def torch_code(expr: sympy.Expr) -> str:
+    """``expr`` as one formatted PyTorch expression.
+
+    >>> from sympy import Symbol, exp
+    >>> torch_code(1 / (1 + exp(-Symbol("x"))))
+    '1 / (1 + torch.exp(-x))'
+    """
+    return format_python(TorchPrinter().doprint(_tensor_branches(expr)))
+
+
+def _tensor_branches(expr: sympy.Expr) -> sympy.Expr:
+    """A choice between numbers folded into its product, ``dout * where(mask, 1, 0.01)`` as
+    ``where(mask, dout, 0.01 * dout)``: ``torch.where`` of two Python numbers is a float32
+    tensor whatever the inputs' dtype (0.01 would be rounded to float32)."""
+    numbers = [p for p in expr.atoms(sympy.Piecewise) if all(v.is_number for v, _ in p.args)]
+    return sympy.piecewise_fold(expr) if numbers else expr
+
+
+def supported(d: Derivation) -> bool:
+    """Is ``d`` a layer this target generates (elementwise, without parameters)?"""
+    spec = d.spec
+    return d.is_map and not spec.params and len(spec.inputs) == 1 and not spec.with_role("random")
+
+
+def function_text(d: Derivation) -> str:
+    """``NameFunction`` and ``Name`` for one elementwise layer."""
+    if not supported(d):
+        raise SymgradError(
+            f"{d.name}: the torch target covers elementwise layers without parameters so far"
+        )
+    (x,) = (t.name for t in d.spec.inputs)
+    (g,) = d.gradients
+    constants = [n for n, _ in d.spec.constants]
+    saved = [s.name for s in d.saved]
+    typed = ", ".join([f"{x}: torch.Tensor", *(f"{c}: float" for c in constants)])
+    doc = f"{(d.spec.doc or d.name).rstrip('.')}. Derived backward: {g.name} = {torch_code(g.expr)}"
+    lines = [
+        f"class {d.name}Function(torch.autograd.Function):",
+        *_docstring(doc),
+        "",
+        "    @staticmethod",
+        *_signature("forward", f"{_CTX}, {typed}", "torch.Tensor"),
+    ]
+    for s in d.forward:
+        lines += _assignments(s.target.name, s.body)
+    lines.append(f"        ctx.save_for_backward({', '.join(saved)})")
+    lines += [f"        ctx.{c} = {c}" for c in constants]
+    lines.append(f"        return {d.output.name}")
+    result = "tuple[torch.Tensor, None]" if constants else "torch.Tensor"
+    if len(constants) > 1:
+        result = f"tuple[torch.Tensor, {', '.join(['None'] * len(constants))}]"
+    lines += [
+        "",
+        "    @staticmethod",
+        *_signature("backward", f"{_CTX}, dout: torch.Tensor", result),
+    ]
+    if saved:
+        unpacked = f"({saved[0]},)" if len(saved) == 1 else ", ".join(saved)
+        lines.append(f"        {unpacked} = ctx.saved_tensors")
+    lines += [f"        {c} = ctx.{c}" for c in constants]
+    lines += _assignments(g.name, g.expr)
+    lines.append(f"        return {', '.join([g.name, *(['None'] * len(constants))])}")
+    lines += ["", "", f"class {d.name}(torch.nn.Module):", f'    """{d.name} as a module."""', ""]
+    defaults = dict(d.spec.constants)
+    params = "".join(f", {c}: float = {float(defaults[c])!r}" for c in constants)
+    lines.append(f"    def __init__(self{params}) -> None:")
+    lines.append("        super().__init__()")
+    lines += [f"        self.{c} = {c}" for c in constants]
+    lines += ["", f"    def forward(self, {x}: torch.Tensor) -> torch.Tensor:"]
+    call = ", ".join([x, *(f"self.{c}" for c in constants)])
+    lines.append(f"        return {d.name}Function.apply({call})")
+    return "\n".join(lines)
+
+
+_MAX = 100
+_CTX = "ctx: torch.autograd.function.FunctionCtx"
+
+
+def _docstring(text: str) -> list[str]:
+    """A class docstring, wrapped at the line length."""
+    rows = textwrap.wrap(f'"""{text}."""', width=_MAX - 4, break_on_hyphens=False)
+    return ["    " + row for row in rows]
+
+
+def _signature(name: str, args: str, result: str) -> list[str]:
+    one = f"    def {name}({args}) -> {result}:"
+    if len(one) <= _MAX:
+        return [one]
+    return [
+        f"    def {name}(",
+        *(f"        {a.strip()}," for a in args.split(",")),
+        f"    ) -> {result}:",
+    ]
+
+
+def _assignments(name: str, expr: sympy.Expr) -> list[str]:
+    """``name = expr`` in a method body; where the line is too long, the repeated parts (else
+    the largest) named first, ``dx_0 = ...``, so that every line fits as ``ruff format``
+    leaves it."""
+    code = torch_code(expr)
+    if len(f"        {name} = {code}") <= _MAX or expr.is_Atom:
+        return [f"        {name} = {code}"]
+    names = sympy.numbered_symbols(f"{name}_")
+    shared, (reduced,) = sympy.cse(expr, symbols=names, order="none")
+    if not shared:
+        big = max(expr.args, key=lambda a: len(torch_code(a)))
+        part = sympy.Symbol(f"{name}_part")
+        shared, reduced = [(part, big)], expr.xreplace({big: part})
+    out = []
+    for symbol, value in shared:
+        out += _assignments(str(symbol), value)
+    return out + _assignments(name, reduced)
+
+
+def names_of(derivations: Iterable[Derivation]) -> list[str]:
+    """What the module defines: ``NameFunction`` and ``Name`` per layer."""
+    return [n for d in derivations for n in (f"{d.name}Function", d.name)]
+
+
+def generate_torch(
+    derivations: Iterable[Derivation], exports: list[str], source: str = "symgrad.layers"
+) -> str:
+    """One module with ``NameFunction`` and ``Name`` per layer (``exports``: its ``__all__``
+    lines), gradchecked before it is returned."""
+    ds = list(derivations)
+    header = [
+        f"# Generated by symgrad {__version__} from {source}. Do not edit; run `symgrad codegen`.",
+        '"""PyTorch layers whose backward formulas were derived by symgrad.',
+        "",
+        "Each ``NameFunction`` is a ``torch.autograd.Function`` that saves what the derived",
+        "backward needs and computes that backward; ``Name`` is a ``torch.nn.Module`` calling it.",
+        '"""',
+        "",
+        "import torch",
+        "",
+        *exports,
+    ]
+    text = "\n".join(header) + "\n\n\n" + "\n\n\n".join(function_text(d) for d in ds) + "\n"
+    verify_torch(text, ds)
+    return text
+
+
+def verify_torch(text: str, derivations: list[Derivation]) -> None:
+    """Each Function passes ``torch.autograd.gradcheck`` in float64 at points away from its
+    kinks (|x| ≥ 0.05), its output equal to the Module's; else :class:`SymgradError`."""
+    try:
+        import torch
+    except ImportError as err:
+        raise SymgradError("the torch target needs PyTorch: pip install torch") from err
+    module = types.ModuleType("symgrad_torch_generated")
+    exec(compile(text, "<symgrad torch>", "exec"), module.__dict__)
+    generator = torch.Generator().manual_seed(0)
+    for d in derivations:
+        x = torch.rand(64, dtype=torch.float64, generator=generator) * 6 - 3
+        x = torch.where(x.abs() < 0.05, x + 0.1, x).requires_grad_()
+        function = getattr(module, f"{d.name}Function")
+        constants = [float(v) for _, v in d.spec.constants]
+
+        def apply(t: Any, function: Any = function, constants: list = constants) -> Any:
+            return function.apply(t, *constants)
+
+        if not torch.autograd.gradcheck(apply, (x,)):
+            raise SymgradError(f"{d.name}: the generated torch Function fails gradcheck")
+        if not torch.equal(getattr(module, d.name)()(x), apply(x)):
+            raise SymgradError(f"{d.name}: the Module and the Function disagree")
