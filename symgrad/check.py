@@ -32,9 +32,8 @@ from symgrad.errors import SymgradError
 from symgrad.identity import Unsupported, identities, real_values
 from symgrad.language import declare
 from symgrad.names import grad_name, gradient_of
-from symgrad.proofs import AGREE as _AGREE_40
 from symgrad.proofs import DIGITS as _DIGITS
-from symgrad.proofs import agree_at, prove_equal
+from symgrad.proofs import agree_at, close, prove_equal
 from symgrad.sampling import build, sample
 from symgrad.statements import Gather
 from symgrad.tensors import axis_size, index_axis
@@ -148,9 +147,8 @@ def _agree_everywhere(pairs: list[tuple[sympy.Expr, sympy.Expr]], points: list[d
             if not all(agree_at(got, want, point) for got, want in pairs):
                 return False
             continue
-        for got, want in zip(values[0::2], values[1::2]):
-            if abs(got - want) > _AGREE_40 * max(1, abs(want)):
-                return False
+        if not all(close(got, want) for got, want in zip(values[0::2], values[1::2])):
+            return False
     return True
 
 

@@ -62,9 +62,8 @@ from symgrad.local import Accuracy, MapDerivation, MapSpec, code_cost, derive_ma
 from symgrad.local import Gradient as LocalGradient
 from symgrad.numpy_printer import numpy_code
 from symgrad.program import Layer
-from symgrad.proofs import AGREE as _AGREE
 from symgrad.proofs import DIGITS as _DIGITS
-from symgrad.proofs import agree_at, prove_equal
+from symgrad.proofs import agree_at, close, prove_equal
 from symgrad.result import Rendered
 from symgrad.reverse import Backward, staged
 from symgrad.statements import Contract, FirstMax, Map, Reduce, Statement
@@ -690,11 +689,11 @@ def _check_by_evaluation(
     pairs = len(forward)
     for values, slopes in numbers:
         for j, (got, want) in enumerate(zip(values[0 : 2 * pairs : 2], values[1 : 2 * pairs : 2])):
-            if not _close(got, want):
+            if not close(got, want):
                 index = list(declared.values[output])[j]
                 raise _disagreement(layer, None, index, sizes, got, want)
         for (g, index, *_), got, want in zip(rows, values[2 * pairs :], slopes):
-            if not _close(got, want):
+            if not close(got, want):
                 raise _disagreement(layer, g, index, sizes, got, want)
     shown = sum(zero[pairs:])
     if shown == len(rows):
@@ -705,10 +704,6 @@ def _check_by_evaluation(
         if not z:  # what the modular test could not show, SymPy's algebra proves
             _prove(layer, g, index, sizes, got, differentiate(loss, symbol))
     return f"proven by {IDENTITY_TEST} and by SymPy's algebra; {IN_DIGITS}"
-
-
-def _close(a: object, b: object) -> bool:
-    return abs(a - b) <= _AGREE * max(1, abs(b))
 
 
 def _loss(c: Concrete) -> sympy.Expr:

@@ -390,7 +390,6 @@ class Degrees:
 
 def identities(
     pairs: Sequence[tuple[sympy.Expr, sympy.Expr]],
-    wrt: Sequence[sympy.Symbol] = (),
     loss: sympy.Expr | None = None,
     derivatives: Sequence[tuple[sympy.Expr, sympy.Symbol]] = (),
     seed: int = 0,
@@ -399,7 +398,6 @@ def identities(
     the difference is identically 0 (wrong with probability below :data:`ERROR`), False when it
     is not 0 as a function of independent named functions (module docstring). Raises
     :class:`Unsupported` for what the evaluators do not compute."""
-    del wrt  # the symbols are those of ``derivatives``
     degrees = Degrees()
     bounds = [sum(_add([degrees.of(a), degrees.of(b)])) for a, b in pairs]
     if derivatives:

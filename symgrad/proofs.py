@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import sympy
 
@@ -113,7 +114,13 @@ AGREE = sympy.Float("1e-25")
 def agree_at(a: sympy.Expr, b: sympy.Expr, point: dict) -> bool:
     """``a`` and ``b`` are equal numbers at ``point``, in 40-digit arithmetic."""
     x, y = sympy.N(a.xreplace(point), DIGITS), sympy.N(b.xreplace(point), DIGITS)
-    return bool(x.is_number and y.is_number and abs(complex(x - y)) <= AGREE * max(1, abs(y)))
+    return bool(x.is_number and y.is_number and close(complex(x), complex(y)))
+
+
+def close(a: Any, b: Any) -> bool:
+    """Two 40-digit numbers agree: they differ by at most :data:`AGREE` relative to the larger
+    of 1 and ``|b|``."""
+    return abs(a - b) <= AGREE * max(1, abs(b))
 
 
 def numerically_zero(e: sympy.Expr, points: int = 6) -> bool:

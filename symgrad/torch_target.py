@@ -30,6 +30,7 @@ import sympy
 from symgrad import __version__
 from symgrad.engine import Derivation
 from symgrad.errors import SymgradError
+from symgrad.functions import to_elementary
 from symgrad.numpy_printer import SymgradNumPyPrinter, format_python
 
 _CALLS = {
@@ -241,8 +242,9 @@ def generate_torch(
 
 
 def verify_torch(text: str, derivations: list[Derivation]) -> None:
-    """Each Function passes ``torch.autograd.gradcheck`` in float64 at points away from its
-    kinks (|x| ≥ 0.05), its output equal to the Module's; else :class:`SymgradError`."""
+    """Each Function's forward equals the declared map (evaluated by mpmath, not by the printed
+    code) and it passes ``torch.autograd.gradcheck`` in float64 at points away from its kinks
+    (|x| ≥ 0.05), its output equal to the Module's; else :class:`SymgradError`."""
     try:
         import torch
     except ImportError as err:
@@ -259,7 +261,27 @@ def verify_torch(text: str, derivations: list[Derivation]) -> None:
         def apply(t: Any, function: Any = function, constants: list = constants) -> Any:
             return function.apply(t, *constants)
 
+        if not _forward_agrees(d, x.detach(), apply(x).detach()):
+            raise SymgradError(f"{d.name}: the generated torch forward differs from the declared")
         if not torch.autograd.gradcheck(apply, (x,)):
             raise SymgradError(f"{d.name}: the generated torch Function fails gradcheck")
         if not torch.equal(getattr(module, d.name)()(x), apply(x)):
             raise SymgradError(f"{d.name}: the Module and the Function disagree")
+
+
+def _forward_agrees(d: Derivation, x: Any, y: Any) -> bool:
+    """``y`` is the declared map at ``x`` to 1e-12 relative (to the larger of 1 and it), the
+    map evaluated in mpmath with the named functions written out."""
+    import mpmath
+
+    (statement,) = d.spec.statements
+    (symbol,) = (t.symbol for t in d.spec.inputs)
+    body = to_elementary(statement.body).xreplace(
+        {sympy.Symbol(n): sympy.Float(v) for n, v in d.spec.constants}
+    )
+    exact = sympy.lambdify(symbol, body, "mpmath")
+    with mpmath.workdps(30):
+        return all(
+            abs(float(exact(mpmath.mpf(a))) - b) <= 1e-12 * max(1.0, abs(b))
+            for a, b in zip(x.tolist(), y.tolist())
+        )

@@ -178,3 +178,14 @@ def test_codegen_writes_the_covered_layers_names_the_rest_and_checks(tmp_path) -
     path.write_text(path.read_text().replace("dout * (1 - y) * y", "dout * y"))
     stale = subprocess.run([*run, "--check", str(path)], capture_output=True, text=True)
     assert stale.returncode == 1 and "--target torch" in stale.stderr + stale.stdout
+
+
+def test_a_wrongly_printed_forward_is_refused(monkeypatch) -> None:
+    # tanh printed as sin in forward and backward alike: consistent, so gradcheck alone
+    # passes; the forward is compared with the declared map
+    import symgrad.torch_target as target
+
+    printed = target.torch_code
+    monkeypatch.setattr(target, "torch_code", lambda e: printed(e).replace("tanh", "sin"))
+    with pytest.raises(SymgradError, match="Tanh: the generated torch forward differs"):
+        symgrad.generate(["Tanh"], target="torch")
