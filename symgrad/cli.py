@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from symgrad.errors import SymgradError
 
-TARGETS = ("numpy", "torch")
+TARGETS = ("numpy", "torch", "jax", "array-api")
 STDOUT = "-"  # as a file name: standard output
 BROKEN_PIPE = 141
 SHAPE = (4, 5)  # check FILE.py:CLASS without --shape
@@ -86,14 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "latex", "markdown"), default="text")
     p.set_defaults(func=_cmd_derive)
 
-    p = sub.add_parser("codegen", help="generate a NumPy module with one class per layer")
+    p = sub.add_parser(
+        "codegen", help="generate a module with one layer class (or Function) per layer"
+    )
     p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
     _expr_options(p)
     p.add_argument(
         "--target",
         choices=TARGETS,
         default="numpy",
-        help="numpy classes (default), or torch autograd.Functions (elementwise layers so far)",
+        help="numpy classes (default), torch autograd.Functions and Modules, jax custom_vjp "
+        "functions, or array-api classes (NumPy, CuPy, PyTorch arrays)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write here (- or none: stdout)")
     p.add_argument("--check", metavar="FILE", help="exit 1 with a diff when FILE is not up to date")
@@ -295,8 +298,6 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
     if args.check == STDOUT:
         raise SymgradError("--check compares with a file: name one (- is not a file)")
     specs = _specs(args, args.names)
-    if args.target == "torch" and not args.names and args.expr is None:
-        specs = _torch_covered(specs)
     source = generate(specs, target=args.target)
     if args.check is not None:
         return _check_file(args.check, source, _codegen_command(args, args.check))
@@ -305,18 +306,6 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(source)
     return 0
-
-
-def _torch_covered(specs: list) -> list:
-    """The catalog layers the torch target covers; the others named on stderr."""
-    from symgrad.engine import derive
-    from symgrad.torch_target import supported
-
-    ds = [derive(s) for s in specs]
-    left = [d.name for d in ds if not supported(d)]
-    if left:
-        print(f"symgrad: the torch target does not cover yet: {', '.join(left)}", file=sys.stderr)
-    return [d for d in ds if supported(d)]
 
 
 def _codegen_command(args: argparse.Namespace, path: str) -> str:

@@ -82,8 +82,9 @@ def numpy_axes(slots: tuple[str, ...], axes: Iterable[str], name: str) -> str:
             )
             if len(before) == 0:
                 run = f"range({name}.ndim - {len(after)})" if after else f"range({name}.ndim)"
-            pieces = [*(f"({p},)" for p in parts), f"tuple({run})", *(f"({t},)" for t in tail)]
-            return " + ".join(pieces) if len(pieces) > 1 else pieces[0]
+            if not parts and not tail:
+                return f"tuple({run})"
+            return f"({', '.join([*parts, f'*{run}', *tail])})"
         numbers = parts + tail
     else:
         numbers = [str(i) for i, s in enumerate(slots) if s in axes]
