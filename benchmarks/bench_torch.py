@@ -83,9 +83,13 @@ def timed(fs: list[Callable[[], None]], repeats: int) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="64x1024, 5 repetitions")
+    parser.add_argument("--others", action="store_true", help="only the second table")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     shape, repeats = ((64, 1024), 5) if args.quick else ((256, 4096), 21)
+    if args.others:
+        others(args.quick, repeats)
+        return 0
     code = symgrad.generate(list(NATIVE), target="torch")
     module = types.ModuleType("torch_layers")
     exec(compile(code, "<torch layers>", "exec"), module.__dict__)
@@ -185,7 +189,8 @@ def others(quick: bool, repeats: int) -> None:
         xs = [torch.randn(*s, generator=g) for s in shapes]
         ours = functools.partial(mine, module)
         want = native(*(x.double() for x in xs)).float()
-        torch.testing.assert_close(ours(*xs), want, rtol=1e-4, atol=1e-5)
+        scale = max(1.0, float(want.abs().max()))  # float32 sums of O(scale) terms
+        torch.testing.assert_close(ours(*xs), want, rtol=1e-4, atol=1e-5 * scale)
         dout = torch.randn(want.shape, generator=g)
         saved = [_saved_many(f, xs) for f in (ours, native)]
         runs = [functools.partial(_step_many, f, xs, dout) for f in (ours, native)]

@@ -68,7 +68,7 @@ def function_class(code: LayerCode) -> list[str]:
     result = "tuple[torch.Tensor, ...]" if code.state else "torch.Tensor"
     lines = [
         f"class {code.name}Function(torch.autograd.Function):",
-        f'    """{code.name}\'s derived forward and backward as an autograd.Function."""',
+        f'    """{_doc(code)}"""',
         "",
         "    @staticmethod",
         f"    def forward({', '.join(typed)}) -> {result}:",
@@ -103,6 +103,11 @@ def function_class(code: LayerCode) -> list[str]:
         backward.append(_gradients_return(code, args))
     lines += head + text(backward)
     return [*lines, "", "", *module_class(code, args)]
+
+
+def _doc(code: LayerCode) -> str:
+    """The NumPy class's docstring (the derived formulas, in NumPy's spelling)."""
+    return code.doc.strip().replace(chr(34) * 3, chr(39) * 3) + "\n    "
 
 
 def _typed(code: LayerCode, name: str) -> str:

@@ -1,8 +1,9 @@
 """The PyTorch target: a derived layer as a ``torch.autograd.Function`` and a ``torch.nn.Module``.
 
 For a layer ``Name`` the module defines ``NameFunction``, whose ``forward(ctx, x, *constants)``
-computes what the derivation's forward computes and saves exactly what it saves
-(``ctx.save_for_backward``), and whose ``backward(ctx, dout)`` is the derived formula (``None``
+computes what the derivation's forward computes and saves what it saves
+(``ctx.save_for_backward``), or only x where that is fewer bytes (:func:`memory_choice`), and
+whose ``backward(ctx, dout)`` is the derived formula (``None``
 for each constant); and ``Name``, a ``torch.nn.Module`` holding the constants. Expressions print
 through :class:`TorchPrinter`, the NumPy printer with ``torch`` calls (``torch.special.erfc``,
 ``torch.clamp(x, min=0)`` for a maximum with a number).
@@ -135,7 +136,7 @@ def function_text(d: Derivation) -> str:
     (x,) = (t.name for t in d.spec.inputs)
     (g,) = d.gradients
     constants = [n for n, _ in d.spec.constants]
-    saved = [s.name for s in d.saved]
+    saved, recomputed = memory_choice(d)
     typed = ", ".join([f"{x}: torch.Tensor", *(f"{c}: float" for c in constants)])
     doc = f"{(d.spec.doc or d.name).rstrip('.')}. Derived backward: {g.name} = {torch_code(g.expr)}"
     lines = [
@@ -162,6 +163,8 @@ def function_text(d: Derivation) -> str:
         unpacked = f"({saved[0]},)" if len(saved) == 1 else ", ".join(saved)
         lines.append(f"        {unpacked} = ctx.saved_tensors")
     lines += [f"        {c} = ctx.{c}" for c in constants]
+    for st in recomputed:  # fewer bytes saved: these are computed again from the input
+        lines += _assignments(st.target.name, st.body)
     lines += _assignments(g.name, g.expr)
     lines.append(f"        return {', '.join([g.name, *(['None'] * len(constants))])}")
     lines += ["", "", f"class {d.name}(torch.nn.Module):", f'    """{d.name} as a module."""', ""]
@@ -174,6 +177,39 @@ def function_text(d: Derivation) -> str:
     call = ", ".join([x, *(f"self.{c}" for c in constants)])
     lines.append(f"        return {d.name}Function.apply({call})")
     return "\n".join(lines)
+
+
+def memory_choice(d: Derivation) -> tuple[list[str], list[Any]]:
+    """What the Function saves, and the forward statements its backward computes again.
+
+    The derivation's saved tensors, unless saving only the input keeps fewer bytes (GELU saves
+    x and erfc(-x/√2), 2 elements' worth, where x alone is 1): then x, and the statements that
+    make the rest are run again in backward. A mask counts 1 byte per element (bool), any
+    other tensor the input's 4 or 8, so Sigmoid keeps y and ELU keeps x, not x and its mask.
+    """
+    saved = [t.name for t in d.saved]
+    inputs = [t.name for t in d.spec.inputs]
+
+    def size(name: str) -> float:
+        made = next((st for st in d.forward if st.target.name == name), None)
+        return 0.25 if made is not None and _is_mask(made.body) else 1.0
+
+    if sum(map(size, saved)) <= len(inputs) or not set(inputs) <= _reachable(d):
+        return saved, []
+    needed = {n for n in saved if n not in inputs}
+    for st in reversed(d.forward):
+        if st.target.name in needed:
+            needed |= {str(a) for a in st.body.free_symbols}
+    return inputs, [st for st in d.forward if st.target.name in needed]
+
+
+def _is_mask(body: sympy.Expr) -> bool:
+    return isinstance(body, sympy.logic.boolalg.Boolean)
+
+
+def _reachable(d: Derivation) -> set[str]:
+    """The inputs the forward statements read (all of them, for a map)."""
+    return {str(a) for st in d.forward for a in st.body.free_symbols}
 
 
 _MAX = 100

@@ -454,7 +454,7 @@ def test_torch_runs_in_bfloat16(modules, codes, name) -> None:
         *(wide[n].detach() if isinstance(wide[n], torch.Tensor) else wide[n] for n in args)
     )
     assert y.dtype == torch.bfloat16
-    y64 = y64.detach()
+    y, y64 = y.detach(), y64.detach()
     assert float((y.double() - y64).abs().max()) <= 0.05 * max(1.0, float(y64.abs().max()))
     assert all(values[n].grad.dtype == torch.bfloat16 for n in args if n in code.gradients)
 
