@@ -111,7 +111,7 @@ def sample(
     axes = dims(layer, sizes)
     params = {p.name: (rng.standard_normal(shape_of(p, axes))).astype(dtype) for p in layer.params}
     args = []
-    inputs = [rng.standard_normal(shape_of(t, axes)) * 2 for t in layer.inputs]
+    inputs = [np.asarray(rng.standard_normal(shape_of(t, axes)) * 2) for t in layer.inputs]
     inputs = _inside(layer, inputs, rng)
     if at_kinks and getattr(d, "masks", None):
         inputs[0].flat[:: max(1, inputs[0].size // 4)] = 0.0

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import sympy
+from sympy.functions.elementary.piecewise import ExprCondPair
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
 from symgrad import __version__, target_helpers
 from symgrad.engine import Derivation
@@ -53,6 +55,9 @@ _CALLS = {
     "cos": "torch.cos",
     "pi": "torch.pi",
     "inf": "torch.inf",
+    "logical_and": "torch.logical_and",
+    "logical_or": "torch.logical_or",
+    "logical_not": "torch.logical_not",
 }
 
 
@@ -79,6 +84,16 @@ class TorchPrinter(SymgradNumPyPrinter):
             bound = "min" if fqn.endswith("maximum") else "max"
             return f"torch.clamp({self._print(tensors[0])}, {bound}={self._print(numbers[0])})"
         return super()._fold(fqn, args)
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        """Branches as nested ``torch.where`` (torch has no ``select``); the last must hold."""
+        *branches, (last, cond) = expr.args
+        if cond != sympy.true:
+            raise SymgradError("the torch target needs a Piecewise whose last branch always holds")
+        out = self._print(last)
+        for value, c in reversed(branches):
+            out = f"torch.where({self._print(c)}, {self._print(value)}, {out})"
+        return out
 
     def _print_logistic(self, expr: sympy.Expr) -> str:
         return f"torch.sigmoid({self._print(expr.args[0])})"
@@ -110,7 +125,10 @@ def torch_code(expr: sympy.Expr) -> str:
     >>> torch_code(1 / (1 + exp(-Symbol("x"))))
     '1 / (1 + torch.exp(-x))'
     """
-    return format_python(TorchPrinter().doprint(_tensor_branches(expr)))
+    try:
+        return format_python(TorchPrinter().doprint(_tensor_branches(expr)))
+    except PrintMethodNotImplementedError as err:  # one line, not SymPy's traceback
+        raise SymgradError(f"the torch target cannot print {type(expr).__name__}") from err
 
 
 def _tensor_branches(expr: sympy.Expr) -> sympy.Expr:
@@ -242,14 +260,33 @@ def _assignments(name: str, expr: sympy.Expr) -> list[str]:
         return [f"        {name} = {code}"]
     names = sympy.numbered_symbols(f"{name}_")
     shared, (reduced,) = sympy.cse(expr, symbols=names, order="none")
+    shared, reduced = _printable_shared(shared, reduced)
     if not shared:
-        big = max(expr.args, key=lambda a: len(torch_code(a)))
+        parts = [p.expr for p in expr.args] if isinstance(expr, sympy.Piecewise) else expr.args
+        parts = [p for p in parts if isinstance(p, sympy.Expr) and not p.is_Atom]
+        if not parts:
+            raise SymgradError(f"cannot split the line of {name} to fit {_MAX} columns")
+        big = max(parts, key=lambda a: len(torch_code(a)))
         part = sympy.Symbol(f"{name}_part")
         shared, reduced = [(part, big)], expr.xreplace({big: part})
     out = []
     for symbol, value in shared:
         out += _assignments(str(symbol), value)
     return out + _assignments(name, reduced)
+
+
+def _printable_shared(shared: list, reduced: sympy.Expr) -> tuple[list, sympy.Expr]:
+    """cse's shared parts that are values (a Piecewise's branch-condition pair is not one),
+    the others put back where they were read."""
+    back: dict[sympy.Symbol, sympy.Basic] = {}
+    kept = []
+    for symbol, value in shared:
+        value = value.xreplace(back)
+        if isinstance(value, sympy.Expr) and not isinstance(value, ExprCondPair):
+            kept.append((symbol, value))
+        else:
+            back[symbol] = value
+    return kept, reduced.xreplace(back)
 
 
 def names_of(derivations: Iterable[Derivation]) -> list[str]:
@@ -297,17 +334,16 @@ def generate_torch(
 def verify_torch(text: str, derivations: list[Derivation]) -> None:
     """Each Function's forward equals the declared map (evaluated by mpmath, not by the printed
     code) and it passes ``torch.autograd.gradcheck`` in float64 at points away from its kinks
-    (|x| ≥ 0.05), its output equal to the Module's; else :class:`SymgradError`."""
+    (|x| ≥ 0.05) and inside its domain, its output equal to the Module's; else
+    :class:`SymgradError`."""
     try:
         import torch
     except ImportError as err:
         raise SymgradError("the torch target needs PyTorch: pip install torch") from err
     module = types.ModuleType("symgrad_torch_generated")
     exec(compile(text, "<symgrad torch>", "exec"), module.__dict__)
-    generator = torch.Generator().manual_seed(0)
     for d in derivations:
-        x = torch.rand(64, dtype=torch.float64, generator=generator) * 6 - 3
-        x = torch.where(x.abs() < 0.05, x + 0.1, x).requires_grad_()
+        x = _points(d, torch)
         function = getattr(module, f"{d.name}Function")
         constants = [float(v) for _, v in d.spec.constants]
 
@@ -320,6 +356,21 @@ def verify_torch(text: str, derivations: list[Derivation]) -> None:
             raise SymgradError(f"{d.name}: the generated torch Function fails gradcheck")
         if not torch.equal(getattr(module, d.name)()(x), apply(x)):
             raise SymgradError(f"{d.name}: the Module and the Function disagree")
+
+
+def _points(d: Derivation, torch: Any) -> Any:
+    """64 float64 points inside the layer's domain (``log(x)``: x > 0), none within 0.05 of
+    the kink at 0."""
+    import numpy as np
+
+    from symgrad.sampling import sample
+
+    rng = np.random.default_rng(0)
+    found: list[float] = []
+    while len(found) < 64:
+        _, (drawn, *_) = sample(d, rng)
+        found += [float(v) for v in np.ravel(drawn) if abs(v) >= 0.05]
+    return torch.tensor(found[:64], dtype=torch.float64).requires_grad_()
 
 
 def _forward_agrees(d: Derivation, x: Any, y: Any) -> bool:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from test_expressions import EXAMPLES, expressions
 
 import symgrad
 from symgrad.engine import derive
@@ -618,3 +620,36 @@ def test_a_user_layer_generates_for_every_target() -> None:
         code = symgrad.generate([mish, group_norm], target=target)  # checked when generated
         assert "Mish" in code or "mish" in code
         assert "GroupNorm" in code or "group_norm" in code
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(
+    max_examples=max(5, EXAMPLES // 2),
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(expressions())
+def test_every_accepted_expression_generates_for_every_target_or_says_why(
+    drawn: tuple[str, list[str]],
+) -> None:
+    # each target checks what it returns (forward and gradients against the NumPy class,
+    # the framework's checker), so returning at all is the property; a refusal is one line
+    text, variables = drawn
+    try:
+        spec = symgrad.elementwise("Drawn", text, *variables)
+        symgrad.derive(spec)
+    except SymgradError:
+        return
+    for target in ("torch", "jax", "array-api"):
+        try:
+            symgrad.generate([spec], target=target)
+        except SymgradError as error:
+            assert "\n" not in str(error), (target, text)
+
+
+@pytest.mark.parametrize("text", ["log(x)", "sqrt(1 - x**2)", "x**0.5"])
+def test_a_restricted_domain_is_checked_inside_it(text) -> None:
+    spec = symgrad.elementwise("Restricted", text, "x")
+    for target in ("torch", "jax", "array-api"):
+        assert "Restricted" in symgrad.generate([spec], target=target) or target == "jax"
