@@ -178,6 +178,27 @@ def text(body: list[ast.stmt], indent: int = 8) -> list[str]:
     return [(" " * indent + line) if line else "" for line in ast.unparse(module).splitlines()]
 
 
+def _bare_tuples(source: str) -> str:
+    """``W, b = self.W, self.b`` and ``return dx, dW``, not ``ast.unparse``'s
+    ``W, b = (self.W, self.b)``: the parentheses around a one-line tuple value dropped.
+
+    >>> _bare_tuples("W, b = (self.W, self.b)\\nreturn (dx, dW)\\nreturn (y,)\\n")
+    'W, b = self.W, self.b\\nreturn dx, dW\\nreturn (y,)\\n'
+    """
+    lines = source.split("\n")
+    for node in ast.walk(ast.parse(source)):
+        value = getattr(node, "value", None)
+        if not isinstance(node, ast.Assign | ast.Return) or not isinstance(value, ast.Tuple):
+            continue
+        if len(value.elts) < 2 or value.lineno != value.end_lineno:
+            continue
+        row = lines[value.lineno - 1]
+        start, end = value.col_offset, value.end_col_offset
+        if row[start] == "(" and row[end - 1] == ")" and row[end:].strip() == "":
+            lines[value.lineno - 1] = row[:start] + row[start + 1 : end - 1] + row[end:]
+    return "\n".join(lines)
+
+
 def format_module(source: str) -> str:
     """``source`` laid out by ``ruff format`` (line length 100, no user configuration read):
     the rewritten targets are printed by ``ast.unparse``, which does not wrap long lines."""
@@ -191,7 +212,7 @@ def format_module(source: str) -> str:
         ) from err
     done = subprocess.run(
         [find_ruff_bin(), "format", "--isolated", "--line-length", "100", "-"],
-        input=source,
+        input=_bare_tuples(source),
         capture_output=True,
         text=True,
         check=False,
