@@ -77,16 +77,19 @@ def class_text(cls: ast.ClassDef) -> str:
         if f.name == "__init__":
             continue
         source = _namespace_source(cls, f)
-        device = source
-        rewriter = Rewriter("array-api", device, bools=bools, scalars=_options(cls))
-        doc = _docstring(f)
-        body = [rewriter.visit(s) for s in f.body[len(doc) :]]
-        flat: list[ast.stmt] = []
-        for s in body:
-            flat += s if isinstance(s, list) else [s]
-        f.body = [*doc, *_namespace(source, flat), *flat]
+        _rewrite(f, source, Rewriter("array-api", source, bools=bools, scalars=_options(cls)))
     ast.fix_missing_locations(cls)
     return "\n".join(text([cls], 0))
+
+
+def _rewrite(f: ast.FunctionDef, source: str, rewriter: Rewriter) -> None:
+    """``f``'s body in the standard's functions, after ``xp = array_namespace(source)``."""
+    doc = _docstring(f)
+    flat: list[ast.stmt] = []
+    for s in f.body[len(doc) :]:
+        done = rewriter.visit(s)
+        flat += done if isinstance(done, list) else [done]
+    f.body = [*doc, *_namespace(source, flat), *flat]
 
 
 def _namespace(source: str, body: list[ast.stmt]) -> list[ast.stmt]:
@@ -176,13 +179,7 @@ def _special(body: str) -> list[str]:
                 node.args.args[0].arg,
             )
             _annotations(node)
-            doc = _docstring(node)
-            rewriter = Rewriter("array-api", source, takes=False)  # a[mask]: masks only
-            rest = [rewriter.visit(s) for s in node.body[len(doc) :]]
-            flat: list[ast.stmt] = []
-            for s in rest:
-                flat += s if isinstance(s, list) else [s]
-            node.body = [*doc, *_namespace(source, flat), *flat]
+            _rewrite(node, source, Rewriter("array-api", source, takes=False))  # masks only
         out.append(node)
     ast.fix_missing_locations(module)
     return ["\n".join(text(out, 0))]

@@ -73,7 +73,7 @@ def function_text(code: LayerCode) -> list[str]:
     extra = ("key",) if draws(code) else ()
     args = function_args(code, extra)
     options = [a.name for a in code.options]
-    read_back = _read_by_backward(code)
+    read_back = code.read_by_backward
     residuals = [*code.saved, *(p for p in code.params if p in read_back), *code.metadata]
     names = {n: n for n in [*code.params, *code.state, *options, *code.metadata, *code.saved]}
 
@@ -145,18 +145,6 @@ def function_text(code: LayerCode) -> list[str]:
 def _trailing(args: list[str], a: str, defaults: dict[str, str]) -> bool:
     """Only a default after which every argument has one can be written."""
     return all(b in defaults for b in args[args.index(a) :])
-
-
-def _read_by_backward(code: LayerCode) -> set[str]:
-    return {
-        n.attr
-        for s in code.backward
-        for n in ast.walk(s)
-        if isinstance(n, ast.Attribute)
-        and isinstance(n.value, ast.Name)
-        and n.value.id == "self"
-        and isinstance(n.ctx, ast.Load)
-    }
 
 
 def _gradients(code: LayerCode, args: list[str], options: list[str]) -> ast.stmt:

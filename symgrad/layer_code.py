@@ -60,6 +60,19 @@ class LayerCode:
         return [*out, *([self.mode] if self.mode else [])]
 
     @property
+    def read_by_backward(self) -> set[str]:
+        """The attributes ``backward`` reads (``self.W``, ``self.stride``)."""
+        return {
+            n.attr
+            for s in self.backward
+            for n in ast.walk(s)
+            if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "self"
+            and isinstance(n.ctx, ast.Load)
+        }
+
+    @property
     def param_args(self) -> list[Arg]:
         return [a for a in self.init if a.name in self.params]
 

@@ -35,7 +35,7 @@ def _device(code: LayerCode) -> str:
 
 def function_class(code: LayerCode) -> list[str]:
     """The lines of ``NameFunction`` and ``Name`` for one layer."""
-    read_back = _read_by_backward(code)
+    read_back = code.read_by_backward
     params_read = [p for p in code.params if p in read_back]
     options_read = [a.name for a in code.options if a.name in read_back]
     saved = [*code.saved, *params_read]
@@ -115,18 +115,6 @@ def _typed(code: LayerCode, name: str) -> str:
     if arg is None or not arg.annotation:
         return name
     return f"{name}: {_annotation(arg)}"
-
-
-def _read_by_backward(code: LayerCode) -> set[str]:
-    return {
-        n.attr
-        for s in code.backward
-        for n in ast.walk(s)
-        if isinstance(n, ast.Attribute)
-        and isinstance(n.value, ast.Name)
-        and n.value.id == "self"
-        and isinstance(n.ctx, ast.Load)
-    }
 
 
 def _stores_gradient(s: ast.stmt) -> bool:
