@@ -34,8 +34,9 @@ def generate_array_api(
 ) -> str:
     """One module with the array-API class of each layer, checked on ``array_api_strict`` and
     torch tensors (:mod:`symgrad.target_check`) before it is returned."""
-    from symgrad.target_check import check_target
+    from symgrad.target_check import check_target, require
 
+    require("array-api")
     ds = list(derivations)
     numpy_source, codes = numpy_classes(ds)
     module = ast.parse(numpy_source)

@@ -40,8 +40,9 @@ def generate_jax(
 ) -> str:
     """One module with a custom_vjp function per layer, checked (:mod:`symgrad.target_check`)
     before it is returned."""
-    from symgrad.target_check import check_target
+    from symgrad.target_check import check_target, require
 
+    require("jax")
     ds = list(derivations)
     numpy_source, codes = numpy_classes(ds)
     header = [

@@ -67,12 +67,34 @@ def check_target(
     """Run the checks of the module docstring on every layer of ``text``."""
     from symgrad.codegen import load
 
+    require(dialect)
     numpy_module = load(numpy_source)
     module = types.ModuleType(f"symgrad_{dialect.replace('-', '_')}_generated")
     exec(compile(text, f"<symgrad {dialect}>", "exec"), module.__dict__)
     check = {"torch": _torch, "jax": _jax, "array-api": _array_api}[dialect]
     for d, code in zip(derivations, codes, strict=True):
         check(module, Reference(numpy_module, d, code), code)
+
+
+_NEEDS = {
+    "torch": (["torch"], "torch"),
+    "jax": (["jax"], "jax"),
+    "array-api": (["array_api_compat", "array_api_strict"], "array-api"),
+}
+
+
+def require(dialect: str) -> None:
+    """The libraries the target's check runs on, or one line saying how to install them."""
+    import importlib.util
+
+    modules, extra = _NEEDS[dialect]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise SymgradError(
+            f"the {dialect} target checks its code with {' and '.join(missing)}, which {verb} "
+            f'not installed: pip install "symgrad[{extra}]"'
+        )
 
 
 def _agree(name: str, what: str, got: Any, expected: Any) -> None:

@@ -301,6 +301,9 @@ def generate_torch(
     lines), checked before it is returned: an elementwise layer printed from its derivation
     (:func:`function_text`), any other read from its checked NumPy class
     (:mod:`symgrad.torch_classes`)."""
+    from symgrad.target_check import require
+
+    require("torch")
     ds = list(derivations)
     general = [d for d in ds if not supported(d)]
     numpy_source, codes = numpy_classes(general) if general else ("", [])

@@ -653,3 +653,20 @@ def test_a_restricted_domain_is_checked_inside_it(text) -> None:
     spec = symgrad.elementwise("Restricted", text, "x")
     for target in ("torch", "jax", "array-api"):
         assert "Restricted" in symgrad.generate([spec], target=target) or target == "jax"
+
+
+@pytest.mark.parametrize(
+    ("target", "missing"), [("torch", "torch"), ("jax", "jax"), ("array-api", "array_api_strict")]
+)
+def test_a_missing_framework_is_one_line_naming_the_extra(monkeypatch, target, missing) -> None:
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda m, *a: None if m == missing else found(m, *a)
+    )
+    wanted = (
+        rf"checks its code with .*{missing}.* not installed: pip install \"symgrad\[{target}\]\""
+    )
+    with pytest.raises(SymgradError, match=wanted):
+        symgrad.generate(["Relu"], target=target)
