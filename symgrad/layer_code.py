@@ -72,14 +72,6 @@ class LayerCode:
             and isinstance(n.ctx, ast.Load)
         }
 
-    @property
-    def param_args(self) -> list[Arg]:
-        return [a for a in self.init if a.name in self.params]
-
-    @property
-    def state_args(self) -> list[Arg]:
-        return [a for a in self.init if a.name in self.state]
-
 
 def read_class(module: ast.Module, d: Derivation) -> LayerCode:
     """The parts of the class ``d.name`` in a generated NumPy module."""

@@ -51,10 +51,18 @@ class Reference:
             self.y = np.asarray(layer.forward(*(a.copy() for a in self.inputs)))
             self.dout = 1.0 if code.returns_loss else rng.standard_normal(self.y.shape)
             returned = layer.backward(np.copy(self.dout) if not code.returns_loss else 1.0)
-        returned = returned if isinstance(returned, tuple) else (returned,)
-        names = [a.name for a in code.inputs if a.name in code.gradients]
-        self.grads = dict(zip(names, returned, strict=False))
+        self.grads = input_gradients(code, returned)
         self.grads.update({p: getattr(layer, f"d{p}") for p in code.params})
+
+
+def input_gradients(code: LayerCode, returned: Any) -> dict[str, Any]:
+    """What ``backward`` returned, by input: one gradient per differentiable input, exactly
+    (a backward that returns more or fewer is an error, not a shorter comparison)."""
+    got = () if returned is None else returned if isinstance(returned, tuple) else (returned,)
+    names = [a.name for a in code.inputs if a.name in code.gradients]
+    if len(got) != len(names):
+        raise SymgradError(f"{code.name}: backward returns {len(got)} gradients for {names}")
+    return dict(zip(names, got, strict=True))
 
 
 def check_target(
@@ -237,9 +245,7 @@ def _array_api_run(
     y = layer.forward(*(convert(a) for a in ref.inputs))
     _agree(name, f"the array-API forward on {where}", _numpy(y), ref.y)
     returned = layer.backward(1.0 if code.returns_loss else convert(ref.dout))
-    returned = returned if isinstance(returned, tuple) else (returned,)
-    names = [a.name for a in code.inputs if a.name in code.gradients]
-    for n, g in zip(names, returned, strict=False):
+    for n, g in input_gradients(code, returned).items():
         _agree(name, f"the array-API d{n} on {where}", _numpy(g), ref.grads[n])
     for p in code.params:
         _agree(
