@@ -184,6 +184,6 @@ def test_a_wrongly_printed_forward_is_refused(monkeypatch) -> None:
     import symgrad.torch_target as target
 
     printed = target.torch_code
-    monkeypatch.setattr(target, "torch_code", lambda e: printed(e).replace("tanh", "sin"))
+    monkeypatch.setattr(target, "torch_code", lambda *a: printed(*a).replace("tanh", "sin"))
     with pytest.raises(SymgradError, match="Tanh: the generated torch forward differs"):
         symgrad.generate(["Tanh"], target="torch")
