@@ -23,7 +23,9 @@ disagrees with the backward's value beyond ``rtol·|c| + atol·T``:
   the caller moves the element away from it;
 - when rounding noise is a large part of the tolerance (an output of 1e6 around a bias of 1),
   the step is enlarged to where the noise is negligible, and the estimate is kept only if two
-  large steps agree (Richardson): the truncation error is measured, not assumed.
+  large steps agree (Richardson: the truncation error is measured, not assumed) and agree with
+  the small step's estimate within its noise (across many kinks two large steps can agree with
+  each other and both be wrong).
 """
 
 from __future__ import annotations
@@ -117,7 +119,11 @@ class Differencer:
 
     def _enlarged(self, evaluate: Evaluate, h: float, origin: float, est: Estimate) -> Estimate:
         """Richardson with two large steps chosen so that rounding is negligible; kept only
-        when its measured error is smaller than the small step's noise."""
+        when its measured error is smaller than the small step's noise and it lies within both
+        error bounds of the small step's estimate. Two large steps can agree with each other and
+        both be wrong: across many kinks (a ReLU network's loss against one weight, at a step
+        of 0.16) the difference quotient is smooth at that scale and far from the slope at the
+        point."""
         if est.scale == 0 or not np.isfinite(est.error):
             return est
         wanted = 0.01 * self.strict(est)
@@ -127,7 +133,8 @@ class Differencer:
         fine, _ = self._at(evaluate, big / 2, origin)
         truncation = abs(coarse.value - fine.value) / 3
         error = truncation + fine.error
-        if error < est.error and np.isfinite(fine.value):
+        consistent = abs(fine.value - est.value) <= est.error + error
+        if error < est.error and np.isfinite(fine.value) and consistent:
             return Estimate(fine.value, fine.scale, error)
         return est
 
