@@ -2,7 +2,9 @@
 
 Targets (issue 9): the full check (every element) is no slower than
 ``torch.autograd.gradcheck`` on the same layer, and the fast check stays at least 100x faster
-than the book's element-by-element ``numerical_gradient`` on its TwoLayerNet.
+than the book's element-by-element ``numerical_gradient`` on its TwoLayerNet. Issue 13: on
+TwoLayerNet 784-50-10 at batch 3 and 100, the full check <= 1.0x torch's and the fast check
+<= 1.5x torch's ``fast_mode``.
 
 Method: the same function in NumPy (a layer with the textbook interface, checked by symgrad) and
 in PyTorch (checked by ``torch.autograd.gradcheck`` with its defaults: eps 1e-6, every input
@@ -88,6 +90,60 @@ def _symgrad_full(make: Callable, inputs: list) -> None:
     assert report.passed, report.message()
 
 
+def _torch_net(net: Any, x: np.ndarray, t: np.ndarray) -> tuple[Callable, list]:
+    """The same TwoLayerNet (Affine, Relu, Affine, SoftmaxWithLoss) in torch, float64: the loss
+    as a function of the four parameters, and the parameters as tensors."""
+    import torch
+
+    xt, tt = torch.tensor(x), torch.tensor(t)
+
+    def loss(W1: Any, b1: Any, W2: Any, b2: Any) -> Any:
+        h = torch.relu(xt @ W1 + b1)
+        return -(tt * torch.log_softmax(h @ W2 + b2, dim=1)).sum() / xt.shape[0]
+
+    names = ("W1", "b1", "W2", "b2")
+    return loss, [torch.tensor(net.params[k], requires_grad=True) for k in names]
+
+
+def net_part(repeats: int) -> None:
+    """TwoLayerNet 784-50-10 at batch 3 and 100: symgrad's full and fast checks beside
+    ``torch.autograd.gradcheck`` with ``fast_mode`` False and True (issue 13 targets: full
+    <= 1.0x, fast <= 1.5x)."""
+    try:
+        import torch
+    except ImportError:
+        print('torch is not installed (pip install -e ".[bench]"): TwoLayerNet part skipped')
+        return
+    import two_layer_net
+
+    torch.set_num_threads(1)
+    print("\nTwoLayerNet 784-50-10 against torch.autograd.gradcheck (float64, one thread)")
+    print(f"{'batch':>5} {'mode':<5} {'symgrad':>9} {'torch':>9} {'ratio':>6} {'target':>7}")
+    for batch in (3, 100):
+        net = two_layer_net.TwoLayerNet(784, 50, 10, seed=0)
+        rng = np.random.default_rng(0)
+        x, t = rng.uniform(0, 1, (batch, 784)), np.eye(10)[rng.integers(0, 10, batch)]
+        fn, params = _torch_net(net, x, t)
+        for fast, target in ((False, 1.0), (True, 1.5)):
+            ours, theirs = [], []
+            runs = 1 if not fast else repeats  # a full check at batch 100 takes seconds
+            for _ in range(runs):
+                start = time.perf_counter()
+                report = check_layer(net, x, t, fast=fast)
+                ours.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                ok = torch.autograd.gradcheck(fn, params, fast_mode=fast)
+                theirs.append(time.perf_counter() - start)
+            if not (report.passed and ok):
+                print(f"  batch {batch}: a check failed (symgrad {report!r}, torch {ok})")
+            ratio = min(ours) / min(theirs)
+            verdict = "PASS" if ratio <= target else "MISS"
+            print(
+                f"{batch:>5} {'fast' if fast else 'full':<5} {min(ours):>8.3f}s "
+                f"{min(theirs):>8.3f}s {ratio:>6.2f} {verdict:>4} <={target}"
+            )
+
+
 def book_part(repeats: int) -> None:
     import two_layer_net
 
@@ -117,6 +173,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch_part(args.repeats)
+    net_part(args.repeats)
     book_part(max(1, args.repeats // 2))
     return 0
 
