@@ -94,7 +94,10 @@ def layer_page(d: Any, row: Any, figure: bool = False) -> str:
         if forward is not None:
             declared, tex = forward
             lines += [f"Declared forward, `{d.output.name}`:", "", "$$", declared, "$$", ""]
-            lines += ["Forward code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
+            if tex:
+                lines += ["Forward code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
+            else:
+                lines += [f"Forward code: {_NOT_RENDERED}.", ""]
         for (target, tex), derived in zip(math, _derived_tex(d)):
             lines += [f"Derived, `{target}`:", "", "$$", derived, "$$", ""]
             if tex:
@@ -161,8 +164,9 @@ def _kind(d: Any) -> str:
 
 
 _NOT_RENDERED = (
-    "not rendered: latexify-py prints `@`, `.T` and `.sum(axis=...)` wrongly (an empty sum) and "
-    "drops keyword arguments (`axes=`), so this line is shown as code only"
+    "not rendered: latexify-py prints `@`, attributes and methods (`.T`, `.sum(axis=...)` as an "
+    "empty sum, `.astype(...)`) wrongly and drops keyword arguments (`axes=`), so this line is "
+    "shown as code only"
 )
 _STAGED = (
     "not one line: the gradient reads an index map, which the generated code computes in "
@@ -186,8 +190,9 @@ def code_as_math(d: Any) -> list[tuple[str, str | None]]:
 
 
 def forward_as_math(d: Any) -> tuple[str, str] | None:
-    """The declared forward and latexify's reading of the generated forward line (one-map
-    layers; the others compute with ``@`` and sums that latexify misprints)."""
+    """The declared forward and latexify's reading of the generated forward line, ``""`` where
+    latexify would misprint it (one-map layers; the others compute with ``@`` and sums that
+    latexify misprints)."""
     if not d.is_map:
         return None
     from symgrad.latex_printer import latex
@@ -195,9 +200,7 @@ def forward_as_math(d: Any) -> tuple[str, str] | None:
 
     (statement,) = d.spec.statements
     computed = d.forward[-1]
-    tex = _latexify(d.output.name, numpy_code(computed.body))
-    if tex is None:
-        return None
+    tex = _latexify(d.output.name, numpy_code(computed.body)) or ""  # "": not rendered
     return f"{latex(d.output.symbol)} = {latex(statement.body)}", tex
 
 

@@ -22,7 +22,15 @@ NUMPY = [
     (1 / x**2, "1 / x**2"),
     (sqrt(x), "np.sqrt(x)"),
     (Piecewise((dout, mask), (0, True)), "dout * mask"),
-    (Piecewise((dout, x > 0), (dout / 100, True)), "np.where(x > 0, dout, 0.01 * dout)"),
+    (
+        Piecewise((dout, x > 0), (dout / 100, True)),
+        "dout * np.maximum((x > 0).astype(dout.dtype), 0.01)",
+    ),
+    (
+        Piecewise((dout, mask), (dout / 100, True)),
+        "dout * np.maximum(mask.astype(dout.dtype), 0.01)",
+    ),
+    (Piecewise((dout, x > 0), (2 * dout, True)), "np.where(x > 0, dout, 2 * dout)"),  # slope > 1
     (logistic(x), "1 / (1 + np.exp(-x))"),
     (x * softplus(x), "x * (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))"),
     ((1 - y) ** -2, "1 / (1 - y) ** 2"),
@@ -77,3 +85,19 @@ def test_a_mask_multiplies_only_what_stays_finite() -> None:
     assert list(value) == [0.0, 1.0]
     other = Piecewise((exp(x) + 1, m > 0), (0, True))
     assert numpy_code(other) == "np.where(m > 0, np.exp(x) + 1, 0)"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_a_leaky_choice_printed_as_a_product_is_bit_equal_to_where(dtype) -> None:
+    # the oracle is np.where itself, on values that include 0, -0, inf and nan
+    import numpy as np
+
+    code = numpy_code(Piecewise((dout, mask), (dout / 100, True)))
+    rng = np.random.default_rng(1)
+    d = rng.standard_normal(1000).astype(dtype)
+    d[:4] = [np.inf, -np.inf, np.nan, -0.0]
+    m = rng.random(1000) < 0.5
+    got = eval(code, {"np": np, "dout": d, "mask": m})
+    want = np.where(m, d, 0.01 * d)
+    assert got.dtype == want.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, want)
