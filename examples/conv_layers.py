@@ -84,7 +84,8 @@ class Convolution:
         FH = W.shape[2]
         FW = W.shape[3]
         col = _im2col(x, FH, FW, stride, pad)
-        y = np.tensordot(W, col, axes=([1, 2, 3], [3, 4, 5])).transpose(1, 0, 2, 3) + b
+        y = np.tensordot(W, col, axes=([1, 2, 3], [3, 4, 5])).transpose(1, 0, 2, 3)
+        y += b
         self.col = col
         self.shape_x = x.shape
         return y
@@ -192,7 +193,8 @@ class Affine:
             shapes = f"x of shape {x.shape}, W of shape {self.W.shape}"
             raise ValueError(f"Affine: {shapes} do not fit (axis d)")
         W, b = self.W, self.b
-        y = x @ W + b
+        y = x @ W
+        y += b
         self.x = x
         self.shape_x = x.shape
         return y

@@ -36,7 +36,8 @@ class Affine:
             shapes = f"x of shape {x.shape}, W of shape {self.W.shape}"
             raise ValueError(f"Affine: {shapes} do not fit (axis d)")
         W, b = self.W, self.b
-        y = x @ W + b
+        y = x @ W
+        y += b
         self.x = x
         self.shape_x = x.shape
         return y

@@ -1015,14 +1015,16 @@ class _Class:
             code = line.code or numpy_tensor_code(line.expr, slots, target, sizes, last, flat)
             if line.target not in slots:
                 slots[line.target] = _slots_of(line.expr, slots, target)
-            text = f"{line.target} = {code}"
+            texts = [f"{line.target} = {code}"]
+            if not backward and not line.code:
+                texts = _bias_added(line, texts, slots, target, show_in=(sizes, last, flat))
             if guard:
                 out += [
                     f'{indent}with np.errstate(over="ignore"):  # inf here gives the exact limit'
                 ]
-                out += [f"{indent}    {text}"]
+                out += [f"{indent}    {text}" for text in texts]
             else:
-                out += [f"{indent}{text}"]
+                out += [f"{indent}{text}" for text in texts]
         code = "\n".join(out)
         used = [s for s in size_lines if re.search(rf"\b{s.split()[0]}\b", code)]
         return [*used, *out]
@@ -1158,6 +1160,33 @@ class _Class:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _bias_added(
+    line: Line,
+    texts: list[str],
+    slots: Mapping[str, tuple[str, ...]],
+    target: tuple[str, ...] | None,
+    show_in: tuple[Mapping[str, str], set[str], bool],
+) -> list[str]:
+    """``y = x @ W`` then ``y += b`` for a contraction plus arrays: one output-size array, where
+    ``x @ W + b`` makes two (NumPy does not reuse a temporary whose other operand broadcasts).
+    Only where the contraction alone has the result's axes, so the update never broadcasts
+    the left side; otherwise ``texts`` unchanged."""
+    expr = line.expr
+    if not isinstance(expr, sympy.Add) or target is None:
+        return texts
+    contractions = [t for t in expr.args if t.has(rsum)]
+    rest = [t for t in expr.args if not t.has(rsum)]
+    if len(contractions) != 1 or not rest or not all(t.is_Symbol for t in rest):
+        return texts
+    (product,) = contractions
+    if tuple(_slots_of(product, slots, target)) != tuple(target):
+        return texts
+    sizes, last, flat = show_in
+    first = numpy_tensor_code(product, slots, target, sizes, last, flat)
+    added = numpy_tensor_code(sympy.Add(*rest), slots, target, sizes, last, flat)
+    return [f"{line.target} = {first}", f"{line.target} += {added}"]
 
 
 def _signature(name: str, args: list[str], result: str) -> list[str]:
