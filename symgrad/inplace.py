@@ -69,18 +69,24 @@ def _accumulator(operands: list[sympy.Expr], code: Code) -> int | None:
     return max(compound, key=lambda k: len(code(operands[k])), default=None)
 
 
+def _first(
+    name: str, operands: list[sympy.Expr], k: int | None, combine: type, code: Code
+) -> tuple[list[str], list[sympy.Expr]]:
+    """The lines that make the array, and the operands left to apply to it in place: the
+    accumulator ``operands[k]`` by :func:`chain`, or where there is none (names and numbers
+    only) the first two operands combined."""
+    if k is None:
+        return [f"{name} = {code(combine(operands[0], operands[1], evaluate=False))}"], operands[2:]
+    return chain(name, operands[k], code), operands[:k] + operands[k + 1 :]
+
+
 def _product(name: str, expr: sympy.Mul, code: Code) -> list[str]:
     number = sympy.Mul(*[f for f in expr.args if f.is_number])  # one constant, one pass
     factors = [f for f in expr.args if not f.is_number]
     k = _accumulator(factors, code)
     if k is None and len(factors) + (number != 1) < 3:  # one operation makes it
         return [f"{name} = {code(expr)}"]
-    if k is None:  # names only: the first product makes the array
-        lines = [f"{name} = {code(sympy.Mul(factors[0], factors[1], evaluate=False))}"]
-        rest = factors[2:]
-    else:
-        lines = chain(name, factors[k], code)
-        rest = factors[:k] + factors[k + 1 :]
+    lines, rest = _first(name, factors, k, sympy.Mul, code)
     for f in rest:
         base, e = f.as_base_exp()
         lines.append(f"{name} /= {code(base)}" if e == -1 else f"{name} *= {code(f)}")
@@ -96,12 +102,7 @@ def _sum(name: str, expr: sympy.Add, code: Code) -> list[str]:
     k = _accumulator(operands, code)
     if k is None and len(operands) < 3:  # one operation makes it
         return [f"{name} = {code(expr)}"]
-    if k is None:  # names and numbers only: the first sum makes the array
-        lines = [f"{name} = {code(sympy.Add(operands[0], operands[1], evaluate=False))}"]
-        rest = operands[2:]
-    else:
-        lines = chain(name, operands[k], code)
-        rest = operands[:k] + operands[k + 1 :]
+    lines, rest = _first(name, operands, k, sympy.Add, code)
     for t in rest:
         if t.could_extract_minus_sign():
             lines.append(f"{name} -= {code(-t)}")
