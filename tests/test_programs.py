@@ -71,7 +71,7 @@ def test_generated_affine_uses_matmul_and_column_sums(generated_source: str) -> 
     affine = generated_source.split("class Affine:")[1].split("\nclass ")[0]
     assert "dx = dout @ W.T" in affine and "dW = x.T @ dout" in affine
     assert "db = dout.sum(axis=0)" in affine and "self.dW = dW" in affine
-    assert "y = x @ W + b" in affine
+    assert "y = x @ W\n        y += b\n" in affine  # one output-size array, not two
     assert "np.ones" not in generated_source and "eye(" not in affine
 
 
