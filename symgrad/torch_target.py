@@ -62,6 +62,11 @@ _CALLS = {
     "where": "torch.where",
     "sin": "torch.sin",
     "cos": "torch.cos",
+    "tan": "torch.tan",
+    "sinh": "torch.sinh",
+    "cosh": "torch.cosh",
+    "arctan": "torch.atan",
+    "sign": "torch.sign",
     "pi": "torch.pi",
     "inf": "torch.inf",
     "logical_and": "torch.logical_and",
@@ -119,11 +124,11 @@ class TorchPrinter(SymgradNumPyPrinter):
         """``common * (mask * one + (1 - mask) * zero)``, for a 0/1 ``mask``: exact, the
         numbers ``one`` and ``zero`` being finite (``x * 1 + 0 * c`` is ``x``), and a product
         where ``torch.where`` on a bool mask takes 4 ms per million elements on a CPU. Where
-        ``one`` is 1 and ``0 ≤ zero ≤ 1`` (LeakyReLU's slope), the choice is
+        ``one`` is 1 and ``0 < zero < 1`` (LeakyReLU's slope), the choice is
         ``torch.clamp(mask, min=zero)``: max(1, zero) = 1 and max(0, zero) = zero, one pass;
         ``zero`` is then rounded to the tensor's dtype before the product, so in bfloat16 the
         result may differ from ``0.01 * x`` in its last bit (float32 and float64: bit-equal)."""
-        if one == 1 and 0 <= zero <= 1:
+        if one == 1 and 0 < zero < 1:
             choice = f"torch.clamp({mask}, min={self._print(zero)})"
             return choice if common == 1 else f"{self.parenthesize(common, 50)} * {choice}"
         terms = []

@@ -17,6 +17,8 @@ from sympy.printing.numpy import NumPyPrinter
 
 import symgrad
 from symgrad.inplace import chain
+from symgrad.parse import _FUNCTION_NAMES, parse_expr
+from symgrad.spec import elementwise
 
 A, B, C = sympy.symbols("a b c")
 NUMBERS = [sympy.Integer(2), sympy.Rational(1, 3), sympy.Integer(-1), sympy.Float(0.25)]
@@ -118,3 +120,22 @@ def test_a_0_1_mask_passes_nan_from_dout_on_where_the_native_op_gives_0() -> Non
     x = torch.tensor([-1.0, 2.0], requires_grad=True)
     function.apply(x).backward(torch.tensor([float("inf"), 1.0]))
     assert torch.isnan(x.grad[0]) and x.grad[1] == 1.0
+
+
+@pytest.mark.parametrize("function", sorted(_FUNCTION_NAMES))
+def test_every_function_a_user_may_write_generates_for_torch(function) -> None:
+    # each name `symgrad codegen --expr` accepts has a torch form: generate runs gradcheck and
+    # compares the forward with mpmath before it returns (atan, sinh, cosh, tan and abs's
+    # sign had none)
+    body = {
+        "max": "max(x, 0.5)",
+        "min": "min(x, 0.5)",
+        "where": "where(x > 0, x, x / 4)",
+        "log": "log(x)",
+        "sqrt": "sqrt(x)",
+    }.get(function, f"{function}(x)")
+    spec = elementwise("Probe", parse_expr(body), "x")
+    code = symgrad.generate([spec], target="torch")
+    assert "class ProbeFunction(torch.autograd.Function)" in code
+    if function in ("max", "min", "where"):  # a 0/1 mask chooses: no bool where, no clamp at 0
+        assert "torch.where" not in code and "min=0)" not in code
