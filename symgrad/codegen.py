@@ -1017,7 +1017,11 @@ class _Class:
                 slots[line.target] = _slots_of(line.expr, slots, target)
             texts = [f"{line.target} = {code}"]
             if not backward and not line.code:
-                texts = _bias_added(line, texts, slots, target, show_in=(sizes, last, flat))
+
+                def show(e: sympy.Expr, target: Any = target, flat: bool = flat) -> str:
+                    return numpy_tensor_code(e, slots, target, sizes, last, flat)
+
+                texts = _bias_added(line, slots, target, show) or texts
             if guard:
                 out += [
                     f'{indent}with np.errstate(over="ignore"):  # inf here gives the exact limit'
@@ -1164,29 +1168,25 @@ class _Class:
 
 def _bias_added(
     line: Line,
-    texts: list[str],
     slots: Mapping[str, tuple[str, ...]],
     target: tuple[str, ...] | None,
-    show_in: tuple[Mapping[str, str], set[str], bool],
-) -> list[str]:
+    show: Callable[[sympy.Expr], str],
+) -> list[str] | None:
     """``y = x @ W`` then ``y += b`` for a contraction plus arrays: one output-size array, where
     ``x @ W + b`` makes two (NumPy does not reuse a temporary whose other operand broadcasts).
     Only where the contraction alone has the result's axes, so the update never broadcasts
-    the left side; otherwise ``texts`` unchanged."""
+    the left side; else None."""
     expr = line.expr
     if not isinstance(expr, sympy.Add) or target is None:
-        return texts
+        return None
     contractions = [t for t in expr.args if t.has(rsum)]
     rest = [t for t in expr.args if not t.has(rsum)]
     if len(contractions) != 1 or not rest or not all(t.is_Symbol for t in rest):
-        return texts
+        return None
     (product,) = contractions
     if tuple(_slots_of(product, slots, target)) != tuple(target):
-        return texts
-    sizes, last, flat = show_in
-    first = numpy_tensor_code(product, slots, target, sizes, last, flat)
-    added = numpy_tensor_code(sympy.Add(*rest), slots, target, sizes, last, flat)
-    return [f"{line.target} = {first}", f"{line.target} += {added}"]
+        return None
+    return [f"{line.target} = {show(product)}", f"{line.target} += {show(sympy.Add(*rest))}"]
 
 
 def _signature(name: str, args: list[str], result: str) -> list[str]:

@@ -110,15 +110,15 @@ class SymgradNumPyPrinter(NumPyPrinter):
         (value, cond), (other, _) = expr.args
         if other == 0 and _finite_where_finite(value):
             return f"({self._print(value)}) * ({self._print(cond)})"
-        slope, rest = other.as_coeff_Mul()
-        if rest == value and value.is_Symbol and slope.is_Number and 0 < slope < 1:
+        chosen = number_choice(expr)
+        if chosen is not None and chosen[0].is_Symbol and chosen[2] == 1 and 0 < chosen[3] < 1:
             # LeakyReLU's choice: v * max(cond, c) is v where cond holds and c·v elsewhere, bit
             # for bit (c is rounded to v's dtype either way), and 8x faster than np.where on a
             # random mask (0.58 ms against 4.7 ms per million float32 elements)
             v, c = self._print(value), self._print(cond)
             c = c if cond.is_Symbol else f"({c})"
             maximum = self._module_format("numpy.maximum")
-            return f"{v} * {maximum}({c}.astype({v}.dtype), {self._print(slope)})"
+            return f"{v} * {maximum}({c}.astype({v}.dtype), {self._print(chosen[3])})"
         where = self._module_format("numpy.where")
         if other == 0 and isinstance(value, sympy.exp):
             # exp(u) where cond, else 0: exactly exp(-inf) = 0 outside, so exp is never taken
@@ -240,6 +240,26 @@ def numpy_code(expr: sympy.Expr) -> str:
     """Print ``expr`` as a formatted NumPy expression (cached: the engine prints each candidate
     form several times to cost it)."""
     return format_python(SymgradNumPyPrinter().doprint(expr))
+
+
+def number_choice(
+    p: sympy.Piecewise,
+) -> tuple[sympy.Expr, sympy.Basic, sympy.Expr, sympy.Expr] | None:
+    """``Piecewise((c1*t, cond), (c0*t, True))`` with numbers ``c1`` and ``c0``, a choice
+    between two multiples of one value, as ``(t, cond, c1, c0)``; else None.
+
+    >>> from sympy import Piecewise, Symbol
+    >>> x = Symbol("x")
+    >>> number_choice(Piecewise((x, x > 0), (x / 100, True)))
+    (x, x > 0, 1, 1/100)
+    """
+    if len(p.args) != 2 or p.args[1].cond != sympy.true:
+        return None
+    (c1, t1), (c0, t0) = (v.as_coeff_Mul() for v in (p.args[0].expr, p.args[1].expr))
+    if not (c1.is_number and c0.is_number):
+        return None
+    t1, t0 = (t0 if c1 == 0 else t1), (t1 if c0 == 0 else t0)  # 0 is a multiple of anything
+    return (t1, p.args[0].cond, c1, c0) if t1 == t0 else None
 
 
 def _finite_where_finite(e: sympy.Expr) -> bool:

@@ -44,7 +44,7 @@ from symgrad.engine import Derivation
 from symgrad.errors import SymgradError
 from symgrad.functions import to_elementary
 from symgrad.lowering import format_module
-from symgrad.numpy_printer import SymgradNumPyPrinter, format_python
+from symgrad.numpy_printer import SymgradNumPyPrinter, format_python, number_choice
 from symgrad.target_common import numpy_classes
 from symgrad.torch_classes import function_class
 
@@ -130,16 +130,15 @@ class TorchPrinter(SymgradNumPyPrinter):
         result may differ from ``0.01 * x`` in its last bit (float32 and float64: bit-equal)."""
         if one == 1 and 0 < zero < 1:
             choice = f"torch.clamp({mask}, min={self._print(zero)})"
-            return choice if common == 1 else f"{self.parenthesize(common, 50)} * {choice}"
-        terms = []
-        if one != 0:
-            terms.append(mask if one == 1 else f"{mask} * {self._print(one)}")
-        if zero != 0:
-            terms.append(f"(1 - {mask})" + ("" if zero == 1 else f" * {self._print(zero)}"))
-        choice = " + ".join(terms) or "0"
-        if common == 1:
-            return f"({choice})" if len(terms) > 1 else choice
-        return f"{self.parenthesize(common, 50)} * " + (f"({choice})" if len(terms) > 1 else choice)
+        else:
+            terms = []
+            if one != 0:
+                terms.append(mask if one == 1 else f"{mask} * {self._print(one)}")
+            if zero != 0:
+                terms.append(f"(1 - {mask})" + ("" if zero == 1 else f" * {self._print(zero)}"))
+            choice = " + ".join(terms) or "0"
+            choice = f"({choice})" if len(terms) > 1 else choice
+        return choice if common == 1 else f"{self.parenthesize(common, 50)} * {choice}"
 
     def _print_logistic(self, expr: sympy.Expr) -> str:
         return f"torch.sigmoid({self._print(expr.args[0])})"
@@ -191,22 +190,13 @@ _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq", "!=": "ne"
 def _choice(
     p: sympy.Piecewise, masks: frozenset[str]
 ) -> tuple[sympy.Expr, str, sympy.Expr, sympy.Expr] | None:
-    """``Piecewise((c1*t, m), (c0*t, True))`` with ``m`` a float mask and ``c1``, ``c0``
-    numbers, as ``(t, m, c1, c0)``; else None."""
-    if len(p.args) != 2 or p.args[1].cond != sympy.true or str(p.args[0].cond) not in masks:
+    """A :func:`~symgrad.numpy_printer.number_choice` whose condition is a float mask in
+    ``masks``, as ``(t, mask, c1, c0)``; else None."""
+    chosen = number_choice(p)
+    if chosen is None or not chosen[1].is_Symbol or str(chosen[1]) not in masks:
         return None
-    if not p.args[0].cond.is_Symbol:
-        return None
-    (c1, t1), (c0, t0) = (v.as_coeff_Mul() for v in (p.args[0].expr, p.args[1].expr))
-    if not (c1.is_number and c0.is_number):
-        return None
-    if c1 == 0:
-        t1 = t0
-    if c0 == 0:
-        t0 = t1
-    if t1 != t0:
-        return None
-    return t1, str(p.args[0].cond), c1, c0
+    t, mask, c1, c0 = chosen
+    return t, str(mask), c1, c0
 
 
 def float_masks(d: Derivation) -> frozenset[str]:
