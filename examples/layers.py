@@ -25,7 +25,6 @@ class Affine:
         self.b = b
         self.x: np.ndarray | None = None
         self.x_shape: tuple[int, ...] | None = None
-        self.shape_x: tuple[int, ...] | None = None
         self.dW: np.ndarray | None = None
         self.db: np.ndarray | None = None
 
@@ -39,19 +38,16 @@ class Affine:
         y = x @ W
         y += b
         self.x = x
-        self.shape_x = x.shape
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x = self.x
-        shape_x = self.shape_x
         W = self.W
         dx = dout @ W.T
         dW = x.T @ dout
         db = dout.sum(axis=0)
         self.dW = dW
         self.db = db
-        dx = np.broadcast_to(dx, shape_x).copy()
         dx = dx.reshape(*self.x_shape)
         return dx
 

@@ -305,6 +305,7 @@ class _Class:
         ``dx = dout/N``), or a size only the input had."""
         known = {s.name: self.slots[s.name] for s in self.d.saved} | {"dout": self.slots["dout"]}
         known |= {st.name: self.slots[st.name] for st in self.d.stages}
+        known |= {p.name: self.slots[p.name] for p in self.layer.params}  # always at hand
         carried = {a for slots in known.values() for a in slots}
         out = [
             s.source.name
