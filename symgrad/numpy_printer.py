@@ -42,6 +42,30 @@ from sympy.printing.precedence import precedence
 
 from symgrad.functions import TABLE, Named
 
+_MAX_PRODUCT_POWER = 8
+
+
+def _power_product(base: str, n: int) -> str:
+    """``base**n`` for an integer ``n >= 3`` as squares and products (a product in parentheses).
+
+    NumPy computes ``x**2`` as a square, but ``x**3`` through ``pow`` on every element:
+    ~58 ms per million float32 elements here, against 0.2 ms for ``x**2 * x`` (one rounding
+    more, well inside the accuracy checks). The parentheses keep ``y/x**3`` a quotient by the
+    whole product.
+
+    >>> _power_product("x", 3), _power_product("x", 4), _power_product("x", 7)
+    ('(x**2 * x)', '(x**2)**2', '((x**2 * x)**2 * x)')
+    """
+
+    def power(k: int) -> str:
+        if k == 2:
+            return f"{base}**2"
+        if k % 2 == 0:
+            return f"({power(k // 2)})**2"
+        return f"{power(k - 1)} * {base}" if k > 3 else f"{base}**2 * {base}"
+
+    return power(n) if n % 2 == 0 else f"({power(n)})"
+
 
 class SymgradNumPyPrinter(NumPyPrinter):
     """Prints SymPy expressions as NumPy code with ``np`` as the module alias."""
@@ -60,6 +84,8 @@ class SymgradNumPyPrinter(NumPyPrinter):
             return f"1/({self._print(inverse)})"
         if e == sympy.S.Half:
             return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
+        if e.is_Integer and 3 <= e <= _MAX_PRODUCT_POWER and not base.is_number:
+            return _power_product(self.parenthesize(base, precedence(expr)), int(e))
         return super()._print_Pow(expr, rational=rational)
 
     def _as_ordered_terms(self, expr: sympy.Expr, order: str | None = None) -> list:

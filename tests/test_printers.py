@@ -101,3 +101,22 @@ def test_a_leaky_choice_printed_as_a_product_is_bit_equal_to_where(dtype) -> Non
     want = np.where(m, d, 0.01 * d)
     assert got.dtype == want.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", range(3, 9))
+def test_an_integer_power_prints_as_products_and_stays_accurate(n: int) -> None:
+    """NumPy evaluates ``x**3`` with ``pow`` on every element (hundreds of times slower than
+    a multiply); the printer writes squares and products, within a rounding per product."""
+    import numpy as np
+
+    x, y = Symbol("x"), Symbol("y")
+    code = numpy_code(y / x**n)
+    assert f"**{n}" not in code
+    values = np.random.default_rng(n).uniform(-3, 3, 10_000)
+    values[0], values[1] = 0.0, -0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        got = eval(code, {"np": np, "x": values, "y": 1.0})  # our own printed code
+        want = 1.0 / values.astype(np.longdouble) ** n
+        rel = np.abs((got - want) / want)
+    assert np.isinf(got[:2]).all()
+    assert np.nanmax(rel[2:]) < 4 * n * np.finfo(np.float64).eps
