@@ -115,6 +115,28 @@ def test_window_max_is_numpys_max_nans_and_infinities_included(generated, a, k):
     np.testing.assert_array_equal(generated._window_max(a, k), want)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 400),  # vocabulary: rounds of >= 64 distinct ids happen from 64 up
+    st.lists(st.integers(0, 2000), min_size=0, max_size=3),  # idx's shape (2000 ids at most)
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([np.float32, np.float64]),
+    st.floats(0, 1),  # how much of idx is one heavy id (a padding token)
+)
+def test_scatter_add_is_np_add_at_to_the_bit(generated, vocab, shape, seed, dtype, heavy):
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape)) if shape else 1
+    shape = tuple(shape) if size <= 2000 else (2000,)
+    idx = rng.integers(-vocab, vocab, shape)
+    idx[rng.random(shape) < heavy] = 0
+    values = (rng.standard_normal((*shape, 3)) * 10.0 ** rng.integers(-8, 8)).astype(dtype)
+    want = np.zeros((vocab, 3), dtype=dtype)
+    np.add.at(want, idx, values)
+    got = generated._scatter_add((vocab, 3), idx, values)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
 def test_generated_embedding_adds_repeated_ids(generated):
     rng = np.random.default_rng(3)
     W = rng.standard_normal((10, 5))

@@ -157,7 +157,7 @@ class Gather(Statement):
 # Generated code computes a sliding-window gather with im2col (the book's, returning the
 # window array before it is flattened: (N, OH, OW, C, FH, FW)), its scatter-add with col2im,
 # a pooling window's maximum cell by cell, and a lookup by labels with NumPy's fancy indexing
-# and ``np.add.at``. The helpers are
+# and a scatter-add (``_scatter_add``, bit-equal to ``np.add.at``). The helpers are
 # emitted into the generated module once, where a class uses them.
 
 HELPERS = {
@@ -209,9 +209,28 @@ def _window_max(a: np.ndarray, k: int) -> np.ndarray:
 ''',
     "_scatter_add": '''
 def _scatter_add(shape: tuple[int, ...], idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Zeros of shape with each row of values added at its index (repeats accumulate)."""
+    """Zeros of shape with each row of values added at its index (repeats accumulate), in the
+    order np.add.at adds them, so the result is the same to the bit.
+
+    np.add.at adds one row at a time (~5 us a row); here the k-th occurrences of all ids are
+    added in one fancy-indexed step (distinct ids, so none is lost), round after round, and
+    the few rows left once a round is small go to np.add.at.
+    """
     out = np.zeros(shape, dtype=values.dtype)
-    np.add.at(out, idx, values)
+    flat = idx.reshape(-1)
+    flat = np.where(flat < 0, flat + shape[0], flat)
+    rows = values.reshape(flat.size, *shape[1:])
+    order = np.argsort(flat, kind="stable")
+    ids = flat[order]
+    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    rank = np.arange(ids.size) - np.repeat(starts, np.diff(np.append(starts, ids.size)))
+    for r in range(int(rank.max(initial=-1)) + 1):
+        pick = order[rank == r]
+        if pick.size < 64:
+            rest = np.sort(order[rank >= r])  # in their order, after the rounds before
+            np.add.at(out, flat[rest], rows[rest])
+            break
+        out[flat[pick]] += rows[pick]
     return out
 ''',
 }
