@@ -122,7 +122,7 @@ class Named:
     elementary: Callable[..., sympy.Expr]
     numpy: Print | None = None
     call: str = ""
-    cost: int = 10
+    cost: int = 10  # passes over memory, in symgrad.ufunc_costs' unit
     helpers: str = ""
 
     def numpy_code(self, printer: Any, e: sympy.Expr) -> str:
@@ -172,7 +172,7 @@ TABLE: dict[type, Named] = {
             _latex_call(r"\operatorname{logaddexp}"),
             lambda a, b: log(exp(a) + exp(b)),
             call="np.logaddexp",
-            cost=20,
+            cost=100,  # passes (symgrad.ufunc_costs), measured by benchmarks/bench_ufuncs.py
         ),
         Named(
             expm1,
@@ -180,6 +180,7 @@ TABLE: dict[type, Named] = {
             _latex_call(r"\operatorname{expm1}"),
             lambda u: exp(u) - 1,
             call="np.expm1",
+            cost=3,  # passes (symgrad.ufunc_costs), measured by benchmarks/bench_ufuncs.py
         ),
         Named(
             log1p,
@@ -187,6 +188,7 @@ TABLE: dict[type, Named] = {
             _latex_call(r"\operatorname{log1p}"),
             lambda u: log(1 + u),
             call="np.log1p",
+            cost=3,
         ),
         Named(
             sympy.erf,
@@ -194,7 +196,7 @@ TABLE: dict[type, Named] = {
             _latex_call(r"\operatorname{erf}"),
             sympy.erf,
             call="erf",
-            cost=60,
+            cost=300,  # the generated helper: ~300 multiplies' time (bench_ufuncs.py)
             helpers="special",
         ),
         Named(
@@ -203,7 +205,7 @@ TABLE: dict[type, Named] = {
             _latex_call(r"\operatorname{erfc}"),
             lambda u: 1 - sympy.erf(u),
             call="erfc",
-            cost=60,
+            cost=300,
             helpers="special",
         ),
     )

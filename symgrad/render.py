@@ -206,6 +206,9 @@ def map_markdown(layer: Derivation, d: MapDerivation, level: int = 2) -> str:
         "",
         f"{h}# Forms considered",
         "",
+        "Cost: passes over memory of the NumPy code, each operation weighted by what it was "
+        "measured to cost (`symgrad.ufunc_costs`: a multiply 1, `np.exp` 3).",
+        "",
         "| input | form | cost | accurate in float64 | proven equal |",
         "|---|---|---|---|---|",
     ]
