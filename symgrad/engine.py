@@ -385,7 +385,7 @@ def _forward_program(
         for e in mine:
             out.append(Map.of(e.tensor, e.expr.xreplace(names), s.operands))
         known = {e.expr: e.tensor.symbol for e in mine}
-        body = md.stable_forward.xreplace(known).xreplace(names)
+        body = clamped(md.stable_forward).xreplace(known).xreplace(names)
         operands = (*s.operands, *(e.tensor for e in mine))
         if isinstance(s, Map):  # the map machinery saw the body without its size factor
             out.append(Map.of(s.target, body * size_factor(s.body)[0], operands))
@@ -414,6 +414,62 @@ def _first_masks(
                 locals_[(s.target.name, o.name)] = sympy.diff(s.body, o.symbol) * mask.symbol
         out.append(s)
     return tuple(out), locals_
+
+
+def clamped(e: sympy.Expr) -> sympy.Expr:
+    """A choice at a kink of value 0, ``Piecewise((f, u > 0), (g, True))`` with ``f(0) = g(0) =
+    0``, as ``f(max(u, 0)) + g(min(u, 0))`` where that costs less (``code_cost``): ELU's
+    ``np.where(x > 0, x, α·expm1(x))`` is ``max(x, 0) + α·expm1(min(x, 0))``, PReLU's the
+    textbook ``max(x, 0) + α·min(x, 0)``. ``np.where`` on a random mask costs ~25 passes.
+
+    The two are equal in floating point, inf and nan included: where ``u > 0`` the second term
+    is ``g(0)``, an exact 0 (checked at ±0.0 in float32 and float64), and ``f(u) + 0 = f(u)``;
+    elsewhere likewise; a nan ``u`` gives nan in both. A zero's sign can differ (``u = -0``).
+
+    >>> from sympy import Piecewise, Symbol
+    >>> from symgrad.functions import expm1
+    >>> x, a = Symbol("x"), Symbol("alpha")
+    >>> clamped(Piecewise((x, x > 0), (a * expm1(x), True)))
+    alpha*expm1(Min(0, x)) + Max(0, x)
+    """
+
+    def rule(p: sympy.Piecewise) -> sympy.Expr:
+        if len(p.args) != 2 or p.args[1].cond != sympy.true:
+            return p
+        (f, c), (g, _) = p.args
+        if not (isinstance(c, sympy.StrictGreaterThan) and c.rhs == 0 and c.lhs.is_Symbol):
+            return p
+        u = c.lhs
+        if not (_zero_at_zero(f, u) and _zero_at_zero(g, u)):
+            return p
+        return f.xreplace({u: sympy.Max(u, 0)}) + g.xreplace({u: sympy.Min(u, 0)})
+
+    candidate = e.replace(lambda a: isinstance(a, sympy.Piecewise), rule)
+    if candidate == e or code_cost(numpy_code(candidate)) >= code_cost(numpy_code(e)):
+        return e
+    return candidate
+
+
+def _zero_at_zero(f: sympy.Expr, u: sympy.Symbol) -> bool:
+    """Is ``f`` exactly 0 at ``u = ±0``: symbolically, and as NumPy computes it in float32 and
+    float64 (the other symbols at 1)?"""
+    import numpy as np
+
+    if sympy.simplify(f.subs(u, 0)) != 0:
+        return False
+    others = sorted(f.free_symbols - {u}, key=str)
+    code = numpy_code(f)
+    for dtype in (np.float32, np.float64):
+        env = {"np": np, **{str(s): dtype(1) for s in others}}
+        for zero in (dtype(0.0), dtype(-0.0)):
+            try:
+                with np.errstate(all="ignore"):
+                    value = eval(code, {**env, str(u): np.array([zero])})  # our printed code
+            except Exception:  # a helper the module would carry (erf): not taken
+                return False
+            if not np.all(np.asarray(value) == 0):
+                return False
+    return True
 
 
 def _cheapest(e: sympy.Expr) -> sympy.Expr:

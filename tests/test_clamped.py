@@ -1,0 +1,90 @@
+"""A choice at a kink of value 0 computed without ``np.where``: ``f(max(u, 0)) + g(min(u, 0))``
+(``symgrad.engine.clamped``), chosen by cost, equal to the choice in floating point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import symgrad
+from symgrad.codegen import load
+from symgrad.engine import clamped
+from symgrad.functions import expm1, log1p
+from symgrad.numpy_printer import numpy_code
+
+x, a = sympy.Symbol("x"), sympy.Symbol("alpha")
+GENERATED = load(symgrad.generate(["ELU", "PReLU"]))
+SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 88.0, 89.0, -1e30, 1e30]
+
+
+def values(dtype: type, n: int = 4000) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(n) * 10.0 ** rng.integers(-6, 3, n)
+    return np.concatenate([SPECIAL, v]).astype(dtype)
+
+
+def same(got: np.ndarray, want: np.ndarray) -> bool:
+    """Equal, nan where nan; a zero's sign may differ (the docstring says so)."""
+    return bool(np.all((got == want) | (np.isnan(got) & np.isnan(want))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elu_and_prelu_forward_equal_the_choice(dtype) -> None:
+    v = values(dtype)
+    with np.errstate(over="ignore"):
+        elu = np.where(v > 0, v, dtype(1.0) * np.expm1(v))
+    assert same(GENERATED.ELU().forward(v), elu)
+    alpha = np.array([0.25, -0.5, 3.0], dtype=dtype)
+    xs = v[: 3 * 1000].reshape(1000, 3)
+    prelu = np.where(xs > 0, xs, alpha * xs)
+    got = GENERATED.PReLU(alpha).forward(xs)
+    assert got.dtype == dtype and same(got, prelu)
+
+
+def test_generated_code_has_no_where_in_these_forwards() -> None:
+    source = symgrad.generate(["ELU", "PReLU"])
+    for name in ("ELU", "PReLU"):
+        forward = source.split(f"class {name}")[1].split("def forward")[1].split("def backward")[0]
+        assert "np.where" not in forward and "np.maximum(x, 0)" in forward
+
+
+@pytest.mark.parametrize(
+    "piecewise",
+    [
+        sympy.Piecewise((x, x > 0), (sympy.exp(x), True)),  # g(0) = 1
+        sympy.Piecewise((1 + x, x > 0), (a * x, True)),  # f(0) = 1
+        sympy.Piecewise((x, x >= 0), (a * x, True)),  # >=: not this rule's
+        sympy.Piecewise((x, x > 1), (a * x, True)),  # the kink is not at 0
+    ],
+)
+def test_a_choice_that_is_not_zero_at_a_kink_at_zero_is_kept(piecewise) -> None:
+    assert clamped(piecewise) == piecewise
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(
+        [
+            (x, a * expm1(x)),
+            (x**2, a * x),
+            (sympy.tanh(x), log1p(x * x) * a),
+            (x * sympy.exp(x), a * sympy.sin(x)),
+        ]
+    ),
+    hnp.arrays(np.float64, 64, elements=st.floats(-50, 50)),
+    st.floats(0.01, 10),
+)
+def test_the_clamped_form_computes_the_choice(branches, v, alpha) -> None:
+    f, g = branches
+    e = sympy.Piecewise((f, x > 0), (g, True))
+    rewritten = clamped(e)
+    assert rewritten != e, "cheaper than np.where"
+    env = {"np": np, "x": v, "alpha": alpha, "expm1": np.expm1, "log1p": np.log1p}
+    with np.errstate(all="ignore"):
+        want = eval(numpy_code(e), env)  # our own printed code
+        got = eval(numpy_code(rewritten), env)
+    assert same(got, want)
