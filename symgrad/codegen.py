@@ -1292,13 +1292,14 @@ def split_long(
 
     >>> from sympy import Symbol
     >>> x = Symbol("x")
-    >>> e = sum((x + k) ** k for k in range(2, 12))
+    >>> e = sum(k * (x + k) ** 2 for k in range(2, 12))
     >>> for line in split_long([Line("y", e)], {"x"}, budget=70):
     ...     print(line.target, "=", numpy_code(line.expr))
-    y_1 = (x + 2) ** 2 + (x + 3) ** 3 + (x + 4) ** 4
-    y_2 = y_1 + (x + 5) ** 5 + (x + 6) ** 6 + (x + 7) ** 7
-    y_3 = y_2 + (x + 8) ** 8 + (x + 9) ** 9 + (x + 10) ** 10
-    y = y_3 + (x + 11) ** 11
+    y_1 = 2 * (x + 2) ** 2 + 3 * (x + 3) ** 2
+    y_2 = y_1 + 4 * (x + 4) ** 2 + 5 * (x + 5) ** 2
+    y_3 = y_2 + 6 * (x + 6) ** 2 + 7 * (x + 7) ** 2
+    y_4 = y_3 + 8 * (x + 8) ** 2 + 9 * (x + 9) ** 2
+    y = y_4 + 10 * (x + 10) ** 2 + 11 * (x + 11) ** 2
     """
     splitter = _Splitter(taken, budget - len(_INDENT) - 4, show, named or (lambda n, e: None))
     out: list[Line] = []

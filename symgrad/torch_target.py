@@ -265,8 +265,10 @@ def function_text(d: Derivation) -> str:
         "    @staticmethod",
         *_signature("forward", f"{_CTX}, {typed}", "torch.Tensor"),
     ]
-    for s in d.forward:
-        lines += _assignments(s.target.name, s.body, masks, in_place=False)
+    read = {str(a) for st in d.forward for a in st.body.free_symbols}
+    for s in d.forward:  # a mask the forward no longer reads and backward recomputes: skipped
+        if s.target.name in read | set(saved) | {d.output.name}:
+            lines += _assignments(s.target.name, s.body, masks, in_place=False)
     lines.append(f"        ctx.save_for_backward({', '.join(saved)})")
     lines += [f"        ctx.{c} = {c}" for c in constants]
     lines.append(f"        return {d.output.name}")
