@@ -86,15 +86,23 @@ def recorded_calls(
     source: str, name: str, construct: Callable[[type], Any], args: Sequence[Any], dout: Any
 ) -> list[tuple[str, tuple[int, ...], str]]:
     """The transcendental calls of one forward + backward of class ``name`` in ``source``."""
-    module = types.ModuleType("recorded")
-    exec(compile(source, "<recorded>", "exec"), module.__dict__)
-    recorder = Recorder()
-    module.np = recorder  # type: ignore[attr-defined]
+    module, recorder = _recording(source)
+    recorder.calls.clear()
     layer = construct(getattr(module, name))
     np.random.seed(0)
     layer.forward(*args)
     layer.backward(_copy(dout))
-    return recorder.calls
+    return list(recorder.calls)
+
+
+@functools.cache
+def _recording(source: str) -> tuple[types.ModuleType, Recorder]:
+    """``source`` run once as a module whose ``np`` is a :class:`Recorder`."""
+    module = types.ModuleType("recorded")
+    exec(compile(source, "<recorded>", "exec"), module.__dict__)
+    recorder = Recorder()
+    module.np = recorder  # type: ignore[attr-defined]
+    return module, recorder
 
 
 def ufunc_limit(calls: Sequence[tuple[str, tuple[int, ...], str]], repeats: int = 7) -> float:

@@ -42,6 +42,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+import numpy as np
 import sympy
 
 from symgrad.compact import compact
@@ -60,6 +61,7 @@ from symgrad.graph import Graph
 from symgrad.identity import Unsupported, identities, real_values
 from symgrad.local import Accuracy, MapDerivation, MapSpec, code_cost, derive_map
 from symgrad.local import Gradient as LocalGradient
+from symgrad.numerics import evaluate
 from symgrad.numpy_printer import numpy_code
 from symgrad.program import Layer
 from symgrad.proofs import DIGITS as _DIGITS
@@ -444,40 +446,39 @@ def clamped(e: sympy.Expr) -> sympy.Expr:
             return p
         return f.xreplace({u: sympy.Max(u, 0)}) + g.xreplace({u: sympy.Min(u, 0)})
 
-    candidate = e.replace(lambda a: isinstance(a, sympy.Piecewise), rule)
-    if candidate == e or code_cost(numpy_code(candidate)) >= code_cost(numpy_code(e)):
-        return e
-    return candidate
+    return _cheapest_form(e, e.replace(lambda a: isinstance(a, sympy.Piecewise), rule))
 
 
 def _zero_at_zero(f: sympy.Expr, u: sympy.Symbol) -> bool:
     """Is ``f`` exactly 0 at ``u = ±0``: symbolically, and as NumPy computes it in float32 and
     float64 (the other symbols at 1)?"""
-    import numpy as np
-
-    if sympy.simplify(f.subs(u, 0)) != 0:
+    at_zero = f.subs(u, 0)
+    if at_zero != 0 and sympy.simplify(at_zero) != 0:  # a small expression: f at one point
         return False
-    others = sorted(f.free_symbols - {u}, key=str)
-    code = numpy_code(f)
+    others = [str(s) for s in f.free_symbols - {u}]
     for dtype in (np.float32, np.float64):
-        env = {"np": np, **{str(s): dtype(1) for s in others}}
         for zero in (dtype(0.0), dtype(-0.0)):
+            env = {**dict.fromkeys(others, dtype(1)), str(u): np.array([zero])}
             try:
-                with np.errstate(all="ignore"):
-                    value = eval(code, {**env, str(u): np.array([zero])})  # our printed code
-            except Exception:  # a helper the module would carry (erf): not taken
+                value = evaluate(f, env)
+            except Exception:  # code that cannot run on its own: the rewrite is not taken
                 return False
-            if not np.all(np.asarray(value) == 0):
+            if not np.all(value == 0):
                 return False
     return True
+
+
+def _cheapest_form(*forms: sympy.Expr) -> sympy.Expr:
+    """The form whose NumPy code costs least (``code_cost``, measured passes); the earliest
+    of those that tie."""
+    return min(forms, key=lambda f: (code_cost(numpy_code(f)), forms.index(f)))
 
 
 def _cheapest(e: sympy.Expr) -> sympy.Expr:
     """A reduction's body as written, expanded, or with its softplus tails merged, whichever
     costs fewer array operations (binary cross-entropy needs one exp, not two). The check
     compares the forward it gives with the declared one."""
-    forms = (e, sympy.expand(e), softplus_tails_merged(e))
-    return min(forms, key=lambda f: (code_cost(numpy_code(f)), forms.index(f)))
+    return _cheapest_form(e, sympy.expand(e), softplus_tails_merged(e))
 
 
 def _stable_statement(layer: Layer, s: Statement) -> Statement:
