@@ -42,7 +42,6 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-import numpy as np
 import sympy
 
 from symgrad.compact import compact
@@ -59,10 +58,8 @@ from symgrad.errors import DerivationError, SymgradError, unexpected
 from symgrad.functions import name_known_functions, softplus_tails_merged
 from symgrad.graph import Graph
 from symgrad.identity import Unsupported, identities, real_values
-from symgrad.local import Accuracy, MapDerivation, MapSpec, code_cost, derive_map
+from symgrad.local import Accuracy, MapDerivation, MapSpec, cheapest_form, clamped, derive_map
 from symgrad.local import Gradient as LocalGradient
-from symgrad.numerics import evaluate
-from symgrad.numpy_printer import numpy_code
 from symgrad.program import Layer
 from symgrad.proofs import DIGITS as _DIGITS
 from symgrad.proofs import agree_at, close, prove_equal
@@ -418,67 +415,11 @@ def _first_masks(
     return tuple(out), locals_
 
 
-def clamped(e: sympy.Expr) -> sympy.Expr:
-    """A choice at a kink of value 0, ``Piecewise((f, u > 0), (g, True))`` with ``f(0) = g(0) =
-    0``, as ``f(max(u, 0)) + g(min(u, 0))`` where that costs less (``code_cost``): ELU's
-    ``np.where(x > 0, x, α·expm1(x))`` is ``max(x, 0) + α·expm1(min(x, 0))``, PReLU's the
-    textbook ``max(x, 0) + α·min(x, 0)``. ``np.where`` on a random mask costs ~25 passes.
-
-    The two are equal in floating point, inf and nan included: where ``u > 0`` the second term
-    is ``g(0)``, an exact 0 (checked at ±0.0 in float32 and float64), and ``f(u) + 0 = f(u)``;
-    elsewhere likewise; a nan ``u`` gives nan in both. A zero's sign can differ (``u = -0``).
-
-    >>> from sympy import Piecewise, Symbol
-    >>> from symgrad.functions import expm1
-    >>> x, a = Symbol("x"), Symbol("alpha")
-    >>> clamped(Piecewise((x, x > 0), (a * expm1(x), True)))
-    alpha*expm1(Min(0, x)) + Max(0, x)
-    """
-
-    def rule(p: sympy.Piecewise) -> sympy.Expr:
-        if len(p.args) != 2 or p.args[1].cond != sympy.true:
-            return p
-        (f, c), (g, _) = p.args
-        if not (isinstance(c, sympy.StrictGreaterThan) and c.rhs == 0 and c.lhs.is_Symbol):
-            return p
-        u = c.lhs
-        if not (_zero_at_zero(f, u) and _zero_at_zero(g, u)):
-            return p
-        return f.xreplace({u: sympy.Max(u, 0)}) + g.xreplace({u: sympy.Min(u, 0)})
-
-    return _cheapest_form(e, e.replace(lambda a: isinstance(a, sympy.Piecewise), rule))
-
-
-def _zero_at_zero(f: sympy.Expr, u: sympy.Symbol) -> bool:
-    """Is ``f`` exactly 0 at ``u = ±0``: symbolically, and as NumPy computes it in float32 and
-    float64 (the other symbols at 1)?"""
-    at_zero = f.subs(u, 0)
-    if at_zero != 0 and sympy.simplify(at_zero) != 0:  # a small expression: f at one point
-        return False
-    others = [str(s) for s in f.free_symbols - {u}]
-    for dtype in (np.float32, np.float64):
-        for zero in (dtype(0.0), dtype(-0.0)):
-            env = {**dict.fromkeys(others, dtype(1)), str(u): np.array([zero])}
-            try:
-                value = evaluate(f, env)
-            except Exception:  # code that cannot run on its own: the rewrite is not taken
-                return False
-            if not np.all(value == 0):
-                return False
-    return True
-
-
-def _cheapest_form(*forms: sympy.Expr) -> sympy.Expr:
-    """The form whose NumPy code costs least (``code_cost``, measured passes); the earliest
-    of those that tie."""
-    return min(forms, key=lambda f: (code_cost(numpy_code(f)), forms.index(f)))
-
-
 def _cheapest(e: sympy.Expr) -> sympy.Expr:
     """A reduction's body as written, expanded, or with its softplus tails merged, whichever
     costs fewer array operations (binary cross-entropy needs one exp, not two). The check
     compares the forward it gives with the declared one."""
-    return _cheapest_form(e, sympy.expand(e), softplus_tails_merged(e))
+    return cheapest_form(e, sympy.expand(e), softplus_tails_merged(e))
 
 
 def _stable_statement(layer: Layer, s: Statement) -> Statement:

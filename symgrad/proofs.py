@@ -56,7 +56,19 @@ def prove_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
 
 def is_zero_by_algebra(e: sympy.Expr) -> bool:
     """Decide ``e == 0`` as a rational function of named exponentials and calls (a sufficient
-    test: False means "not shown", not "not zero")."""
+    test: False means "not shown", not "not zero"). A clamp ``max(u, 0)`` or ``min(u, 0)`` of
+    a symbol splits the question in two, ``u > 0`` and ``u <= 0``, where it is ``u`` or 0.
+
+    >>> from sympy import Min, Piecewise, Symbol
+    >>> x = Symbol("x")
+    >>> is_zero_by_algebra(Min(x, 0) - Piecewise((0, x > 0), (x, True)))
+    True
+    """
+    clamped = sorted(_clamped_symbols(e), key=sympy.default_sort_key)
+    if clamped:
+        u = clamped[0]
+        positive, nonnegative = sympy.Dummy(positive=True), sympy.Dummy(nonnegative=True)
+        return all(is_zero_by_algebra(e.xreplace({u: v})) for v in (positive, -nonnegative))
     if e.has(sympy.Piecewise):
         folded = sympy.piecewise_fold(e)
         if isinstance(folded, sympy.Piecewise):
@@ -67,6 +79,17 @@ def is_zero_by_algebra(e: sympy.Expr) -> bool:
         return sympy.cancel(sympy.together(rational)) == 0
     except Exception:  # SymPy failing on the algebra proves nothing
         return False
+
+
+def _clamped_symbols(e: sympy.Expr) -> set[sympy.Symbol]:
+    """The symbols ``u`` of every ``max(u, 0)`` and ``min(u, 0)`` in ``e``."""
+    return {
+        a
+        for m in e.atoms(sympy.Max, sympy.Min)
+        if len(m.args) == 2 and 0 in m.args
+        for a in m.args
+        if a.is_Symbol
+    }
 
 
 def _as_rational(e: sympy.Expr) -> sympy.Expr:

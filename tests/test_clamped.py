@@ -1,5 +1,5 @@
 """A choice at a kink of value 0 computed without ``np.where``: ``f(max(u, 0)) + g(min(u, 0))``
-(``symgrad.engine.clamped``), chosen by cost, equal to the choice in floating point."""
+(``symgrad.local.clamped``), chosen by cost, equal to the choice in floating point."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis.extra import numpy as hnp
 
 import symgrad
 from symgrad.codegen import load
-from symgrad.engine import clamped
 from symgrad.functions import expm1, log1p
+from symgrad.local import clamped
 from symgrad.numpy_printer import numpy_code
 
 x, a = sympy.Symbol("x"), sympy.Symbol("alpha")
@@ -88,3 +88,25 @@ def test_the_clamped_form_computes_the_choice(branches, v, alpha) -> None:
         want = eval(numpy_code(e), env)  # our own printed code
         got = eval(numpy_code(rewritten), env)
     assert same(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prelu_backward_equals_the_choices_it_replaces(dtype) -> None:
+    """dα = dout·min(x, 0) (the clamped ``np.where(x > 0, 0, x)``) and dx = dout·(mask +
+    α·~mask) (the blended ``np.where(x > 0, 1, α)``), at special values too."""
+    v = values(dtype)
+    alpha = np.array([0.25, -0.5, 3.0], dtype=dtype)
+    xs = v[: 3 * 1000].reshape(1000, 3)
+    dout = np.random.default_rng(1).standard_normal(xs.shape).astype(dtype)
+    layer = GENERATED.PReLU(alpha)
+    layer.forward(xs)
+    dx = layer.backward(dout)
+    assert dx.dtype == dtype and same(dx, dout * np.where(xs > 0, 1, alpha))
+    want = (dout * np.where(xs > 0, 0, xs)).sum(axis=0)
+    assert layer.dalpha.dtype == dtype and same(layer.dalpha, want)
+
+
+def test_prelu_backward_has_no_where() -> None:
+    source = symgrad.generate(["PReLU"])
+    backward = source.split("def backward")[1]
+    assert "np.where" not in backward and "np.minimum(x, 0)" in backward
