@@ -494,6 +494,7 @@ class _Class:
             out += self.bind([], [], _INDENT, draws=True)
         out += [f"{_INDENT}{d.tensor} = {d.code}" for d in layer.draws]
         out += self.bind(train, [], _INDENT, skip=self.layer.eval_statements != ())
+        out += self.positive_checks()
         out += self.print_lines(train, _INDENT, probe=True, available=self.arrays())
         for r in layer.running:
             m = "self.momentum"
@@ -790,6 +791,18 @@ class _Class:
             f'{_INDENT}    raise ValueError(f"{name}: {{message}}")',
         ]
         return lines
+
+    def positive_checks(self) -> list[str]:
+        """Refuse a constant declared positive that is not (Huber's δ: the backward relies on
+        it). ``not c > 0`` refuses nan too."""
+        out = []
+        for c in self.layer.positive:
+            out += [
+                f"{_INDENT}if not self.{c} > 0:",
+                f'{_INDENT}    raise ValueError(f"{self.layer.name}: {c} must be positive, '
+                f'not {{self.{c}}}")',
+            ]
+        return out
 
     def finite_loss_check(self) -> list[str]:
         """Name the culprit when the loss is not finite. Checking the one scalar costs nothing;

@@ -90,6 +90,7 @@ _SAME = {
     "sin",
     "cos",
     "minimum",
+    "clip",
 }
 _PREFIX = {"array-api": "xp", "torch": "torch", "jax": "jnp"}
 
@@ -233,6 +234,8 @@ class Rewriter(ast.NodeTransformer):
         if name in _SAME:
             if name in ("maximum", "minimum") and self.dialect == "torch":
                 return self.torch_clamp(name, args)
+            if name == "clip" and self.dialect == "torch":
+                return _call(_expr("torch.clamp"), args, keywords)
             return _call(_expr(f"{self.prefix}.{name}"), args, keywords)
         if name == "maximum":
             if self.dialect == "torch":

@@ -329,8 +329,17 @@ def map_spec(layer: Layer, s: Statement) -> MapSpec:
         if o.role == "const" and o.name in constants
     )
     body = size_factor(s.body)[1]
+    positive = tuple(o.name for o in s.operands if o.role == "const" and o.name in layer.positive)
     return MapSpec(
-        layer.name, inputs, body, s.target.symbol, held, fixed, layer.doc, isinstance(s, Map)
+        layer.name,
+        inputs,
+        body,
+        s.target.symbol,
+        held,
+        fixed,
+        layer.doc,
+        isinstance(s, Map),
+        positive,
     )
 
 

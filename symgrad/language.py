@@ -63,6 +63,7 @@ def declare(
     shared: Sequence[str] = (),
     sizes: Mapping[str, str] | None = None,
     ties: str = "split",
+    positive: Sequence[str] = (),
 ) -> Layer:
     """A :class:`~symgrad.program.Layer` from its forward as text.
 
@@ -78,7 +79,8 @@ def declare(
     2*pad - FH) // stride"``, a pooling window's ``"fh": "pool_h"``); a constant whose value
     is ``None`` is a required argument of the constructor. ``ties`` says where a max
     reduction's gradient goes when maxima tie: ``"split"`` evenly (``torch.amax``) or to the
-    ``"first"`` (max pooling).
+    ``"first"`` (max pooling). ``positive`` names constants that must be positive (Huber's
+    ``delta``): the generated forward refuses other values, and the backward may rely on it.
     """
     if not name.isidentifier():
         raise SymgradError(f"layer name {name!r} is not a valid Python class name")
@@ -100,6 +102,12 @@ def declare(
     for n in shared:
         if n not in params:
             raise SymgradError(f"{name}: {n!r} is declared shared but is not a parameter")
+    for n in positive:
+        value = constants.get(n)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise SymgradError(
+                f"{name}: {n!r} is declared positive but is not a constant with a positive default"
+            )
     values = {s.target.name for s in statements}
     return Layer(
         name=name,
@@ -118,6 +126,7 @@ def declare(
             (axis, _size_expr(name, axis, e, constants)) for axis, e in (sizes or {}).items()
         ),
         flags=tuple(k for k, v in constants.items() if isinstance(v, bool)),
+        positive=tuple(positive),
         source=text,
     )
 

@@ -121,6 +121,8 @@ class MapSpec:
     output_usable: bool = True
     """False for the body of a reduction: its value is summed, never stored, so the local
     derivative cannot be written in it."""
+    positive: tuple[str, ...] = ()
+    """The constants (in ``fixed``) that are positive: the code may rely on it."""
 
     @property
     def probed(self) -> tuple[sympy.Symbol, ...]:
@@ -200,7 +202,7 @@ def _derive_map(declared: MapSpec) -> MapDerivation:
         chosen.append((v, plain, best, considered))
     # the code's form of each local: a choice at a kink of value 0 clamped (PReLU's dα is
     # dout·min(x, 0), not np.where(x > 0, 0, x))
-    code_forms = [clamped(c.expr) for _, _, c, _ in chosen]
+    code_forms = [clamped(c.expr, spec.positive) for _, _, c, _ in chosen]
     masks = _masks(code_forms)
     shared = _shared(code_forms, stable)
     gradients = tuple(
@@ -340,7 +342,7 @@ def _rank(
             if not printable(variant):
                 continue
             error = probes.backward_error(variant, plain, saved)
-            code_form = clamped(variant) if variant.has(sympy.Piecewise) else variant
+            code_form = clamped(variant, spec.positive) if variant.has(sympy.Piecewise) else variant
             out[variant] = Candidate(variant, origin, cost(code_form), float(error), None)
     return list(out.values())
 
@@ -484,9 +486,11 @@ def _printed_parts(e: sympy.Expr) -> list[str]:
 # --- choices at a kink of value 0 ----------------------------------------------------------------
 
 
-def clamped(e: sympy.Expr) -> sympy.Expr:
-    """A choice at a kink of value 0, ``Piecewise((f, u > 0), (g, True))`` with ``f(0) = g(0) =
-    0``, as ``f(max(u, 0)) + g(min(u, 0))`` where that costs less (``code_cost``): ELU's
+def clamped(e: sympy.Expr, positive: tuple[str, ...] = ()) -> sympy.Expr:
+    """``e`` with its choices written as clamps, where that costs less (``code_cost``).
+
+    A choice at a kink of value 0, ``Piecewise((f, u > 0), (g, True))`` with ``f(0) = g(0) =
+    0``, is ``f(max(u, 0)) + g(min(u, 0))``: ELU's
     ``np.where(x > 0, x, α·expm1(x))`` is ``max(x, 0) + α·expm1(min(x, 0))``, PReLU's the
     textbook ``max(x, 0) + α·min(x, 0)``. ``np.where`` on a random mask costs ~25 passes.
 
@@ -499,12 +503,19 @@ def clamped(e: sympy.Expr) -> sympy.Expr:
     >>> x, a = Symbol("x"), Symbol("alpha")
     >>> clamped(Piecewise((x, x > 0), (a * expm1(x), True)))
     alpha*expm1(Min(0, x)) + Max(0, x)
+
+    A choice between ``u`` inside a band ``|u| < δ`` and ``δ·sign(u)`` outside it, for a
+    constant δ declared ``positive``, is ``min(max(u, -δ), δ)`` (Huber's gradient, printed
+    ``np.clip(u, -δ, δ)``; :func:`_clipped`).
     """
 
     def rule(p: sympy.Piecewise) -> sympy.Expr:
         if len(p.args) != 2 or p.args[1].cond != sympy.true:
             return p
         (f, c), (g, _) = p.args
+        band = _clipped(f, c, g, positive)
+        if band is not None:
+            return band
         if not (isinstance(c, sympy.StrictGreaterThan) and c.rhs == 0 and c.lhs.is_Symbol):
             return p
         u = c.lhs
@@ -513,6 +524,39 @@ def clamped(e: sympy.Expr) -> sympy.Expr:
         return f.xreplace({u: sympy.Max(u, 0)}) + g.xreplace({u: sympy.Min(u, 0)})
 
     return cheapest_form(e, e.replace(lambda a: isinstance(a, sympy.Piecewise), rule))
+
+
+def _clipped(
+    inside: sympy.Expr, cond: sympy.Basic, outside: sympy.Expr, positive: tuple[str, ...]
+) -> sympy.Expr | None:
+    """``Piecewise((s·w, |w| < δ), (s·δ·sign(w), True))``, ``s = ±1`` and δ a constant named
+    in ``positive``, as ``min(max(s·w, -δ), δ)``; else None.
+
+    Equal in floating point for every δ > 0, inf and nan included: inside the band the clamp
+    leaves ``s·w`` as it is; outside it ``|w| >= δ > 0``, so ``sign(w)`` is ±1 and the clamp
+    gives ``±δ`` on the same side; a nan ``w`` is outside the band and nan in both. (For δ <= 0
+    they differ, so the generated forward refuses such a δ.)
+
+    >>> from sympy import Abs, Symbol, sign
+    >>> w, d = Symbol("w"), Symbol("delta")
+    >>> _clipped(-w, d > Abs(w), -d * sign(w), ("delta",))
+    Min(delta, Max(-delta, -w))
+    >>> _clipped(-w, d > Abs(w), -d * sign(w), ()) is None  # δ not known to be positive
+    True
+    """
+    if not isinstance(cond, sympy.StrictGreaterThan | sympy.StrictLessThan):
+        return None
+    band, delta = cond.lts, cond.gts
+    if not (isinstance(band, sympy.Abs) and delta.is_Symbol and delta.name in positive):
+        return None
+    (w,) = band.args
+    for s in (1, -1):
+        if (
+            sympy.expand(inside - s * w) == 0
+            and sympy.expand(outside - s * delta * sympy.sign(w)) == 0
+        ):
+            return sympy.Min(sympy.Max(s * w, -delta), delta)
+    return None
 
 
 def _zero_at_zero(f: sympy.Expr, u: sympy.Symbol) -> bool:

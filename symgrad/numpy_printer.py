@@ -121,6 +121,9 @@ class SymgradNumPyPrinter(NumPyPrinter):
         return self._fold("numpy.maximum", expr.args)
 
     def _print_Min(self, expr: sympy.Min) -> str:
+        clip = _clip_args(expr)
+        if clip is not None:  # np.clip(a, lo, hi) is np.minimum(np.maximum(a, lo), hi), faster
+            return f"{self._module_format('numpy.clip')}({', '.join(map(self._print, clip))})"
         return self._fold("numpy.minimum", expr.args)
 
     def _fold(self, fqn: str, args: tuple[sympy.Expr, ...]) -> str:
@@ -293,6 +296,27 @@ def number_choice(
         return None
     t1, t0 = (t0 if c1 == 0 else t1), (t1 if c0 == 0 else t0)  # 0 is a multiple of anything
     return (t1, p.args[0].cond, c1, c0) if t1 == t0 else None
+
+
+def _clip_args(expr: sympy.Min) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr] | None:
+    """``min(max(a, lo), hi)`` as ``(a, lo, hi)``, the bound ``lo`` being the argument of the
+    max made of what ``hi`` is made of; else None.
+
+    >>> from sympy import Max, Min, Symbol
+    >>> u, d = Symbol("u"), Symbol("delta")
+    >>> _clip_args(Min(Max(u, -d), d))
+    (u, -delta, delta)
+    """
+    if len(expr.args) != 2:
+        return None
+    inner = [a for a in expr.args if isinstance(a, sympy.Max) and len(a.args) == 2]
+    if len(inner) != 1:
+        return None
+    (hi,) = [a for a in expr.args if a is not inner[0]]
+    first, second = sorted(inner[0].args, key=sympy.default_sort_key)
+    if first.free_symbols <= hi.free_symbols and not second.free_symbols <= hi.free_symbols:
+        first, second = second, first
+    return first, second, hi
 
 
 def _one_or_array(value: sympy.Expr, other: sympy.Expr) -> tuple[bool, sympy.Symbol] | None:

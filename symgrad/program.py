@@ -71,6 +71,9 @@ class Layer:
     shared: tuple[str, ...] = ()
     sizes: tuple[tuple[str, sympy.Expr], ...] = ()
     flags: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()
+    """Constants that must be positive (Huber's δ): the generated forward checks it, and the
+    backward may use it (``np.clip(x - t, -δ, δ)``)."""
     source: str = field(default="", compare=False)
 
     # --- what the program is made of --------------------------------------------------------

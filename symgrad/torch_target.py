@@ -67,6 +67,7 @@ _CALLS = {
     "cosh": "torch.cosh",
     "arctan": "torch.atan",
     "sign": "torch.sign",
+    "clip": "torch.clamp",
     "pi": "torch.pi",
     "inf": "torch.inf",
     "logical_and": "torch.logical_and",

@@ -110,3 +110,59 @@ def test_prelu_backward_has_no_where() -> None:
     source = symgrad.generate(["PReLU"])
     backward = source.split("def backward")[1]
     assert "np.where" not in backward and "np.minimum(x, 0)" in backward
+
+
+# --- Huber's gradient: a band choice as np.clip -------------------------------------------------
+
+HUBER = load(symgrad.generate(["HuberLoss"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    delta=st.floats(1e-30, 1e30) | st.sampled_from([1.0, 0.5, 2.0, 1e-45, 3e38]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_huber_backward_is_the_choice_it_replaces(delta: float, dtype: type) -> None:
+    """dx = dout·clip(x - t, -δ, δ)/N is bit for bit the derivative's choice, np.where(|x - t|
+    < δ, x - t, δ·sign(x - t)), for every δ > 0 and every finite x, t."""
+    v = values(dtype)
+    x, t = v[np.isfinite(v)], np.roll(v[np.isfinite(v)], 7)
+    loss = HUBER.HuberLoss(delta=delta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            loss.forward(x, t)
+        except ValueError:  # the loss overflowed: the layer says so, and keeps nothing
+            return
+        u = x - t
+        want = 1.0 * np.where(np.abs(u) < dtype(delta), u, dtype(delta) * np.sign(u)) / u.size
+    got = loss.backward()
+    assert got.dtype == dtype and same(got, want)
+
+
+@pytest.mark.parametrize("delta", [0.0, -1.0, float("nan")])
+def test_huber_refuses_a_delta_that_is_not_positive(delta: float) -> None:
+    x = np.ones(3)
+    with pytest.raises(ValueError, match="HuberLoss: delta must be positive"):
+        HUBER.HuberLoss(delta=delta).forward(x, x)
+
+
+def test_the_band_rule_needs_a_positive_constant_and_the_exact_pattern() -> None:
+    from symgrad.local import _clipped
+
+    w, d = sympy.Symbol("w"), sympy.Symbol("delta")
+    band = d > sympy.Abs(w)
+    assert _clipped(w, band, d * sympy.sign(w), ("delta",)) == sympy.Min(sympy.Max(w, -d), d)
+    assert _clipped(w, band, d * sympy.sign(w), ()) is None  # δ may be negative
+    assert _clipped(w, band, -d * sympy.sign(w), ("delta",)) is None  # not continuous
+    assert _clipped(2 * w, band, d * sympy.sign(w), ("delta",)) is None
+    assert _clipped(w, d > w, d * sympy.sign(w), ("delta",)) is None  # no |w|
+
+
+def test_positive_must_name_a_constant_with_a_positive_default() -> None:
+    from symgrad.errors import SymgradError
+    from symgrad.spec import layer
+
+    text = "y[...] = where(abs(x[...]) < delta, x[...], delta)"
+    for kwargs in ({"positive": ("x",)}, {"constants": {"delta": -1.0}, "positive": ("delta",)}):
+        with pytest.raises(SymgradError, match="declared positive"):
+            layer("Band", text, **{"constants": {"delta": 1.0}, **kwargs})

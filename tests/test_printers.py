@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sympy import Max, Piecewise, Rational, Symbol, exp, sqrt, tanh
+from sympy import Max, Min, Piecewise, Rational, Symbol, exp, sqrt, tanh
 from sympy.matrices.expressions import MatrixSymbol, Transpose
 
 from symgrad.functions import logistic, softplus
@@ -139,3 +139,15 @@ def test_a_choice_of_one_and_an_array_is_a_bit_equal_blend(dtype) -> None:
         assert "where" not in code
         got = eval(code, {"np": np}, {"mask": m, "alpha": a})
         assert got.dtype == dtype and np.array_equal(got, want)
+
+
+def test_a_clamp_between_two_bounds_prints_as_clip_and_computes_min_of_max() -> None:
+    u, lo, hi = Symbol("u"), Symbol("lo"), Symbol("hi")
+    code = numpy_code(Min(Max(u, lo), hi))
+    assert code.startswith("np.clip(")
+    rng = np.random.default_rng(0)
+    env = {n: rng.standard_normal(1000) for n in ("u", "lo", "hi")}  # lo > hi half the time
+    env["u"][:3] = [np.nan, np.inf, -np.inf]
+    got = eval(code, {"np": np}, env)
+    want = np.minimum(np.maximum(env["u"], env["lo"]), env["hi"])
+    assert np.array_equal(got, want, equal_nan=True)

@@ -8,6 +8,7 @@ SPEC = layer(
     "delta * (abs(x[...] - t[...]) - delta / 2)))",
     targets=("t",),
     constants={"delta": 1.0},
+    positive=("delta",),
     doc=(
         "Huber loss (PyTorch's HuberLoss): ½(x - t)² where |x - t| < δ, δ·(|x - t| - δ/2) "
         "elsewhere, averaged over all elements."
