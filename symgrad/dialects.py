@@ -141,12 +141,13 @@ class Rewriter(ast.NodeTransformer):
         if self.dialect != "array-api" or not isinstance(node.op, _ARITHMETIC):
             return node
         sides = [node.left, node.right]
-        masks = [self._is_mask(x) for x in sides]
+        masks = [
+            isinstance(x, ast.Name | ast.Attribute) and ast.unparse(x) in self.bools for x in sides
+        ]
         if masks.count(True) != 1:
             return node
         mask, other = (node.left, node.right) if masks[0] else (node.right, node.left)
-        names = (n for n in ast.walk(other) if isinstance(n, ast.Name))
-        array = next((n for n in names if n.id != "xp" and n.id not in self.bools), None)
+        array = next((n for n in ast.walk(other) if isinstance(n, ast.Name) and n.id != "xp"), None)
         if array is None:
             return node
         cast = _call(
@@ -158,12 +159,6 @@ class Rewriter(ast.NodeTransformer):
         else:
             node.right = cast
         return node
-
-    def _is_mask(self, x: ast.expr) -> bool:
-        """A mask's name, or its negation ``~mask``."""
-        if isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.Invert):
-            x = x.operand
-        return isinstance(x, ast.Name | ast.Attribute) and ast.unparse(x) in self.bools
 
     # -- names -------------------------------------------------------------------------------
 

@@ -200,8 +200,8 @@ def _derive_map(declared: MapSpec) -> MapDerivation:
         plain = differentiate(spec.forward, v)
         best, considered = _choose(spec, stable, v, plain, probes, saved_output)
         chosen.append((v, plain, best, considered))
-    # the code's form of each local: a choice at a kink of value 0 clamped (PReLU's dα is
-    # dout·min(x, 0), not np.where(x > 0, 0, x))
+    # the code's form of each local, its choices written as clamps where that is cheaper
+    # (PReLU's dα is dout·min(x, 0), Huber's dx dout·clip(x - t, -δ, δ)/N)
     code_forms = [clamped(c.expr, spec.positive) for _, _, c, _ in chosen]
     masks = _masks(code_forms)
     shared = _shared(code_forms, stable)
@@ -486,6 +486,7 @@ def _printed_parts(e: sympy.Expr) -> list[str]:
 # --- choices at a kink of value 0 ----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def clamped(e: sympy.Expr, positive: tuple[str, ...] = ()) -> sympy.Expr:
     """``e`` with its choices written as clamps, where that costs less (``code_cost``).
 

@@ -123,24 +123,6 @@ def test_an_integer_power_prints_as_products_and_stays_accurate(n: int) -> None:
     assert np.nanmax(rel[2:]) < 4 * n * np.finfo(np.float64).eps
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_choice_of_one_and_an_array_is_a_bit_equal_blend(dtype) -> None:
-    """``np.where(mask, 1, a)`` prints as ``mask + a * ~mask`` (and the mirror image): equal to
-    the choice wherever ``a`` is finite, in ``a``'s dtype."""
-    mask, alpha = Symbol("mask"), Symbol("alpha")
-    rng = np.random.default_rng(0)
-    m = rng.random(5000) > 0.5
-    a = np.concatenate([[0.0, -0.0, 1e-45, -3e38, 3e38], rng.standard_normal(4995)]).astype(dtype)
-    for expr, want in [
-        (Piecewise((1, mask), (alpha, True)), np.where(m, dtype(1), a)),
-        (Piecewise((alpha, mask), (1, True)), np.where(m, a, dtype(1))),
-    ]:
-        code = numpy_code(expr)
-        assert "where" not in code
-        got = eval(code, {"np": np}, {"mask": m, "alpha": a})
-        assert got.dtype == dtype and np.array_equal(got, want)
-
-
 def test_a_clamp_between_two_bounds_prints_as_clip_and_computes_min_of_max() -> None:
     u, lo, hi = Symbol("u"), Symbol("lo"), Symbol("hi")
     code = numpy_code(Min(Max(u, lo), hi))
