@@ -32,6 +32,7 @@ _EXPORTS = {
     "DerivationError": "symgrad.errors",
     "parse_expr": "symgrad.parse",
     "evaluate_graph": "symgrad.evaluation",
+    "set_language": "symgrad.i18n",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -25,6 +25,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from symgrad.i18n import tr
 from symgrad.numerics import Probes
 from symgrad.statements import Contract, Gather
 from symgrad.tensors import dout
@@ -78,7 +79,7 @@ def elementwise(d: Any, layer: Any, points: int) -> tuple[float, float, str]:
         )
         for g, got in zip(d.gradients, grads)
     )
-    return forward, backward, f"{probes.size} points"
+    return forward, backward, tr("{count} points").format(count=probes.size)
 
 
 def program(d: Any, cls: type) -> tuple[float, float, str]:
@@ -143,7 +144,7 @@ def program(d: Any, cls: type) -> tuple[float, float, str]:
             form = _written(computed, saved_symbols, g.expr, at, d.stages)
             values = np.array([row[k] for row in got[g.name]])
             worst_b = max(worst_b, probes.backward_error(form, truth, saved_env, values))
-    return worst_f, worst_b, "tensors at scales 1, 30, 1000 (each element a probe input)"
+    return worst_f, worst_b, tr("tensors at scales 1, 30, 1000 (each element a probe input)")
 
 
 def _as_symbols(c: Any, names: list[str]) -> dict[str, dict[tuple, sympy.Symbol]]:
@@ -226,7 +227,9 @@ def products(d: Any, cls: type) -> tuple[float, float, str]:
             for v, w, b in zip(value, slopes[part], bounds[part]):  # below float64's range: 0
                 worst_b = max(worst_b, float(abs(v - w) / max(b, _TINY)))
             start += len(group)
-    return worst_f, worst_b, "tensors at scales 1, 30, 1000 (gradients relative to Σ|terms|)"
+    # TRANSLATORS: Σ|terms| is the sum of the absolute values of the terms of each gradient.
+    where = tr("tensors at scales 1, 30, 1000 (gradients relative to Σ|terms|)")
+    return worst_f, worst_b, where
 
 
 _TINY = float(np.finfo(np.float64).tiny)
@@ -289,7 +292,7 @@ def matrix(d: Any, layer_cls: type) -> tuple[float, float, str]:
         worst_f = max(worst_f, _worst(y, exact_y, np.abs(x) @ np.abs(W) + np.abs(bias)))
         exact_dx = _exact_product(g, W.T)
         worst_b = max(worst_b, _worst(dx, exact_dx, np.abs(g) @ np.abs(W).T))
-    return worst_f, worst_b, "x at scales 1, 1e3, 1e6 (relative to Σ|terms|)"
+    return worst_f, worst_b, tr("x at scales 1, 1e3, 1e6 (relative to Σ|terms|)")
 
 
 def _exact_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:

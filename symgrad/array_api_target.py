@@ -25,6 +25,7 @@ from symgrad import __version__, special, target_helpers
 from symgrad.dialects import Rewriter
 from symgrad.engine import Derivation
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 from symgrad.lowering import format_module, text
 from symgrad.target_common import numpy_classes
 
@@ -143,7 +144,9 @@ def _namespace_source(cls: ast.ClassDef, f: ast.FunctionDef) -> str:
             return ast.unparse(s.target)
         if isinstance(s, ast.AnnAssign) and "np.ndarray" in ast.unparse(s.annotation):
             return ast.unparse(s.target)
-    raise SymgradError(f"{cls.name}.{f.name}: no array to take the namespace from")
+    raise SymgradError(
+        tr("{method}: no array to take the namespace from").format(method=f"{cls.name}.{f.name}")
+    )
 
 
 def _booleans(cls: ast.ClassDef) -> set[str]:

@@ -29,6 +29,8 @@ from symgrad.concrete import Concrete, random_point, structural_values
 from symgrad.constants import exact
 from symgrad.engine import CHECK_SIZES, Derivation, check_sizes, derive, with_facts
 from symgrad.errors import SymgradError
+from symgrad.i18n import N_, tr
+from symgrad.i18n import display_width as _width
 from symgrad.identity import Unsupported, identities, real_values
 from symgrad.language import declare
 from symgrad.names import grad_name, gradient_of
@@ -76,7 +78,7 @@ def _check(d: Derivation, generated: type, formula: dict | None, seed: int) -> R
         gen, ref = build(generated, d, params), build(reference, d, params)
         fwd, bwd = _agreement(gen, ref, inputs, rng)
     report = check_layer(build(generated, d, params), *inputs, seed=seed)
-    passed = symbolic in (PROVEN, DIGITS, "no reference") and report.passed
+    passed = symbolic in (PROVEN, DIGITS, NO_REFERENCE) and report.passed
     passed = passed and all(v is None or v <= AGREE for v in (fwd, bwd))
     detail = "" if report.passed else report.message()
     return Row(d.name, symbolic, fwd, bwd, report.worst, passed, detail)
@@ -85,19 +87,22 @@ def _check(d: Derivation, generated: type, formula: dict | None, seed: int) -> R
 def _symbolic(d: Derivation, formula: dict | None) -> str:
     """Is the derived gradient of every input and parameter equal to the hand-written formula?"""
     if formula is None:
-        return "no reference"
+        return NO_REFERENCE
     verdicts = set()
     for g in d.gradients:
         expected = formula.get(g.wrt.name)
         verdict = formula_agrees(d, g.wrt.name, expected) if expected is not None else ""
         if not verdict:
-            return "differs"
+            return DIFFERS
         verdicts.add(verdict)
     return DIGITS if DIGITS in verdicts else PROVEN
 
 
-PROVEN = "proven"
-DIGITS = "agree in 40 digits"
+# The symbolic verdicts: English keys (compared, and read by docs.py); tr() them to show them.
+PROVEN = N_("proven")
+DIGITS = N_("agree in 40 digits")
+DIFFERS = N_("differs")
+NO_REFERENCE = N_("no reference")
 
 
 def formula_agrees(d: Derivation, wrt: str, text: str) -> str:
@@ -222,7 +227,9 @@ def _formula_layer(d: Derivation, wrt: str, axes: tuple[str, ...], text: str) ->
         return declare(name, source, constants=constants)
     except SymgradError as err:
         raise SymgradError(
-            f"{d.name}: the textbook formula for d{wrt} does not parse: {err}"
+            tr("{layer}: the textbook formula for {gradient} does not parse: {error}").format(
+                layer=d.name, gradient=f"d{wrt}", error=err
+            )
         ) from None
 
 
@@ -315,24 +322,38 @@ def _rel(a: Any, b: Any) -> float:
 
 def table(rows: list[Row]) -> str:
     """The verdict table that ``symgrad check`` prints."""
-    head = ("layer", "symbolic", "fwd vs hand", "bwd vs hand", "vs numerical", "verdict")
+    head = (
+        # TRANSLATORS: the headers of the table `symgrad check` prints; "hand" is the
+        # hand-written (textbook) layer, "symbolic" the proof against the textbook's formula.
+        tr("layer"),
+        tr("symbolic"),
+        tr("fwd vs hand"),
+        tr("bwd vs hand"),
+        tr("vs numerical"),
+        tr("verdict"),
+    )
     body = [
         (
             r.layer,
-            r.symbolic,
+            tr(r.symbolic),
             _num(r.forward),
             _num(r.backward),
             f"{r.numerical:.1e}",
-            "ok" if r.passed else "FAIL",
+            tr("ok") if r.passed else tr("FAIL"),
         )
         for r in rows
     ]
-    widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(len(head))]
+    widths = [max(_width(str(row[i])) for row in [head, *body]) for i in range(len(head))]
     lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body]
+        "  ".join(_pad(str(c), w) for c, w in zip(row, widths)).rstrip() for row in [head, *body]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _pad(text: str, width: int) -> str:
+    """``text.ljust(width)``, by the columns the text takes."""
+    return text + " " * (width - _width(text))
 
 
 def _num(v: float | None) -> str:
@@ -367,21 +388,32 @@ def check_user_layer(target: str, shape: tuple[int, ...], fast: bool = False) ->
     path_text, _, name = target.rpartition(":")
     path = pathlib.Path(path_text)
     if not path.is_file():
-        raise SymgradError(f"no such file: {path_text}")
+        raise SymgradError(tr("no such file: {path}").format(path=path_text))
     module_spec = importlib.util.spec_from_file_location(f"_symgrad_user_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
     except Exception as err:  # the user's module: any error is theirs to see
-        raise SymgradError(f"cannot import {path_text}: {type(err).__name__}: {err}") from None
+        raise SymgradError(
+            tr("cannot import {path}: {error_type}: {error}").format(
+                path=path_text, error_type=type(err).__name__, error=err
+            )
+        ) from None
     cls = getattr(module, name, None)
     if not inspect.isclass(cls):
-        known = ", ".join(n for n, v in vars(module).items() if inspect.isclass(v)) or "none"
-        raise SymgradError(f"{path_text} has no class {name!r} (classes: {known})")
+        known = ", ".join(n for n, v in vars(module).items() if inspect.isclass(v))
+        # TRANSLATORS: {classes} is a list of class names, or "none".
+        raise SymgradError(
+            tr("{path} has no class {name!r} (classes: {classes})").format(
+                path=path_text, name=name, classes=known or tr("none")
+            )
+        )
     try:
         layer = cls()
     except Exception as err:
-        raise SymgradError(f"cannot construct {name}() without arguments: {err}") from None
+        raise SymgradError(
+            tr("cannot construct {name}() without arguments: {error}").format(name=name, error=err)
+        ) from None
     from symgrad.verify import GradcheckUsageError
 
     try:
@@ -389,7 +421,11 @@ def check_user_layer(target: str, shape: tuple[int, ...], fast: bool = False) ->
     except GradcheckUsageError:
         raise
     except Exception as err:
-        raise SymgradError(f"{name} raised {type(err).__name__}: {err}") from None
+        raise SymgradError(
+            tr("{name} raised {error_type}: {error}").format(
+                name=name, error_type=type(err).__name__, error=err
+            )
+        ) from None
     return user_table(report, shape, fast), report.passed
 
 
@@ -426,27 +462,30 @@ def user_inputs(layer: Any, shape: tuple[int, ...], seed: int = 0) -> list[np.nd
 def user_table(report: Any, shape: tuple[int, ...], fast: bool) -> str:
     """The report of ``symgrad check FILE.py:CLASS``: a row per gradient compared, what was
     not checked and why, the notes, and the verdict."""
-    from symgrad.verify import scale_verdict
+    from symgrad.verify import label, scale_verdict
 
-    mode = "fast (random directions)" if fast else "full (every element)"
-    head = ("gradient", "worst rel. error", "cs231n scale", "verdict")
+    mode = tr("fast (random directions)") if fast else tr("full (every element)")
+    # TRANSLATORS: the headers of the table `symgrad check FILE.py:CLASS` prints.
+    head = (tr("gradient"), tr("worst rel. error"), tr("cs231n scale"), tr("verdict"))
     rows = [
         (
-            f"{f.kind} {f.name}",
+            label(f.kind, f.name),
             "-" if f.problem else f"{f.max_rel_error:.1e}",
             f.problem or scale_verdict(f.max_rel_error),
-            "ok" if f.passed else "FAIL",
+            tr("ok") if f.passed else tr("FAIL"),
         )
         for f in report.findings
     ]
-    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
-    lines = [f"{report.layer}: inputs of shape {shape}, {mode}, float64", ""]
-    lines += [f"checked: {report.checked}", ""]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    widths = [max(_width(r[c]) for r in [head, *rows]) for c in range(len(head))]
+    # TRANSLATORS: {mode} is "fast (random directions)" or "full (every element)".
+    title = tr("{layer}: inputs of shape {shape}, {mode}, float64")
+    lines = [title.format(layer=report.layer, shape=shape, mode=mode), ""]
+    lines += [tr("checked: {checked}").format(checked=report.checked), ""]
+    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines.insert(5, "  ".join("-" * w for w in widths))
-    lines += [f"not checked: {n}" for n in report.unchecked]
-    lines += [f"note: {n}" for n in [*report.in_place, *report.notes]]
+    lines += [tr("not checked: {what}").format(what=n) for n in report.unchecked]
+    lines += [tr("note: {note}").format(note=n) for n in [*report.in_place, *report.notes]]
     if not report.passed:
         lines += ["", report.message()]
-    lines += ["", "PASSED" if report.passed else "FAILED"]
+    lines += ["", tr("PASSED") if report.passed else tr("FAILED")]
     return "\n".join(lines)

@@ -9,15 +9,17 @@ quietly, with nothing on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from symgrad.errors import SymgradError
+from symgrad.i18n import LANGUAGES, language, tr, tr_n
 
 TARGETS = ("numpy", "torch", "jax", "array-api")
 STDOUT = "-"  # as a file name: standard output
@@ -37,14 +39,57 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return int(args.func(args))
+        lang = _lang_option(argv)
+        with language(lang), translated_argparse():
+            args = _parser().parse_args(argv)
+            with language(args.lang or lang):  # an abbreviation, --lan ja, is read here
+                return int(args.func(args))
     except SymgradError as err:
-        print(f"symgrad: error: {err}", file=sys.stderr)
+        print(_error_line(err), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _error_line(err: SymgradError) -> str:
+    """``symgrad: error: ...`` in the current language, or in English where the error is that
+    the language asked for (``SYMGRAD_LANG=fr``) is not one symgrad speaks."""
+    try:
+        line = tr("symgrad: error: {message}")
+    except SymgradError:
+        line = "symgrad: error: {message}"
+    return line.format(message=err)
+
+
+def _lang_option(argv: list[str]) -> str | None:
+    """The value of ``--lang``, read before the parser is built so that its help is in that
+    language too; the last one given wins, as argparse's would (``--lang=ja`` or ``--lang ja``;
+    nothing after ``--``)."""
+    lang = None
+    for i, word in enumerate(argv):
+        if word == "--":
+            break
+        if word.startswith("--lang="):
+            lang = word.partition("=")[2]
+        elif word == "--lang" and i + 1 < len(argv):
+            lang = argv[i + 1]
+    return lang
+
+
+@contextlib.contextmanager
+def translated_argparse() -> Iterator[None]:
+    """argparse's own words (``usage:``, ``options``, its errors) from symgrad's catalogue
+    (:mod:`symgrad.argparse_messages`): argparse looks up ``_`` and ``ngettext`` in its module
+    each time it prints, and this sets them for the command's run."""
+    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    argparse._ = tr  # type: ignore[attr-defined]
+    argparse.ngettext = tr_n  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
 
 
 def _stdout_to_devnull() -> None:
@@ -59,7 +104,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr, like every other error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        line = tr("{prog}: error: {message} (see {prog} --help)")
+        self.exit(2, line.format(prog=self.prog, message=message) + "\n")
 
     def _print_message(self, message: str, file: Any = None) -> None:
         # argparse swallows OSError here; let a closed pipe after --help reach main like any other
@@ -70,71 +116,110 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     from symgrad import __version__
 
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help=tr("the language of what symgrad prints (default: $SYMGRAD_LANG, else the locale)"),
+    )
     parser = _Parser(
         prog="symgrad",
-        description="Derive backpropagation symbolically, show it, generate it, verify it.",
+        description=tr("Derive backpropagation symbolically, show it, generate it, verify it."),
+        parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
+    version = tr("show program's version number and exit")
+    parser.add_argument(
+        "--version", action="version", version=f"symgrad {__version__}", help=version
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list the catalog's layers")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
+    p = command("list", tr("list the catalog's layers"))
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("derive", help="print layers' step-by-step derivations")
-    p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers")
+    p = command("derive", tr("print layers' step-by-step derivations"))
+    p.add_argument("names", nargs="*", metavar="NAME", help=tr("catalog layers"))
     _expr_options(p)
-    p.add_argument("--format", choices=("text", "latex", "markdown"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "latex", "markdown"),
+        default="text",
+        help=tr("how to print the derivation (default: text)"),
+    )
     p.set_defaults(func=_cmd_derive)
 
-    p = sub.add_parser(
-        "codegen", help="generate a module with one layer class (or Function) per layer"
-    )
-    p.add_argument("names", nargs="*", metavar="NAME", help="catalog layers (default: all)")
+    p = command("codegen", tr("generate a module with one layer class (or Function) per layer"))
+    p.add_argument("names", nargs="*", metavar="NAME", help=tr("catalog layers (default: all)"))
     _expr_options(p)
     p.add_argument(
         "--target",
         choices=TARGETS,
         default="numpy",
-        help="numpy classes (default), torch autograd.Functions and Modules, jax custom_vjp "
-        "functions, or array-api classes (NumPy, CuPy, PyTorch arrays)",
+        help=tr(
+            "numpy classes (default), torch autograd.Functions and Modules, jax custom_vjp "
+            "functions, or array-api classes (NumPy, CuPy, PyTorch arrays)"
+        ),
     )
-    p.add_argument("-o", "--output", metavar="FILE", help="write here (- or none: stdout)")
-    p.add_argument("--check", metavar="FILE", help="exit 1 with a diff when FILE is not up to date")
+    p.add_argument("-o", "--output", metavar="FILE", help=tr("write here (- or none: stdout)"))
+    p.add_argument(
+        "--check", metavar="FILE", help=tr("exit 1 with a diff when FILE is not up to date")
+    )
     p.set_defaults(func=_cmd_codegen)
 
-    p = sub.add_parser(
-        "check", help="verify layers symbolically, against hand-written code and numerically"
+    p = command(
+        "check", tr("verify layers symbolically, against hand-written code and numerically")
     )
     p.add_argument(
-        "names", nargs="*", metavar="NAME", help="catalog layers (default: all) or FILE.py:CLASS"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=tr("catalog layers (default: all) or FILE.py:CLASS"),
     )
     _expr_options(p)
+    shape = ",".join(map(str, SHAPE))
     p.add_argument(
-        "--shape", help=f"input shape for FILE.py:CLASS (default {','.join(map(str, SHAPE))})"
+        "--shape", help=tr("input shape for FILE.py:CLASS (default {shape})").format(shape=shape)
     )
     p.add_argument(
-        "--fast", action="store_true", help="FILE.py:CLASS: random directions, not every element"
+        "--fast",
+        action="store_true",
+        help=tr("FILE.py:CLASS: random directions, not every element"),
     )
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser(
-        "graph", help="evaluate an expression's computational graph forward and backward"
-    )
-    p.add_argument("expr", metavar="EXPR", help='e.g. "(apple*apple_num + orange*orange_num)*tax"')
+    p = command("graph", tr("evaluate an expression's computational graph forward and backward"))
     p.add_argument(
-        "--at", nargs="+", action="extend", default=[], metavar="NAME=VALUE", help="input values"
+        "expr",
+        metavar="EXPR",
+        help=tr('e.g. "{example}"').format(example="(apple*apple_num + orange*orange_num)*tax"),
     )
-    p.add_argument("--output-name", default=None, help="name of the output (default: out)")
     p.add_argument(
-        "--svg", metavar="FILE", help="also draw the graph, textbook style, as SVG (-: stdout only)"
+        "--at",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help=tr("input values"),
+    )
+    p.add_argument("--output-name", default=None, help=tr("name of the output (default: out)"))
+    p.add_argument(
+        "--svg",
+        metavar="FILE",
+        help=tr("also draw the graph, textbook style, as SVG (-: stdout only)"),
     )
     p.set_defaults(func=_cmd_graph)
 
-    p = sub.add_parser("doc", help="render every derivation as Markdown and one LaTeX document")
+    p = command("doc", tr("render every derivation as Markdown and one LaTeX document"))
     p.add_argument(
-        "-o", "--output", default="derivations", metavar="DIR", help="(default: derivations)"
+        "-o",
+        "--output",
+        default="derivations",
+        metavar="DIR",
+        help=tr("(default: {folder})").format(folder="derivations"),
     )
-    p.add_argument("--check", action="store_true", help="exit 1 when DIR is not up to date")
+    p.add_argument("--check", action="store_true", help=tr("exit 1 when DIR is not up to date"))
     p.set_defaults(func=_cmd_doc)
     return parser
 
@@ -143,34 +228,36 @@ def _expr_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--expr",
         metavar="EXPR",
-        help='declare a layer: an elementwise expression, e.g. "x*tanh(log(1+exp(x)))", or '
-        'statements over named axes separated by ";", e.g. '
-        '"ms[n] = mean_d(x[n, d]**2); y[n, d] = g[d] * x[n, d] / sqrt(ms[n] + eps)"',
+        help=tr(
+            'declare a layer: an elementwise expression, e.g. "x*tanh(log(1+exp(x)))", or '
+            'statements over named axes separated by ";", e.g. '
+            '"ms[n] = mean_d(x[n, d]**2); y[n, d] = g[d] * x[n, d] / sqrt(ms[n] + eps)"'
+        ),
     )
     p.add_argument(
         "--param",
         action="append",
         metavar="NAME",
-        help="a parameter of the --expr statements (gets a gradient, stored as dNAME)",
+        help=tr("a parameter of the --expr statements (gets a gradient, stored as dNAME)"),
     )
     p.add_argument(
         "--label",
         action="append",
         metavar="NAME",
         dest="labels",
-        help="a target tensor (labels) of the --expr statements: read, never differentiated",
+        help=tr("a target tensor (labels) of the --expr statements: read, never differentiated"),
     )
     p.add_argument(
         "--const",
         action="append",
         metavar="NAME=VALUE",
-        help="a constant of the --expr statements with its default, e.g. eps=1e-5",
+        help=tr("a constant of the --expr statements with its default, e.g. eps=1e-5"),
     )
     p.add_argument(
-        "--name", metavar="NAME", help="class name of the --expr layer (default: Custom)"
+        "--name", metavar="NAME", help=tr("class name of the --expr layer (default: Custom)")
     )
     p.add_argument(
-        "--var", action="append", metavar="VAR", help="input variable(s) of --expr, in order"
+        "--var", action="append", metavar="VAR", help=tr("input variable(s) of --expr, in order")
     )
 
 
@@ -181,7 +268,9 @@ def _expr_spec(args: argparse.Namespace) -> Any:
     name = "Custom" if args.name is None else args.name
     if is_statements(args.expr):
         if args.var:
-            raise SymgradError("--var is for an elementwise --expr; statements name their tensors")
+            raise SymgradError(
+                tr("--var is for an elementwise --expr; statements name their tensors")
+            )
         from symgrad.language import declare
 
         return declare(
@@ -193,14 +282,15 @@ def _expr_spec(args: argparse.Namespace) -> Any:
         )
     for flag, dest in (("param", "param"), ("label", "labels"), ("const", "const")):
         if getattr(args, dest, None):
-            raise SymgradError(
-                f"--{flag} is for --expr statements (y[n, d] = ...); an elementwise expression "
+            message = tr(
+                "--{flag} is for --expr statements (y[n, d] = ...); an elementwise expression "
                 "has only inputs"
             )
+            raise SymgradError(message.format(flag=flag))
     expr = parse_expr(args.expr)
     variables = args.var or sorted(s.name for s in expr.free_symbols)
     if not variables:
-        raise SymgradError(f"the expression {args.expr!r} has no variable")
+        raise SymgradError(tr("the expression {expr} has no variable").format(expr=repr(args.expr)))
     return elementwise("Custom" if args.name is None else args.name, expr, *variables)
 
 
@@ -219,7 +309,8 @@ def _constants(items: list[str]) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise SymgradError(f"--const takes NAME=NUMBER, got {item!r}") from None
+            message = tr("--const takes NAME=NUMBER, got {item}").format(item=repr(item))
+            raise SymgradError(message) from None
     return out
 
 
@@ -245,16 +336,19 @@ def _refuse_ignored_expr_options(
     if args.expr is not None:
         return
     if args.var:
-        raise SymgradError("--var names the input variables of an --expr layer: give --expr too")
+        raise SymgradError(
+            tr("--var names the input variables of an --expr layer: give --expr too")
+        )
     if args.name is None:
         return
     if not name_selects:
-        raise SymgradError("--name is the class name of an --expr layer: give --expr too")
+        raise SymgradError(tr("--name is the class name of an --expr layer: give --expr too"))
     if names:
-        raise SymgradError(
-            f"--name {args.name} without --expr selects a catalog layer, and would be ignored "
-            f"next to {' '.join(names)}: list {args.name} with them instead"
+        message = tr(
+            "--name {name} without --expr selects a catalog layer, and would be ignored "
+            "next to {names}: list {name} with them instead"
         )
+        raise SymgradError(message.format(name=args.name, names=" ".join(names)))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -262,7 +356,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     width = max(map(len, catalog), default=0)
     for name, spec in catalog.items():
-        print(f"{name:<{width}}  {spec.doc}".rstrip())
+        print(f"{name:<{width}}  {tr(spec.doc) if spec.doc else ''}".rstrip())
     return 0
 
 
@@ -272,16 +366,14 @@ def _cmd_derive(args: argparse.Namespace) -> int:
 
     _refuse_ignored_expr_options(args, args.names, name_selects=False)
     if args.expr is not None and args.names:
-        raise SymgradError(
-            f"derive takes catalog layers or --expr, not both (got {' '.join(args.names)} "
-            "and --expr)"
-        )
+        message = tr("derive takes catalog layers or --expr, not both (got {names} and --expr)")
+        raise SymgradError(message.format(names=" ".join(args.names)))
     if args.expr is not None:
         specs = [_expr_spec(args)]
     elif args.names:
         specs = [catalog[n] for n in args.names]
     else:
-        raise SymgradError("name a layer (symgrad list shows them) or give --expr")
+        raise SymgradError(tr("name a layer (symgrad list shows them) or give --expr"))
     texts = []
     for spec in specs:
         d = derive(spec)
@@ -294,9 +386,9 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
     from symgrad.codegen import generate
 
     if args.check is not None and args.output is not None:
-        raise SymgradError("give -o FILE or --check FILE, not both")
+        raise SymgradError(tr("give -o FILE or --check FILE, not both"))
     if args.check == STDOUT:
-        raise SymgradError("--check compares with a file: name one (- is not a file)")
+        raise SymgradError(tr("--check compares with a file: name one (- is not a file)"))
     specs = _specs(args, args.names)
     source = generate(specs, target=args.target)
     if args.check is not None:
@@ -335,18 +427,20 @@ def _check_file(path: str, source: str, command: str) -> int:
         with open(path, encoding="utf-8") as f:
             current = f.read()
     except FileNotFoundError:
-        raise SymgradError(f"cannot read {path}: no such file (write it: {command})") from None
+        message = tr("cannot read {path}: no such file (write it: {command})")
+        raise SymgradError(message.format(path=path, command=command)) from None
     except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or "not UTF-8 text"
-        raise SymgradError(f"cannot read {path}: {reason}") from None
+        reason = getattr(err, "strerror", None) or tr("not UTF-8 text")
+        message = tr("cannot read {path}: {reason}").format(path=path, reason=reason)
+        raise SymgradError(message) from None
     if current == source:
-        print(f"{path} is up to date")
+        print(tr("{path} is up to date").format(path=path))
         return 0
     diff = difflib.unified_diff(
         current.splitlines(True), source.splitlines(True), path, "generated"
     )
     sys.stdout.writelines(diff)
-    print(f"{path} is stale: run {command}", file=sys.stderr)
+    print(tr("{path} is stale: run {command}").format(path=path, command=command), file=sys.stderr)
     return 1
 
 
@@ -358,13 +452,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     _refuse_ignored_expr_options(args, names, name_selects=True)
     if not users and args.shape is not None:
         raise SymgradError(
-            "--shape applies only to FILE.py:CLASS targets, and none is given "
-            "(catalog layers are checked at shapes that suit them)"
+            tr(
+                "--shape applies only to FILE.py:CLASS targets, and none is given "
+                "(catalog layers are checked at shapes that suit them)"
+            )
         )
     if not users and args.fast:
         raise SymgradError(
-            "--fast applies only to FILE.py:CLASS targets, and none is given "
-            "(catalog layers are always checked at every element)"
+            tr(
+                "--fast applies only to FILE.py:CLASS targets, and none is given "
+                "(catalog layers are always checked at every element)"
+            )
         )
     texts, ok = [], True
     shape = _shape(args.shape) if args.shape is not None else SHAPE
@@ -386,7 +484,8 @@ def _shape(text: str) -> tuple[int, ...]:
     except ValueError:
         shape = ()
     if not shape or any(s < 1 for s in shape):
-        raise SymgradError(f"--shape takes positive integers separated by commas, got {text!r}")
+        message = tr("--shape takes positive integers separated by commas, got {text}")
+        raise SymgradError(message.format(text=repr(text)))
     return shape
 
 
@@ -415,7 +514,8 @@ def _refuse_duplicate_values(at: list[str]) -> None:
         key, sep, _ = item.partition("=")
         key = key.strip()
         if sep and key in seen:
-            raise SymgradError(f"--at gives {key} twice ({seen[key]}, {item.strip()})")
+            message = tr("--at gives {name} twice ({first}, {second})")
+            raise SymgradError(message.format(name=key, first=seen[key], second=item.strip()))
         seen.setdefault(key, item.strip())
 
 
@@ -426,9 +526,10 @@ def _refuse_two_output_names(text: str, option: str | None) -> None:
         return
     named = text.rpartition("=")[0].strip()
     if named != option.strip():
-        raise SymgradError(
-            f"the output is named twice: {named!r} in the expression, {option!r} by --output-name"
+        message = tr(
+            "the output is named twice: {named} in the expression, {option} by --output-name"
         )
+        raise SymgradError(message.format(named=repr(named), option=repr(option)))
 
 
 def _cmd_doc(args: argparse.Namespace) -> int:
@@ -437,7 +538,7 @@ def _cmd_doc(args: argparse.Namespace) -> int:
     from symgrad.writing import folder_problem
 
     if args.output == STDOUT:
-        raise SymgradError("doc writes a folder of files, which cannot go to stdout (-o -)")
+        raise SymgradError(tr("doc writes a folder of files, which cannot go to stdout (-o -)"))
     if not args.check:  # refuse a folder it must not write into before rendering for seconds
         problem = folder_problem(args.output, [], docs.COMMAND)
         if problem is not None:
@@ -447,26 +548,32 @@ def _cmd_doc(args: argparse.Namespace) -> int:
     except SymgradError:
         raise
     except Exception as err:  # a layer that fails to derive or render: say which, in one line
-        raise SymgradError(f"cannot render the derivations: {type(err).__name__}: {err}") from None
+        message = tr("cannot render the derivations: {error}")
+        raise SymgradError(message.format(error=f"{type(err).__name__}: {err}")) from None
     if args.check:
         stale = docs.stale(args.output, files)
         for path in stale:
-            print(f"stale: {path}")
+            print(tr("stale: {path}").format(path=path))
         if stale:
             problem = folder_problem(args.output, files, docs.COMMAND)
             if problem is None:
                 command = shlex.join(["symgrad", "doc", *_option("-o", args.output, "--output")])
-                print(f"{args.output} is stale: run {command}", file=sys.stderr)
-            else:
-                print(
-                    f"{args.output} is stale, and symgrad doc will not write it: {problem}",
-                    file=sys.stderr,
+                line = tr("{path} is stale: run {command}").format(
+                    path=args.output, command=command
                 )
+            else:
+                line = tr("{path} is stale, and symgrad doc will not write it: {problem}")
+                line = line.format(path=args.output, problem=problem)
+            print(line, file=sys.stderr)
             return 1
-        print(f"{args.output} is up to date ({len(files)} files)")
+        line = tr_n(
+            "{path} is up to date ({n} file)", "{path} is up to date ({n} files)", len(files)
+        )
+        print(line.format(path=args.output, n=len(files)))
         return 0
     docs.write(args.output, files)
-    print(f"wrote {len(files)} files to {args.output}")
+    line = tr_n("wrote {n} file to {path}", "wrote {n} files to {path}", len(files))
+    print(line.format(n=len(files), path=args.output))
     return 0
 
 

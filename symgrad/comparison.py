@@ -28,6 +28,7 @@ import numpy as np
 from symgrad.check import build, sample
 from symgrad.codegen import generate, load
 from symgrad.engine import derive
+from symgrad.i18n import tr
 from symgrad.names import gradient_of
 from symgrad.verify import _input_names
 
@@ -60,13 +61,28 @@ class Comparison:
         return not self.differences
 
     def text(self) -> str:
-        head = f"{self.layer} vs symgrad's {self.spec}: compared {', '.join(self.checked)}"
+        checked = ", ".join(_shown(what) for what in self.checked)
         if self.passed:
-            return head + ": all agree"
-        rows = [head + ":"]
+            # TRANSLATORS: {layer} is the user's class, {spec} symgrad's layer; {compared}
+            # lists what was compared ("forward, dx, dW").
+            head = tr("{layer} vs symgrad's {spec}: compared {compared}: all agree")
+            return head.format(layer=self.layer, spec=self.spec, compared=checked)
+        head = tr("{layer} vs symgrad's {spec}: compared {compared}:")
+        rows = [head.format(layer=self.layer, spec=self.spec, compared=checked)]
+        # TRANSLATORS: "symgrad" is the value symgrad's layer computes, "yours" the user's.
+        row = tr(
+            "{what} differs at {index}: symgrad {expected:.10g}, yours {got:.10g} "
+            "(relative error {error:.1e})"
+        )
         rows += [
-            f"  {d.what} differs at {d.index}: symgrad {d.expected:.10g}, yours {d.got:.10g} "
-            f"(relative error {d.rel_error:.1e})"
+            "  "
+            + row.format(
+                what=_shown(d.what),
+                index=d.index,
+                expected=d.expected,
+                got=d.got,
+                error=d.rel_error,
+            )
             for d in self.differences
         ]
         return "\n".join(rows)
@@ -136,12 +152,27 @@ def _run(
     return results
 
 
+def _shown(what: str) -> str:
+    """An output's name as :meth:`Comparison.text` shows it: ``forward`` and ``gradient 1``
+    (English keys) translated, gradient names (``dx``, ``dW``) as they are."""
+    if what == "forward":
+        return tr("forward")
+    head, _, number = what.partition(" ")
+    if head == "gradient" and number.isdigit():
+        # TRANSLATORS: the k-th gradient backward returned, where forward's argument has no name.
+        return tr("gradient {number}").format(number=number)
+    return what
+
+
 def _difference(what: str, want: np.ndarray, got: Any, rtol: float) -> Difference | None:
     if got is None:
         return Difference(what, (), float("nan"), float("nan"), float("inf"))
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if got.shape != want.shape:
-        return Difference(f"{what} (shape {got.shape}, expected {want.shape})", (), 0, 0, np.inf)
+        shapes = tr("{what} (shape {got}, expected {wanted})").format(
+            what=_shown(what), got=got.shape, wanted=want.shape
+        )
+        return Difference(shapes, (), 0, 0, np.inf)
     scale = np.abs(want) + np.abs(got)
     err = np.abs(want - got)
     bad = err > rtol * scale + 1e-300

@@ -26,19 +26,23 @@ from __future__ import annotations
 
 import sympy
 
-HEAVISIDE_AT_ZERO = (
+from symgrad.i18n import N_
+
+# The statements are stored and compared in English; whoever prints one translates it there,
+# tr(statement).
+HEAVISIDE_AT_ZERO = N_(
     "The derivative at a kink is taken from the side where the step function is 0: "
     "Heaviside(0) = 0, so ReLU′(0) = 0 as in the textbook's mask x <= 0."
 )
-TIES_TO_FIRST = (
+TIES_TO_FIRST = N_(
     "Tied maxima: the gradient goes to the first maximum of each window (in row-major order), "
     "as the book's and PyTorch's max pooling."
 )
-TIES_SPLIT_EVENLY = (
+TIES_SPLIT_EVENLY = N_(
     "At a tie of max or min the gradient is split evenly between the tied inputs "
     "(as torch.maximum does), so the input gradients sum to dout."
 )
-ABS_AT_ZERO = "The derivative of |u| at u = 0 is sign(0) = 0, the mean of the one-sided ones."
+ABS_AT_ZERO = N_("The derivative of |u| at u = 0 is sign(0) = 0, the mean of the one-sided ones.")
 
 
 def differentiate(expr: sympy.Expr, v: sympy.Symbol) -> sympy.Expr:

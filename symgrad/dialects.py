@@ -32,6 +32,7 @@ import ast
 from collections.abc import Callable
 
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 
 DIALECTS = ("array-api", "torch", "jax")
 
@@ -126,7 +127,11 @@ class Rewriter(ast.NodeTransformer):
         takes: bool = True,
     ) -> None:
         if dialect not in DIALECTS:
-            raise SymgradError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+            raise SymgradError(
+                tr("unknown dialect {dialect}; known: {dialects}").format(
+                    dialect=repr(dialect), dialects=", ".join(DIALECTS)
+                )
+            )
         self.dialect = dialect
         self.device = device
         self.key = key
@@ -193,7 +198,11 @@ class Rewriter(ast.NodeTransformer):
         known = _NAMES[self.dialect]
         if name in known:
             return known[name]
-        raise SymgradError(f"the {self.dialect} target has no form for np.{name}")
+        raise SymgradError(
+            tr("the {target} target has no form for {call}").format(
+                target=self.dialect, call=f"np.{name}"
+            )
+        )
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -238,7 +247,11 @@ class Rewriter(ast.NodeTransformer):
             return _call(_expr(f"{self.prefix}.maximum"), args, keywords)
         rule = _NP_CALLS.get(name)
         if rule is None:
-            raise SymgradError(f"the {self.dialect} target has no form for np.{name}")
+            raise SymgradError(
+                tr("the {target} target has no form for {call}").format(
+                    target=self.dialect, call=f"np.{name}"
+                )
+            )
         return rule(self, args, keywords)
 
     def scalar(self, node: ast.expr) -> bool:
@@ -346,7 +359,9 @@ def _keyword(keywords: list[ast.keyword], name: str) -> ast.expr | None:
 def _np_tensordot(r: Rewriter, args: list[ast.expr], kw: list[ast.keyword]) -> ast.expr:
     axes = _keyword(kw, "axes")
     if axes is None:
-        raise SymgradError(f"the {r.dialect} target needs tensordot's axes= spelled out")
+        raise SymgradError(
+            tr("the {target} target needs tensordot's axes= spelled out").format(target=r.dialect)
+        )
     if isinstance(axes, ast.Tuple) and len(axes.elts) == 2:
         axes = ast.Tuple([_ints(e) for e in axes.elts], ast.Load())
     name = "dims" if r.dialect == "torch" else "axes"
@@ -383,7 +398,7 @@ def _np_expand_dims(r: Rewriter, args: list[ast.expr], kw: list[ast.keyword]) ->
     try:
         given = ast.literal_eval(axis)  # type: ignore[arg-type]
     except ValueError as err:
-        raise SymgradError("the torch target needs expand_dims' axes as numbers") from err
+        raise SymgradError(tr("the torch target needs expand_dims' axes as numbers")) from err
     values = list(given) if isinstance(given, tuple) else [given]
     # new trailing axes (negative) in the order -1, -2, ...; leading ones from the front
     out = args[0]
@@ -407,7 +422,9 @@ def _np_asarray(r: Rewriter, args: list[ast.expr], kw: list[ast.keyword]) -> ast
 def _np_issubdtype(r: Rewriter, args: list[ast.expr], kw: list[ast.keyword]) -> ast.expr:
     dtype, kind = args
     if ast.unparse(kind) != "np.integer":
-        raise SymgradError(f"the {r.dialect} target knows issubdtype only for np.integer")
+        raise SymgradError(
+            tr("the {target} target knows issubdtype only for np.integer").format(target=r.dialect)
+        )
     if r.dialect == "array-api":
         return _call(_expr("xp.isdtype"), [dtype, ast.Constant("integral")])
     if r.dialect == "torch":
@@ -446,7 +463,11 @@ def _method(node: ast.expr, name: str, args: list[ast.expr], kw: list[ast.keywor
 def _reduction(name: str) -> _Method:
     def rule(r: Rewriter, a: ast.expr, args: list[ast.expr], kw: list[ast.keyword]) -> ast.expr:
         if args:
-            raise SymgradError(f"the {r.dialect} target needs {name}'s axis spelled axis=")
+            raise SymgradError(
+                tr("the {target} target needs {method}'s axis spelled axis=").format(
+                    target=r.dialect, method=name
+                )
+            )
         if r.dialect == "array-api":
             return _call(_expr(f"xp.{name}"), [a], kw)
         if r.dialect == "torch" and name in ("max", "min") and kw:
@@ -474,7 +495,7 @@ def _swapaxes(r: Rewriter, a: ast.expr, args: list[ast.expr], kw: list[ast.keywo
     if r.dialect != "array-api":
         return _method(a, "swapaxes", args, kw)
     if sorted(ast.unparse(x) for x in args) != ["-1", "-2"]:
-        raise SymgradError("the array-api target swaps only the last two axes")
+        raise SymgradError(tr("the array-api target swaps only the last two axes"))
     return _call(_expr("xp.matrix_transpose"), [a])
 
 

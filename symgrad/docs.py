@@ -23,11 +23,13 @@ from typing import Any
 from symgrad.check import check_all
 from symgrad.codegen import class_source
 from symgrad.engine import derive
+from symgrad.i18n import N_, current, language, tr
 from symgrad.latex_printer import escape_text
 from symgrad.writing import with_manifest, write_folder
 
 COMMAND = "symgrad doc"
-VERDICT = {True: "pass", False: "FAIL"}
+VERDICT = {True: N_("pass"), False: N_("FAIL")}
+"""The verdict words, in English; translated where they are printed: ``tr(VERDICT[ok])``."""
 SHOPPING = (
     "price = (apple*apple_num + orange*orange_num)*tax",
     ["apple=100", "apple_num=2", "orange=150", "orange_num=3", "tax=1.1"],
@@ -35,10 +37,28 @@ SHOPPING = (
 SIGMOID_GRAPH = ("y = 1/(1 + exp(-x))", ["x=0"])
 
 
-def render(specs: Iterable[Any]) -> dict[str, str]:
-    """Every file of the book, by relative path."""
+def render(specs: Iterable[Any], lang: str | None = None) -> dict[str, str]:
+    """Every file of the book, by relative path, its words in ``lang`` (default: the current
+    language, :mod:`symgrad.i18n`)."""
+    with language(lang):
+        return _render(specs)
+
+
+_checked: list[tuple[list[Any], list[Any]]] = []  # the last derivations checked, their rows
+
+
+def _check_rows(derivations: list[Any]) -> dict[str, Any]:
+    """The verification rows of ``derivations``, checked once for the book in every language:
+    a row holds results and English keys, translated where they are printed. The derivations
+    come from the engine's cache, so the same layers are the same objects."""
+    if not (_checked and [id(d) for d in _checked[0][0]] == [id(d) for d in derivations]):
+        _checked[:] = [(list(derivations), check_all(derivations))]
+    return {r.layer: r for r in _checked[0][1]}
+
+
+def _render(specs: Iterable[Any]) -> dict[str, str]:
     derivations = [derive(s) for s in specs]
-    rows = {r.layer: r for r in check_all(derivations)}
+    rows = _check_rows(derivations)
     figures = {d.name: index_figure(d) for d in derivations}
     files = {
         f"{d.name}.md": layer_page(d, rows[d.name], figures[d.name] is not None)
@@ -72,74 +92,100 @@ def layer_page(d: Any, row: Any, figure: bool = False) -> str:
     """A layer's page; ``figure``: its index map is drawn beside it (:func:`index_figure`)."""
     lines = [d.markdown().replace("## ", "# ", 1).rstrip("\n"), ""]
     if figure:
-        lines += ["## The index map", ""]
+        lines += ["## " + tr("The index map"), ""]
         lines += [
-            "Which input cells one output cell's window reads (forward), and which output "
-            "cells' gradients one input cell gathers (backward, from the derived gather), on "
-            "a small example:",
+            tr(
+                "Which input cells one output cell's window reads (forward), and which output "
+                "cells' gradients one input cell gathers (backward, from the derived gather), on "
+                "a small example:"
+            ),
             "",
-            f"![index map of {d.name}]({figure_name(d)})",
+            "![{alt}]({file})".format(
+                alt=tr("index map of {layer}").format(layer=d.name), file=figure_name(d)
+            ),
             "",
         ]
-    lines += ["## Generated code", "", "```python", *class_source(d), "```", ""]
+    lines += ["## " + tr("Generated code"), "", "```python", *class_source(d), "```", ""]
     math = code_as_math(d)
     if math:
-        lines += ["## The code as math", ""]
+        lines += ["## " + tr("The code as math"), ""]
         lines += [
-            "Each line of the generated code, rendered by latexify-py, below the formula it "
-            "was printed from.",
+            tr(
+                "Each line of the generated code, rendered by latexify-py, below the formula it "
+                "was printed from."
+            ),
             "",
         ]
         forward = forward_as_math(d)
         if forward is not None:
             declared, tex = forward
-            lines += [f"Declared forward, `{d.output.name}`:", "", "$$", declared, "$$", ""]
+            lines += [
+                tr("Declared forward, `{output}`:").format(output=d.output.name),
+                "",
+                "$$",
+                declared,
+                "$$",
+                "",
+            ]
             if tex:
-                lines += ["Forward code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
+                lines += [tr("Forward code, as latexify-py reads it:"), "", "$$", tex, "$$", ""]
             else:
-                lines += [f"Forward code: {_NOT_RENDERED}.", ""]
+                lines += [tr("Forward code: {reason}.").format(reason=tr(_NOT_RENDERED)), ""]
         for (target, tex), derived in zip(math, _derived_tex(d)):
-            lines += [f"Derived, `{target}`:", "", "$$", derived, "$$", ""]
-            if tex:
-                lines += ["Code, as latexify-py reads it:", "", "$$", tex, "$$", ""]
-            elif tex is _STAGED:
-                lines += [f"Code: {_STAGED}.", ""]
+            lines += [tr("Derived, `{target}`:").format(target=target), "", "$$", derived, "$$", ""]
+            if tex is _STAGED:  # checked first: the marker is a (true) string
+                lines += [tr("Code: {reason}.").format(reason=tr(_STAGED)), ""]
+            elif tex:
+                lines += [tr("Code, as latexify-py reads it:"), "", "$$", tex, "$$", ""]
             else:
-                lines += [f"Code: {_NOT_RENDERED}.", ""]
-    lines += ["## Verification", "", *verification_table(row), ""]
+                lines += [tr("Code: {reason}.").format(reason=tr(_NOT_RENDERED)), ""]
+    lines += ["## " + tr("Verification"), "", *verification_table(row), ""]
     return "\n".join(lines)
 
 
 def verification_table(row: Any) -> list[str]:
-    agree = "agree" if row.forward is not None else "no hand-written layer"
+    """The verification table of a layer's page, in Markdown (:func:`tex_section` reads its
+    rows back): the symbolic verdict ``row.symbolic`` is one of :mod:`symgrad.check`'s words,
+    translated here where it is printed."""
+    agree = tr("agree") if row.forward is not None else tr("no hand-written layer")
     if row.forward is not None and row.passed is False and (row.forward or row.backward):
-        agree = "disagree"
-    return [
-        "| check | result |",
-        "|---|---|",
-        f"| derived backward = the textbook's formula (symbolic proof) | {row.symbolic} |",
-        f"| generated = hand-written layer, forward and backward | {agree} |",
-        f"| generated backward = numerical gradient, random upstream gradient | "
-        f"{VERDICT[row.numerical <= 1e-5]} |",
-        f"| verdict | {VERDICT[row.passed]} |",
+        agree = tr("disagree")
+    rows = [
+        (tr("check"), tr("result")),
+        None,
+        (tr("derived backward = the textbook's formula (symbolic proof)"), tr(row.symbolic)),
+        (tr("generated = hand-written layer, forward and backward"), agree),
+        (
+            tr("generated backward = numerical gradient, random upstream gradient"),
+            tr(VERDICT[row.numerical <= 1e-5]),
+        ),
+        (tr("verdict"), tr(VERDICT[row.passed])),
     ]
+    return ["|---|---|" if r is None else f"| {r[0]} | {r[1]} |" for r in rows]
 
 
 def index_page(derivations: list[Any], rows: dict[str, Any]) -> str:
     lines = [
-        "# symgrad: derived backpropagation",
+        "# " + tr("symgrad: derived backpropagation"),
         "",
-        "Every backward formula here was derived by symgrad from the layer's forward definition,",
-        "proven equal to the plain derivative, printed as NumPy code and verified. Regenerate",
-        "with `symgrad doc`; `symgrad doc --check` fails when these files are stale. The same",
-        "material as one LaTeX document: [symgrad.tex](symgrad.tex).",
+        # TRANSLATORS: one Markdown paragraph of the book's index page; its line breaks are
+        # free (keep the `code` and the link as they are).
+        tr(
+            "Every backward formula here was derived by symgrad from the layer's forward "
+            "definition,\nproven equal to the plain derivative, printed as NumPy code and "
+            "verified. Regenerate\nwith `symgrad doc`; `symgrad doc --check` fails when these "
+            "files are stale. The same\nmaterial as one LaTeX document: "
+            "[symgrad.tex](symgrad.tex)."
+        ),
         "",
-        "| layer | kind | backward | verified |",
+        "| {layer} | {kind} | {backward} | {verified} |".format(
+            layer=tr("layer"), kind=tr("kind"), backward=tr("backward"), verified=tr("verified")
+        ),
         "|---|---|---|---|",
     ]
     for d in derivations:
         backward = "; ".join(f"`{_text(d, g)}`" for g in d.gradients)
-        verdict = VERDICT[rows[d.name].passed]
+        verdict = tr(VERDICT[rows[d.name].passed])
         lines.append(f"| [{d.name}]({d.name}.md) | {_kind(d)} | {backward} | {verdict} |")
     return "\n".join(lines) + "\n"
 
@@ -159,19 +205,23 @@ def _text(d: Any, g: Any) -> str:
 
 
 def _kind(d: Any) -> str:
-    """What the layer's program is made of: ``map``, ``reduce + map``, ..."""
-    return " + ".join(dict.fromkeys(s.kind for s in d.spec.statements))
+    """What the layer's program is made of: ``map``, ``reduce + map``, ... (each statement
+    kind is marked for translation in :data:`symgrad.render.KINDS`)."""
+    return " + ".join(tr(k) for k in dict.fromkeys(s.kind for s in d.spec.statements))
 
 
-_NOT_RENDERED = (
+_NOT_RENDERED = N_(
     "not rendered: latexify-py prints `@`, attributes and methods (`.T`, `.sum(axis=...)` as an "
     "empty sum, `.astype(...)`) wrongly and drops keyword arguments (`axes=`), so this line is "
     "shown as code only"
 )
-_STAGED = (
+"""Why a line of code is not rendered as math (English; translated where it is printed)."""
+_STAGED = N_(
     "not one line: the gradient reads an index map, which the generated code computes in "
     "stages (the window's gradient, then col2im or a scatter-add), shown above"
 )
+"""The marker :func:`code_as_math` returns (compared with ``is``) for a gradient computed in
+stages, and why it is not rendered (English; translated where it is printed)."""
 
 
 def code_as_math(d: Any) -> list[tuple[str, str | None]]:
@@ -255,24 +305,57 @@ def _latexify(name: str, code: str) -> str | None:
 # installs) T1 text comes out in bitmap fonts. In the default OT1 encoding escape_text prints
 # < > | with the math fonts' glyphs, which look right.
 
-_PREAMBLE = r"""\documentclass[11pt]{article}
+_PREAMBLE = r"""%(engine)s\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
-\usepackage{adjustbox}
+%(cjk)s\usepackage{adjustbox}
 \usepackage{xcolor}
 \usepackage{tikz}
 \usetikzlibrary{arrows.meta,positioning}
-\title{symgrad: derived backpropagation}
-\author{Generated by \texttt{symgrad doc}; do not edit}
+\title{%(title)s}
+\author{%(author)s}
 \date{}
 \begin{document}
 \maketitle
 \tableofcontents
 """
 
+# A translated document is set by xelatex with xeCJK and the Noto CJK fonts (Debian's
+# fonts-noto-cjk), each language in its own glyph forms; Korean keeps the spaces between
+# words, which xeCJK drops by default.
+CJK_FONTS = {"ja": "JP", "zh": "SC", "ko": "KR"}
+_CJK = r"""\usepackage{xeCJK}
+\setCJKmainfont{Noto Serif CJK %(region)s}
+\setCJKsansfont{Noto Sans CJK %(region)s}
+\setCJKmonofont{Noto Sans Mono CJK %(region)s}
+%(spaces)s\renewcommand{\contentsname}{%(contents)s}
+"""
+
+
+def tex_engine(lang: str) -> str:
+    """The LaTeX engine that compiles the document in ``lang``."""
+    return "pdflatex" if lang == "en" else "xelatex"
+
+
+def _preamble() -> str:
+    lang = current()
+    title = escape_text(tr("symgrad: derived backpropagation"))
+    author = tr("Generated by {command}; do not edit")
+    before, _, after = author.partition("{command}")
+    author = f"{escape_text(before)}\\texttt{{symgrad doc}}{escape_text(after)}"
+    if lang == "en":
+        return _PREAMBLE % {"engine": "", "cjk": "", "title": title, "author": author}
+    cjk = _CJK % {
+        "region": CJK_FONTS[lang],
+        "spaces": "\\xeCJKsetup{CJKspace=true}\n" if lang == "ko" else "",
+        "contents": escape_text(tr("Contents")),
+    }
+    engine = "% !TEX program = xelatex\n"
+    return _PREAMBLE % {"engine": engine, "cjk": cjk, "title": title, "author": author}
+
 
 def tex_document(derivations: list[Any], rows: dict[str, Any]) -> str:
-    parts = [_PREAMBLE, _figures_section()]
+    parts = [_preamble(), _figures_section()]
     for d in derivations:
         parts.append(tex_section(d, rows[d.name]))
     parts.append("\\end{document}\n")
@@ -283,15 +366,16 @@ def _figures_section() -> str:
     from symgrad.evaluation import evaluate_graph
     from symgrad.figures import graph_tikz
 
-    lines = ["\\section{Computational graphs}", ""]
+    title = escape_text(tr("Computational graphs"))
+    lines = [f"\\section{{{title}}}", ""]
     for title, (expr, at) in (
-        ("The textbook's shopping example", SHOPPING),
-        ("Sigmoid", SIGMOID_GRAPH),
+        (tr("The textbook's shopping example"), SHOPPING),
+        ("Sigmoid", SIGMOID_GRAPH),  # the function's name
     ):
         lines += [
             f"\\subsection*{{{escape_text(title)}}}",
             "",
-            "Forward values above each edge, gradients below (red).",
+            escape_text(tr("Forward values above each edge, gradients below (red).")),
             "",
         ]
         lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
@@ -321,25 +405,32 @@ def aligned_blocks(latex: str, rows: int = BLOCK_ROWS) -> list[str]:
 
 def tex_section(d: Any, row: Any) -> str:
     code = [line for line in _without_docstring(class_source(d))]
-    lines = [f"\\section{{{escape_text(d.name)}}}", "", escape_text(d.spec.doc or ""), ""]
+    doc = tr(d.spec.doc) if d.spec.doc else ""
+    lines = [f"\\section{{{escape_text(d.name)}}}", "", escape_text(doc), ""]
     for block in aligned_blocks(d.latex()):
         lines += ["\\begin{center}", "\\begin{adjustbox}{max width=\\linewidth}"]
         lines += ["$\\displaystyle " + block + "$", "\\end{adjustbox}", "\\end{center}", ""]
     for c in getattr(d, "conventions", ()):
-        lines += [f"\\noindent Convention: {escape_text(c)}", ""]
-    lines += ["\\paragraph{Generated code}", "{\\footnotesize", "\\begin{verbatim}", *code]
+        convention = tr("Convention: {convention}").format(convention=tr(c))
+        lines += [f"\\noindent {escape_text(convention)}", ""]
+    lines += [_paragraph(tr("Generated code")), "{\\footnotesize", "\\begin{verbatim}", *code]
     lines += ["\\end{verbatim}", "}", ""]
     math = [(t, m) for t, m in code_as_math(d) if m and m is not _STAGED]
     if math:
-        lines += ["\\paragraph{The code as math (latexify-py)}", ""]
+        lines += [_paragraph(tr("The code as math (latexify-py)")), ""]
         lines += [f"\\[ {m} \\]" for _, m in math] + [""]
-    lines += ["\\paragraph{Verification}", ""]
+    lines += [_paragraph(tr("Verification")), ""]
     lines += ["\\begin{tabular}{ll}"]
     for line in verification_table(row)[2:]:
         check, result = (cell.strip() for cell in line.strip("|").split("|"))
         lines += [f"{escape_text(check)} & {escape_text(result)} \\\\"]
     lines += ["\\end{tabular}", ""]
     return "\n".join(lines)
+
+
+def _paragraph(title: str) -> str:
+    """``\\paragraph{title}``, the title escaped as LaTeX text."""
+    return f"\\paragraph{{{escape_text(title)}}}"
 
 
 def _without_docstring(lines: list[str]) -> list[str]:

@@ -57,6 +57,7 @@ from symgrad.conventions import TIES_SPLIT_EVENLY, TIES_TO_FIRST, differentiate
 from symgrad.errors import DerivationError, SymgradError, unexpected
 from symgrad.functions import name_known_functions, softplus_tails_merged
 from symgrad.graph import Graph
+from symgrad.i18n import N_, tr
 from symgrad.identity import Unsupported, identities, real_values
 from symgrad.local import Accuracy, MapDerivation, MapSpec, cheapest_form, clamped, derive_map
 from symgrad.local import Gradient as LocalGradient
@@ -72,8 +73,30 @@ from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout, grad_name
 
 CHECK_SIZES = (2, 3)
 """Every axis at these sizes when the compact form is checked (module docstring, item 4)."""
-IN_DIGITS = "equal in 40 digits at 2 random points"
+IN_DIGITS = N_("equal in 40 digits at 2 random points")
 IDENTITY_TEST = "identity test mod 2⁶¹−1, error < 2⁻¹⁰⁰"
+# How the check went at one size (Derivation.how_checked): whole sentences, stored in English
+# and translated where they are printed, tr(how).
+PROVEN_AS_SCALAR_IDENTITY = N_(
+    "proven as a scalar identity of the map; equal in 40 digits at 2 random points"
+)
+PROVEN_AWAY_FROM_TIES = N_(
+    "proven by SymPy's algebra away from ties; equal in 40 digits at 2 random points"
+)
+PROVEN_BY_ALGEBRA = N_("proven by SymPy's algebra; equal in 40 digits at 2 random points")
+PROVEN_BY_IDENTITY_TEST = N_(
+    "proven by identity test mod 2⁶¹−1, error < 2⁻¹⁰⁰; equal in 40 digits at 2 random points"
+)
+PROVEN_BY_IDENTITY_TEST_AND_ALGEBRA = N_(
+    "proven by identity test mod 2⁶¹−1, error < 2⁻¹⁰⁰ and by SymPy's algebra; equal in 40 "
+    "digits at 2 random points"
+)
+PARTLY_PROVEN_BY_IDENTITY_TEST = N_(
+    "equal in 40 digits at 2 random points; {shown} of {total} elements proven by identity "
+    "test mod 2⁶¹−1, error < 2⁻¹⁰⁰"
+)
+REVERSE_MODE = N_("reverse mode over statements")
+"""The origin of a gradient derived over the statements (a one-map layer's is its form's)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +126,14 @@ class Gradient:
 
     @property
     def origin(self) -> str:
-        return self.local.origin if self.local is not None else "reverse mode over statements"
+        """Where the formula comes from, in English (``"plain derivative, the output y
+        substituted"``)."""
+        return self.local.origin if self.local is not None else REVERSE_MODE
+
+    @property
+    def origin_text(self) -> str:
+        """:attr:`origin` in the current language, for printing."""
+        return self.local.origin_text if self.local is not None else tr(REVERSE_MODE)
 
 
 @dataclass(frozen=True, repr=False)
@@ -167,13 +197,16 @@ def derive(layer: Layer | str) -> Derivation:
 
         layer = catalog[layer]
     if not isinstance(layer, Layer):
-        raise SymgradError(f"cannot derive {layer!r}: expected a layer or a catalog name")
+        raise SymgradError(
+            tr("cannot derive {layer!r}: expected a layer or a catalog name").format(layer=layer)
+        )
     try:
         return _derive(layer)
     except (SymgradError, KeyboardInterrupt, MemoryError, RecursionError):
         raise
     except Exception as err:  # SymPy can fail almost anywhere; the user sees one line
-        raise unexpected(f"{layer.name}: cannot derive the backward", err) from err
+        what = tr("{layer}: cannot derive the backward").format(layer=layer.name)
+        raise unexpected(what, err) from err
 
 
 @functools.lru_cache(maxsize=256)
@@ -501,8 +534,10 @@ def _gradient(
     steps = [s for s in backward.steps if s.operand.name == tensor.name]
     if not steps:
         raise DerivationError(
-            f"{layer.name}: the output does not depend on {tensor.name}; a gradient of 0 "
-            "everywhere is almost always a mistake in the declaration"
+            tr(
+                "{layer}: the output does not depend on {name}; a gradient of 0 everywhere is "
+                "almost always a mistake in the declaration"
+            ).format(layer=layer.name, name=tensor.name)
         )
     local = None
     if len(layer.statements) == 1 and maps:
@@ -651,10 +686,10 @@ def _check_at(
     if k > 0:
         return sizes, IN_DIGITS
     if all(g.local is not None and g.expr == g.staged for g in gradients):
-        return sizes, f"proven as a scalar identity of the map; {IN_DIGITS}"
+        return sizes, PROVEN_AS_SCALAR_IDENTITY
     if maxima:
-        return sizes, f"proven by SymPy's algebra away from ties; {IN_DIGITS}"
-    return sizes, f"proven by SymPy's algebra; {IN_DIGITS}"
+        return sizes, PROVEN_AWAY_FROM_TIES
+    return sizes, PROVEN_BY_ALGEBRA
 
 
 def _check_by_evaluation(
@@ -704,13 +739,13 @@ def _check_by_evaluation(
                 raise _disagreement(layer, g, index, sizes, got, want)
     shown = sum(zero[pairs:])
     if shown == len(rows):
-        return f"proven by {IDENTITY_TEST}; {IN_DIGITS}"
+        return PROVEN_BY_IDENTITY_TEST
     if k > 0:
-        return f"{IN_DIGITS}; {shown} of {len(rows)} elements proven by {IDENTITY_TEST}"
+        return PARTLY_PROVEN_BY_IDENTITY_TEST.format(shown=shown, total=len(rows))
     for (g, index, got, symbol), z in zip(rows, zero[pairs:]):
         if not z:  # what the modular test could not show, SymPy's algebra proves
             _prove(layer, g, index, sizes, got, differentiate(loss, symbol))
-    return f"proven by {IDENTITY_TEST} and by SymPy's algebra; {IN_DIGITS}"
+    return PROVEN_BY_IDENTITY_TEST_AND_ALGEBRA
 
 
 def _loss(c: Concrete) -> sympy.Expr:
@@ -822,15 +857,24 @@ def _disagreement(
     b: object,
 ) -> DerivationError:
     where = ", ".join(f"{a}={v}" for a, v in sizes.items())
-    what = (
-        "the forward as generated code computes it disagrees with the declared one"
-        if g is None
-        else f"{g.name} = {g.expr} disagrees with plain differentiation"
+    values = {
+        "layer": layer.name,
+        "sizes": where,
+        "element": list(index),
+        "got": sympy.N(a, 8),
+        "want": sympy.N(b, 8),
+    }
+    if g is None:
+        message = tr(
+            "{layer}: the forward as generated code computes it disagrees with the declared one "
+            "at {sizes}, element {element} ({got} vs {want}); symgrad does not return it"
+        )
+        return DerivationError(message.format(**values))
+    message = tr(
+        "{layer}: {gradient} = {formula} disagrees with plain differentiation at {sizes}, "
+        "element {element} ({got} vs {want}); symgrad does not return it"
     )
-    return DerivationError(
-        f"{layer.name}: {what} at {where}, element {list(index)} ({sympy.N(a, 8)} vs "
-        f"{sympy.N(b, 8)}); symgrad does not return it"
-    )
+    return DerivationError(message.format(gradient=g.name, formula=g.expr, **values))
 
 
 def _prove(
@@ -845,8 +889,10 @@ def _prove(
     if difference != 0 and not _zero(difference):
         where = ", ".join(f"{a}={v}" for a, v in sizes.items())
         raise DerivationError(
-            f"{layer.name}: {g.name} could not be proven equal to plain differentiation at "
-            f"{where}, element {list(index)}"
+            tr(
+                "{layer}: {gradient} could not be proven equal to plain differentiation at "
+                "{sizes}, element {element}"
+            ).format(layer=layer.name, gradient=g.name, sizes=where, element=list(index))
         )
 
 

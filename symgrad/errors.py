@@ -28,8 +28,12 @@ def unexpected(what: str, err: BaseException) -> DerivationError:
     ``SYMGRAD_DEBUG=1`` to get the traceback instead."""
     import os
 
+    from symgrad.i18n import tr  # here: symgrad.i18n imports this module
+
     if os.environ.get("SYMGRAD_DEBUG"):
         raise err
     return DerivationError(
-        f"{what}: {one_line(err)} (an internal failure; SYMGRAD_DEBUG=1 shows where)"
+        tr("{what}: {error} (an internal failure; SYMGRAD_DEBUG=1 shows where)").format(
+            what=what, error=one_line(err)
+        )
     )

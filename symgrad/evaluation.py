@@ -38,6 +38,7 @@ from symgrad.constants import exact
 from symgrad.errors import SymgradError
 from symgrad.functions import to_elementary
 from symgrad.graph import Graph, Node, build_graph
+from symgrad.i18n import columns, tr
 from symgrad.parse import parse_expr, parse_written
 
 
@@ -64,16 +65,17 @@ class GraphEvaluation:
             (str(n.symbol), str(n.local), n.op, fmt(self.node_values[n.symbol]))
             for n in self.graph.nodes
         ]
-        return _columns(rows)
+        return columns(rows)
 
     def gradient_lines(self) -> list[str]:
-        return _columns([(str(v), fmt(self.gradients[v])) for v in self.graph.inputs])
+        return columns([(str(v), fmt(self.gradients[v])) for v in self.graph.inputs])
 
     def text(self) -> str:
         out = self.graph.output
-        lines = ["forward (node = expression  [operation]  value):"]
+        lines = [tr("forward (node = expression  [operation]  value):")]
         lines += ["  " + row for row in self.node_lines()]
-        lines += ["", f"{out} = {fmt(self.value)}", "", f"backward (∂{out}/∂input):"]
+        lines += ["", f"{out} = {fmt(self.value)}", ""]
+        lines += [tr("backward (∂{output}/∂input):").format(output=out)]
         lines += ["  " + row for row in self.gradient_lines()]
         return "\n".join(lines)
 
@@ -107,14 +109,18 @@ def evaluate_graph(text: str, at: list[str], output: str | None = None) -> Graph
     output_symbol = sympy.Symbol(output or name.strip() or "out")
     inputs = tuple(sympy.Symbol(n, real=True) for n in tree.names())
     if output_symbol.name in tree.names():
-        raise SymgradError(f"the output name {output_symbol} is also an input")
+        raise SymgradError(tr("the output name {name} is also an input").format(name=output_symbol))
     values = _bind(at, inputs)
     graph = build_graph(tree, inputs, output_symbol)
     try:
         return _evaluate(graph, values)
     except (ValueError, TypeError, ZeroDivisionError, ArithmeticError) as err:
         message = str(err).strip().replace("\n", " ")
-        raise SymgradError(f"cannot evaluate the graph of {rhs.strip()!r}: {message}") from None
+        raise SymgradError(
+            tr("cannot evaluate the graph of {expression}: {reason}").format(
+                expression=repr(rhs.strip()), reason=message
+            )
+        ) from None
 
 
 def _evaluate(graph: Graph, values: dict[sympy.Symbol, sympy.Expr]) -> GraphEvaluation:
@@ -123,7 +129,8 @@ def _evaluate(graph: Graph, values: dict[sympy.Symbol, sympy.Expr]) -> GraphEval
     known: dict[sympy.Symbol, sympy.Expr] = dict(values)
     for n in graph.nodes:
         value = _exact(_numeric(n.local).xreplace(known))
-        _check(value, f"node {n.symbol} = {_shown(n.value)}", point, n.local, known, graph)
+        what = tr("node {node} = {expression}").format(node=n.symbol, expression=_shown(n.value))
+        _check(value, what, point, n.local, known, graph)
         known[n.symbol] = value
     adjoints: dict[sympy.Symbol, sympy.Expr] = {graph.output: sympy.S.One}
     for n in reversed(graph.nodes):
@@ -136,9 +143,7 @@ def _evaluate(graph: Graph, values: dict[sympy.Symbol, sympy.Expr]) -> GraphEval
     node_gradients = {s: _exact(adjoints.get(s, sympy.S.Zero)) for s in sources}
     for v in graph.inputs:
         if not node_gradients[v].is_finite:
-            raise SymgradError(
-                f"the gradient of {v} is not finite at {point} (a kink or a pole at this point)"
-            )
+            raise SymgradError(_not_finite(tr("the gradient of {input}").format(input=v), point))
     node_values = {n.symbol: known[n.symbol] for n in graph.nodes}
     gradients = {v: node_gradients[v] for v in graph.inputs}
     return GraphEvaluation(graph, values, node_values, gradients, node_gradients)
@@ -152,12 +157,28 @@ def _check(
     known: dict[sympy.Symbol, sympy.Expr],
     graph: Graph,
 ) -> None:
-    """Raise, naming ``what`` and why, unless ``value`` (``expr`` at ``known``) is real, finite."""
+    """Raise, naming ``what`` and why, unless ``value`` (``expr`` at ``known``) is real, finite.
+
+    ``what`` is a noun phrase, already translated: ``node u1 = log(x)``."""
     if value.is_finite is not True:
-        kind = "undefined, as 0/0 is" if value is sympy.nan else "infinite"
-        raise SymgradError(f"{what} is not finite at {point} ({kind})")
+        if value is sympy.nan:
+            message = tr("{what} is not finite at {point} (undefined, as 0/0 is)")
+        else:
+            message = tr("{what} is not finite at {point} (infinite)")
+        raise SymgradError(message.format(what=what, point=point))
     if not _is_real(value):
-        raise SymgradError(f"{what} is not real at {point} ({_why_complex(expr, known, graph)})")
+        raise SymgradError(
+            tr("{what} is not real at {point} ({reason})").format(
+                what=what, point=point, reason=_why_complex(expr, known, graph)
+            )
+        )
+
+
+def _not_finite(what: str, point: str) -> str:
+    """The message for a gradient ``what`` (a translated noun phrase) that is infinite."""
+    return tr("{what} is not finite at {point} (a kink or a pole at this point)").format(
+        what=what, point=point
+    )
 
 
 def _check_slope(
@@ -171,9 +192,11 @@ def _check_slope(
 ) -> None:
     """Raise unless the local derivative ∂n/∂arg is real and finite at this point."""
     which = arg if arg in graph.inputs else f"{arg} = {_shown(graph.node(arg).value)}"
-    what = f"the gradient of {which} (∂{n.symbol}/∂{arg} = {_shown(local)} at node {n.symbol})"
+    what = tr("the gradient of {input} (∂{node}/∂{argument} = {local} at node {node})").format(
+        input=which, node=n.symbol, argument=arg, local=_shown(local)
+    )
     if slope.is_finite is not True:
-        raise SymgradError(f"{what} is not finite at {point} (a kink or a pole at this point)")
+        raise SymgradError(_not_finite(what, point))
     _check(slope, what, point, local, known, graph)
 
 
@@ -186,7 +209,8 @@ def _is_real(value: sympy.Expr) -> bool:
 
 
 def _why_complex(expr: sympy.Expr, known: dict[sympy.Symbol, sympy.Expr], graph: Graph) -> str:
-    """The first operation in ``expr`` that takes real numbers to a complex one, in words."""
+    """The first operation in ``expr`` that takes real numbers to a complex one, in words, with
+    the offending argument and its value where the message does not show them already."""
     for e in sympy.postorder_traversal(_numeric(expr)):
         if not isinstance(e, sympy.log | sympy.Pow) or not e.free_symbols:
             continue
@@ -194,24 +218,34 @@ def _why_complex(expr: sympy.Expr, known: dict[sympy.Symbol, sympy.Expr], graph:
         if not all(_is_real(a) for a in args) or _is_real(_exact(e.xreplace(known))):
             continue
         if isinstance(e, sympy.log):
-            return "log of a negative number" + _which(e.args[0], args[0], graph)
+            which = _which(e.args[0], args[0], graph)
+            if which:
+                return tr("log of a negative number: {argument}").format(argument=which)
+            return tr("log of a negative number")
         base, exponent = e.args
+        which = _which(base, args[0], graph)
         if exponent == sympy.S.Half:
-            return "square root of a negative number" + _which(base, args[0], graph)
+            if which:
+                return tr("square root of a negative number: {argument}").format(argument=which)
+            return tr("square root of a negative number")
         power = exponent if exponent.is_number else fmt(args[1])
-        return f"a negative number to the power {power}" + _which(base, args[0], graph)
-    return "its value is complex"
+        if which:
+            return tr("a negative number to the power {power}: {argument}").format(
+                power=power, argument=which
+            )
+        return tr("a negative number to the power {power}").format(power=power)
+    return tr("its value is complex")
 
 
 def _which(arg: sympy.Expr, value: sympy.Expr, graph: Graph) -> str:
-    """``": x - 2 = -1"``: the offending argument and its value, unless it is an input or a
+    """``"x - 2 = -1"``: the offending argument and its value; ``""`` where it is an input or a
     constant (the message shows those already)."""
     if arg in graph.inputs or arg.is_number:
         return ""
     shown = graph.in_inputs(arg)
     if arg == graph.output:
         shown = graph.nodes[-1].value
-    return f": {_shown(shown)} = {fmt(value)}"
+    return f"{_shown(shown)} = {fmt(value)}"
 
 
 def _numeric(e: sympy.Expr) -> sympy.Expr:
@@ -238,20 +272,34 @@ def _bind(at: list[str], inputs: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol,
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SymgradError(f"--at takes NAME=VALUE, got {item!r}")
+            raise SymgradError(tr("--at takes NAME=VALUE, got {item}").format(item=repr(item)))
         if key not in names:
             raise SymgradError(
-                f"{key!r} does not occur in the expression (its inputs: {', '.join(names)})"
+                tr("{name} does not occur in the expression (its inputs: {inputs})").format(
+                    name=repr(key), inputs=", ".join(names)
+                )
             )
         number = exact(parse_expr(value))
         if not number.is_number:
-            raise SymgradError(f"the value of {key} must be a number, got {value!r}")
+            raise SymgradError(
+                tr("the value of {name} must be a number, got {value}").format(
+                    name=key, value=repr(value)
+                )
+            )
         if not _is_real(number):
-            raise SymgradError(f"the value of {key} must be a real number, got {value!r}")
+            raise SymgradError(
+                tr("the value of {name} must be a real number, got {value}").format(
+                    name=key, value=repr(value)
+                )
+            )
         values[names[key]] = number
     missing = [n for n in names if names[n] not in values]
     if missing:
-        raise SymgradError(f"no value for {', '.join(missing)} (give --at {missing[0]}=VALUE)")
+        raise SymgradError(
+            tr("no value for {names} (give --at {first}=VALUE)").format(
+                names=", ".join(missing), first=missing[0]
+            )
+        )
     return values
 
 
@@ -262,7 +310,7 @@ def _tex_name(symbol: sympy.Symbol) -> str:
 def _exact(e: sympy.Expr) -> sympy.Expr:
     e = sympy.nsimplify(e) if e.is_Float else sympy.simplify(e) if not e.is_Rational else e
     if not e.is_number:
-        raise SymgradError(f"cannot evaluate {e}")
+        raise SymgradError(tr("cannot evaluate {expression}").format(expression=e))
     return e
 
 
@@ -286,8 +334,3 @@ def fmt(v: sympy.Expr) -> str:
     if value.imag:
         return str(v)
     return f"{value.real:.12g}"
-
-
-def _columns(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

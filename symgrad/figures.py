@@ -46,12 +46,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 import sympy
 
 from symgrad.evaluation import GraphEvaluation, fmt
 from symgrad.graph import Graph
+from symgrad.i18n import current, tr
 
 __all__ = ["Box", "Disc", "Edge", "Label", "Layout", "graph_svg", "graph_tikz", "layout"]
 
@@ -62,7 +64,7 @@ OP_FONT_SIZE = 16.0
 CHAR_WIDTH = 0.64
 """Width of an ordinary character, in em. DejaVu Sans digits are 0.636 em; Arial's are less."""
 WIDE_CHARS = frozenset("mwMW@%×")
-"""Characters counted as a full em wide."""
+"""Characters counted as a full em wide (and every CJK character: :func:`_is_wide`)."""
 ASCENT, DESCENT = 0.8, 0.25
 """How far a text box reaches above and below its baseline, in em."""
 LABEL_GAP = 5.0
@@ -89,7 +91,17 @@ def text_width(text: str, size: float = FONT_SIZE) -> float:
     >>> text_width("715"), text_width("×")
     (24.96, 13.0)
     """
-    return sum(size * (1.0 if c in WIDE_CHARS else CHAR_WIDTH) for c in text)
+    return sum(size * (1.0 if _is_wide(c) else CHAR_WIDTH) for c in text)
+
+
+def _is_wide(c: str) -> bool:
+    """Whether ``c`` is counted as a full em: :data:`WIDE_CHARS`, and the CJK characters of a
+    translated title or caption (East Asian wide or full-width).
+
+    >>> _is_wide("m"), _is_wide("a"), _is_wide("順"), _is_wide("，")
+    (True, False, True, True)
+    """
+    return c in WIDE_CHARS or unicodedata.east_asian_width(c) in ("W", "F")
 
 
 @dataclass(frozen=True)
@@ -211,7 +223,9 @@ def layout(evaluation: GraphEvaluation) -> Layout:
     discs = tuple(_disc(grid, n.symbol, n.op) for n in graph.nodes)
     labels = _names(grid) + _stem_labels(grid, stems)
     edges = _edges(grid, {d.name: d for d in discs})
-    title = f"Computational graph of {graph.output} = {graph.nodes[-1].value}"
+    title = tr("Computational graph of {output} = {expression}").format(
+        output=graph.output, expression=graph.nodes[-1].value
+    )
     return Layout(title, _extent(discs, labels, edges), discs, labels, edges)
 
 
@@ -428,19 +442,71 @@ def _extent(discs: tuple[Disc, ...], labels: tuple[Label, ...], edges: tuple[Edg
 # SVG ------------------------------------------------------------------------------------------
 
 
+LEGEND_SIZE = 11.0
+"""Font size of the legend under an SVG graph."""
+
+# The fonts of a figure: Latin ones first (the numbers and names), then the CJK fonts of each
+# system (Noto on Linux, as Debian's fonts-noto-cjk installs it; macOS; Windows), the reader's
+# language first, so that a character shared by the three (計, 图) takes that language's form.
+LATIN_FONTS = ("Helvetica", "Arial", "DejaVu Sans")
+CJK_FONTS = {
+    "ja": ("Noto Sans CJK JP", "Hiragino Sans", "Yu Gothic", "Meiryo"),
+    "zh": ("Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei"),
+    "ko": ("Noto Sans CJK KR", "Apple SD Gothic Neo", "Malgun Gothic"),
+}
+
+
+def font_family(lang: str) -> str:
+    """The SVG ``font-family`` for a figure in ``lang``.
+
+    >>> font_family("ko").split(", ")[3:5]
+    ['Noto Sans CJK KR', 'Apple SD Gothic Neo']
+    """
+    order = [lang, *(k for k in CJK_FONTS if k != lang)] if lang in CJK_FONTS else list(CJK_FONTS)
+    return ", ".join([*LATIN_FONTS, *(f for k in order for f in CJK_FONTS[k]), "sans-serif"])
+
+
+def svg_root(box: Box) -> str:
+    """The opening ``<svg>`` tag of a figure in the current language: its size, fonts and
+    ``xml:lang`` (which a browser reads to pick the glyph forms of that language)."""
+    lang = current()
+    w, h = box.x1 - box.x0, box.y1 - box.y0
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xml:lang="{lang}"'
+        f' viewBox="{_n(box.x0)} {_n(box.y0)} {_n(w)} {_n(h)}" width="{_n(w)}" height="{_n(h)}"'
+        f' font-family="{font_family(lang)}" font-size="{_n(FONT_SIZE)}">'
+    )
+
+
+def _legend(box: Box, output: str) -> tuple[Label, ...]:
+    """The two lines under the graph that say what its numbers are, in the reader's language."""
+    x, y = box.x0 + MARGIN, box.y1 + ASCENT * LEGEND_SIZE
+    above = tr("forward: the value above each arrow")
+    below = tr("backward: ∂{output}/∂(source) below it, in red").format(output=output)
+    return (
+        Label(above, x, y, "start", "legend", LEGEND_SIZE),
+        Label(below, x, y + 1.5 * LEGEND_SIZE, "start", "legend-grad", LEGEND_SIZE),
+    )
+
+
 def graph_svg(evaluation: GraphEvaluation) -> str:
-    """The figure as a standalone SVG document."""
+    """The figure as a standalone SVG document, with a legend under it."""
     lay = layout(evaluation)
-    b = lay.box
-    w, h = b.x1 - b.x0, b.y1 - b.y0
     out = str(evaluation.graph.output)
+    legend = _legend(lay.box, out)
+    b = lay.box
+    b = Box(
+        b.x0, b.y0, max(b.x1, *(lab.box.x1 + MARGIN for lab in legend)), legend[-1].box.y1 + MARGIN
+    )
+    w, h = b.x1 - b.x0, b.y1 - b.y0
+    desc = tr("Forward values above each arrow, ∂{output}/∂(source) below in red.").format(
+        output=out
+    )
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{_n(b.x0)} {_n(b.y0)} {_n(w)} {_n(h)}"'
-        f' width="{_n(w)}" height="{_n(h)}" font-family="Helvetica, Arial, DejaVu Sans,'
-        f' sans-serif" font-size="{_n(FONT_SIZE)}">',
+        svg_root(b),
         f"<title>{_xml(lay.title)}</title>",
-        f"<desc>{_xml(f'Forward values above each arrow, ∂{out}/∂(source) below in red.')}</desc>",
+        f"<desc>{_xml(desc)}</desc>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="10"'
         ' markerHeight="10" markerUnits="userSpaceOnUse" orient="auto">'
         '<path d="M0,1 L10,5 L0,9 z" fill="black"/></marker></defs>',
@@ -454,6 +520,9 @@ def graph_svg(evaluation: GraphEvaluation) -> str:
         "</g>",
         '<g class="labels">',
         *(_svg_text(lab) for lab in lay.labels),
+        "</g>",
+        '<g class="legend">',
+        *(_svg_text(lab) for lab in legend),
         "</g>",
         "</svg>",
     ]
@@ -477,7 +546,7 @@ def _svg_disc(d: Disc) -> str:
 
 
 def _svg_text(lab: Label) -> str:
-    fill = f' fill="{RED}"' if lab.role == "grad" else ""
+    fill = f' fill="{RED}"' if lab.role in ("grad", "legend-grad") else ""
     size = f' font-size="{_n(lab.size)}"' if lab.size != FONT_SIZE else ""
     return (
         f'<text class="{lab.role}" x="{_n(lab.x)}" y="{_n(lab.y)}"'

@@ -44,8 +44,21 @@ from typing import TYPE_CHECKING
 
 import sympy
 
-from symgrad.figures import ASCENT, DESCENT, FONT_SIZE, MARGIN, RED, Box, Label, _n, _svg_text, _xml
+from symgrad.figures import (
+    ASCENT,
+    DESCENT,
+    FONT_SIZE,
+    MARGIN,
+    RED,
+    Box,
+    Label,
+    _n,
+    _svg_text,
+    _xml,
+    svg_root,
+)
 from symgrad.figures import text_width as _width
+from symgrad.i18n import tr, tr_n
 from symgrad.statements.gather import Gather, window_of
 from symgrad.tensors import axis_size, index_symbol
 
@@ -110,9 +123,12 @@ class IndexMap:
         if cell not in self.forward:
             oh, ow = self.output_axes
             raise ValueError(
-                f"cell {cell} is outside the output grid: ({oh}, {ow}) must lie in "
-                f"{self.out_shape[0]}×{self.out_shape[1]}, 0 ≤ {oh} < {self.out_shape[0]} "
-                f"and 0 ≤ {ow} < {self.out_shape[1]}"
+                tr(
+                    "cell {cell} is outside the output grid: ({row}, {column}) must lie in "
+                    "{rows}×{columns}, 0 ≤ {row} < {rows} and 0 ≤ {column} < {columns}"
+                ).format(
+                    cell=cell, row=oh, column=ow, rows=self.out_shape[0], columns=self.out_shape[1]
+                )
             )
         return self.forward[cell]
 
@@ -153,9 +169,11 @@ class IndexMap:
         if not self.inside(dcell):
             h, w = self.source_axes
             raise ValueError(
-                f"dcell {dcell} is outside the input: ({h}, {w}) must lie in "
-                f"{self.shape[0]}×{self.shape[1]}, 0 ≤ {h} < {self.shape[0]} and "
-                f"0 ≤ {w} < {self.shape[1]} (the padding has no gradient)"
+                tr(
+                    "dcell {cell} is outside the input: ({row}, {column}) must lie in "
+                    "{rows}×{columns}, 0 ≤ {row} < {rows} and 0 ≤ {column} < {columns} "
+                    "(the padding has no gradient)"
+                ).format(cell=dcell, row=h, column=w, rows=self.shape[0], columns=self.shape[1])
             )
 
 
@@ -166,7 +184,11 @@ def index_map(g: Gather, sizes: Mapping[str, int], constants: Mapping[str, int])
     """
     window = window_of(g)
     if window is None:
-        raise ValueError(f"{g!r} is not a sliding window over two axes: nothing to draw")
+        raise ValueError(
+            tr("{gather} is not a sliding window over two axes: nothing to draw").format(
+                gather=repr(g)
+            )
+        )
     outputs, windows = window.outputs, window.windows
     spatial = tuple(
         a for a, i in zip(g.source.axes, g.indices) if index_symbol(outputs[0]) in i.free_symbols
@@ -177,7 +199,11 @@ def index_map(g: Gather, sizes: Mapping[str, int], constants: Mapping[str, int])
     names = sorted({s.name for i in g.indices for s in i.free_symbols if s not in targets})
     missing = [c for c in names if c not in constants]
     if missing:
-        raise ValueError(f"constants {missing} are needed to draw {g!r}")
+        raise ValueError(
+            tr("constants {names} are needed to draw {gather}").format(
+                names=missing, gather=repr(g)
+            )
+        )
     fixed = {sympy.Symbol(c): sympy.Integer(constants[c]) for c in names}
     lead = [a for a in g.target.axes if a not in (*outputs, *windows)]
     fixed.update({index_symbol(a): sympy.Integer(0) for a in lead})
@@ -186,10 +212,18 @@ def index_map(g: Gather, sizes: Mapping[str, int], constants: Mapping[str, int])
     pad = int(sympy.sympify(window.pad).xreplace(fixed))
     stride = sympy.sympify(window.stride).xreplace(fixed)
     if not (stride.is_Integer and stride > 0 and pad >= 0):
-        raise ValueError(f"stride {stride} and pad {pad}: a positive and a non-negative integer")
+        raise ValueError(
+            tr("stride {stride} and pad {pad}: a positive and a non-negative integer").format(
+                stride=stride, pad=pad
+            )
+        )
     fits = tuple((n + 2 * pad - k) // int(stride) + 1 for n, k in zip(shape, kernel))
     if min(fits) < 1:
-        raise ValueError(f"a {kernel} window does not fit a {shape} input padded by {pad}")
+        raise ValueError(
+            tr("a {kernel} window does not fit a {shape} input padded by {pad}").format(
+                kernel=kernel, shape=shape, pad=pad
+            )
+        )
     out_shape = tuple(int(sizes.get(axis_size(o).name, f)) for o, f in zip(outputs, fits))
     positions = [g.indices[g.source.axes.index(a)] for a in spatial]
     forward: dict[Cell, dict[Cell, Cell]] = {}
@@ -200,14 +234,22 @@ def index_map(g: Gather, sizes: Mapping[str, int], constants: Mapping[str, int])
             at.update({index_symbol(a): sympy.Integer(v) for a, v in zip(windows, k)})
             p = [sympy.sympify(e).xreplace(at) for e in positions]
             if not all(v.is_Integer for v in p):
-                raise ValueError(f"{g!r} reads a position that is not an integer: {p}")
+                raise ValueError(
+                    tr("{gather} reads a position that is not an integer: {position}").format(
+                        gather=repr(g), position=p
+                    )
+                )
             window_cells[k] = (int(p[0]), int(p[1]))
         forward[o] = window_cells
     read = [p for w in forward.values() for p in w.values()]
     rows = range(-pad, shape[0] + pad)
     cols = range(-pad, shape[1] + pad)
     if any(p[0] not in rows or p[1] not in cols for p in read):
-        raise ValueError(f"an output grid of {out_shape} reads beyond the padding ({pad})")
+        raise ValueError(
+            tr("an output grid of {shape} reads beyond the padding ({pad})").format(
+                shape=out_shape, pad=pad
+            )
+        )
     return IndexMap(
         g,
         spatial,
@@ -228,10 +270,16 @@ def _sizes(sizes: Mapping[str, int], axes: Iterable[str]) -> Cell:
     names = [axis_size(a).name for a in axes]
     missing = [n for n in names if n not in sizes]
     if missing:
-        raise ValueError(f"sizes {missing} are needed (sizes are named like {names})")
+        raise ValueError(
+            tr("sizes {missing} are needed (sizes are named like {names})").format(
+                missing=missing, names=names
+            )
+        )
     values = tuple(int(sizes[n]) for n in names)
     if min(values) < 1:
-        raise ValueError(f"sizes {dict(zip(names, values))} must be positive")
+        raise ValueError(
+            tr("sizes {sizes} must be positive").format(sizes=dict(zip(names, values)))
+        )
     return values[0], values[1]
 
 
@@ -267,9 +315,15 @@ def index_map_svg(
     for k, p in window.items():
         x_states[p] = ("read" if m.inside(p) else "read-pad", f"{k[0]},{k[1]}")
     forward = _panel(
-        "forward",
+        tr("forward"),
         (
-            _Grid(f"{source} (padded by {_pad(m)})", (h, w), m, x_states, True),
+            _Grid(
+                tr("{tensor} (padded by {pad})").format(tensor=source, pad=_pad(m)),
+                (h, w),
+                m,
+                x_states,
+                True,
+            ),
             _Grid(f"{target}[{oh}, {ow}]", (oh, ow), m, {cell: ("picked", "")}, False),
         ),
         _forward_caption(m, cell, source, target),
@@ -279,7 +333,7 @@ def index_map_svg(
         offsets.setdefault(o, []).append(k)
     out_states = {o: ("gathered", ";".join(f"{a},{b}" for a, b in ks)) for o, ks in offsets.items()}
     backward = _panel(
-        f"backward (d{source})",
+        tr("backward ({gradient})").format(gradient=f"d{source}"),
         (
             _Grid(f"d{source}", (h, w), m, {dcell: ("dpicked", "")}, True),
             _Grid(f"d{target}[{oh}, {ow}]", (oh, ow), m, out_states, False),
@@ -305,7 +359,11 @@ def _as_cell(value: object, what: str) -> Cell:
             return int(row), int(column)
     except (TypeError, ValueError):
         pass
-    raise ValueError(f"{what} {value!r} is not a (row, column) pair of integers")
+    raise ValueError(
+        tr("{name} {value} is not a (row, column) pair of integers").format(
+            name=what, value=repr(value)
+        )
+    )
 
 
 def example_svg(d: Derivation) -> str:
@@ -318,7 +376,7 @@ def example_svg(d: Derivation) -> str:
     """
     g = next((s for s in d.forward if isinstance(s, Gather) and window_of(s)), None)
     if g is None:
-        raise ValueError(f"{d.name} has no sliding-window gather to draw")
+        raise ValueError(tr("{layer} has no sliding-window gather to draw").format(layer=d.name))
     window = window_of(g)
     constants = {}
     for expr, value in ((window.stride, 2), (window.pad, 1)):
@@ -499,7 +557,7 @@ def _forward_caption(m: IndexMap, cell: Cell, source: str, target: str) -> str:
     text = f"{target}[{cell[0]}, {cell[1]}, {fh}, {fw}] = {source}[{_affine(fh, start[0])}, "
     text += f"{_affine(fw, start[1])}]"
     padding = sum(not m.inside(p) for p in m.forward[cell].values())
-    return text + ("; the padding reads 0" if padding else "")
+    return tr("{formula}; the padding reads 0").format(formula=text) if padding else text
 
 
 def _backward_caption(m: IndexMap, dcell: Cell, source: str, target: str) -> str:
@@ -520,10 +578,11 @@ def _backward_caption(m: IndexMap, dcell: Cell, source: str, target: str) -> str
         else:
             parts.append(f"({_num(int(constant * stride))} − {k})/{stride}")
     fh, fw = m.window_axes
-    return (
+    formula = (
         f"d{source}[{dcell[0]}, {dcell[1]}] = Σ_({fh}, {fw}) d{target}[{parts[0]}, {parts[1]}, "
-        f"{fh}, {fw}] (integer, in range)"
+        f"{fh}, {fw}]"
     )
+    return tr("{formula} (integer, in range)").format(formula=formula)
 
 
 # SVG ------------------------------------------------------------------------------------------
@@ -543,19 +602,31 @@ def _document(
 ) -> str:
     w, h = b.x1 - b.x0, b.y1 - b.y0
     source, target = m.gather.source.name, m.gather.target.name
-    title = f"Index map of {m.gather!r}"
-    desc = (
+    title = tr("Index map of {gather}").format(gather=repr(m.gather))
+    sizes = (
         f"H×W = {m.shape[0]}×{m.shape[1]}, FH×FW = {m.kernel[0]}×{m.kernel[1]}, "
-        f"{', '.join(f'{c} = {v}' for c, v in m.constants)}. "
-        f"Forward: the window of {target}[{cell[0]}, {cell[1]}] in {source}, offsets (fh, fw) "
-        f"in its cells. Backward: the {count} cells of d{target} that d{source}[{dcell[0]}, "
-        f"{dcell[1]}] gathers, with the offset each meets it at."
+        f"{', '.join(f'{c} = {v}' for c, v in m.constants)}."
+    )
+    forward = tr("Forward: the window of {cell} in {source}, offsets (fh, fw) in its cells.")
+    backward = tr_n(
+        "Backward: the {count} cell of {gradient} that {cell} gathers, with the offset it meets "
+        "it at.",
+        "Backward: the {count} cells of {gradient} that {cell} gathers, with the offset each "
+        "meets it at.",
+        count,
+    )
+    desc = " ".join(
+        (
+            sizes,
+            forward.format(cell=f"{target}[{cell[0]}, {cell[1]}]", source=source),
+            backward.format(
+                count=count, gradient=f"d{target}", cell=f"d{source}[{dcell[0]}, {dcell[1]}]"
+            ),
+        )
     )
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{_n(b.x0)} {_n(b.y0)} {_n(w)} {_n(h)}"'
-        f' width="{_n(w)}" height="{_n(h)}" font-family="Helvetica, Arial, DejaVu Sans,'
-        f' sans-serif" font-size="{_n(FONT_SIZE)}">',
+        svg_root(b),
         f"<title>{_xml(title)}</title>",
         f"<desc>{_xml(desc)}</desc>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="10"'

@@ -23,6 +23,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from symgrad.i18n import tr
+
 __all__ = ["KatexResult", "ensure_katex", "find_katex", "tool_dir", "validate", "version"]
 
 #: Seconds allowed for ``npm ci`` by :func:`ensure_katex`.
@@ -81,7 +83,11 @@ def ensure_katex(install: bool = False, timeout: float = INSTALL_TIMEOUT) -> Pat
     _run(command, tools, None, timeout, f"`npm ci` in {tools}")
     found = find_katex()
     if found is None:
-        raise RuntimeError(f"`npm ci` in {tools} succeeded but node_modules/katex is missing")
+        raise RuntimeError(
+            tr("`npm ci` in {folder} succeeded but node_modules/katex is missing").format(
+                folder=tools
+            )
+        )
     return found
 
 
@@ -107,9 +113,11 @@ def validate(
     try:
         raw = json.loads(out)
     except json.JSONDecodeError as exc:
-        raise RuntimeError(f"check.js wrote something that is not JSON: {exc}") from None
+        raise RuntimeError(
+            tr("check.js wrote something that is not JSON: {reason}").format(reason=exc)
+        ) from None
     if not isinstance(raw, list) or [r.get("id") for r in raw] != [i["id"] for i in items]:
-        raise RuntimeError("check.js did not answer one result per fragment, in order")
+        raise RuntimeError(tr("check.js did not answer one result per fragment, in order"))
     return [KatexResult(id=r["id"], ok=bool(r["ok"]), error=r.get("error")) for r in raw]
 
 
@@ -117,7 +125,9 @@ def _require_katex() -> Path:
     tools = find_katex()
     if tools is None:
         raise RuntimeError(
-            f"KaTeX is not available: needs `node` on PATH and `npm ci` in {tool_dir()}"
+            tr("KaTeX is not available: needs `node` on PATH and `npm ci` in {folder}").format(
+                folder=tool_dir()
+            )
         )
     return tools
 
@@ -125,12 +135,15 @@ def _require_katex() -> Path:
 def _run_node(tools: Path, args: list[str], stdin: str, timeout: float = CHECK_TIMEOUT) -> str:
     node = shutil.which("node")
     if node is None:
-        raise RuntimeError("`node` is not on PATH")
+        raise RuntimeError(tr("`node` is not on PATH"))
     return _run([node, str(tools / "check.js"), *args], tools, stdin, timeout, "check.js")
 
 
 def _run(command: list[str], cwd: Path, stdin: str | None, timeout: float, what: str) -> str:
-    """Run ``command``; its stdout, or a one-line ``RuntimeError`` saying what went wrong."""
+    """Run ``command``; its stdout, or a one-line ``RuntimeError`` saying what went wrong.
+
+    ``what`` names the command, as code (``check.js``, or ``npm ci`` in a folder): it is not
+    translated."""
     try:
         proc = subprocess.run(
             command,
@@ -145,12 +158,20 @@ def _run(command: list[str], cwd: Path, stdin: str | None, timeout: float, what:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{what} ran past {timeout:g} s") from None
+        raise RuntimeError(
+            tr("{command} ran past {seconds:g} s").format(command=what, seconds=timeout)
+        ) from None
     except OSError as exc:
-        raise RuntimeError(f"cannot run {what}: {exc}") from None
+        raise RuntimeError(
+            tr("cannot run {command}: {reason}").format(command=what, reason=exc)
+        ) from None
     if proc.returncode != 0:
         raise RuntimeError(
-            f"{what} exited {proc.returncode}: {_error_line(proc.stderr, proc.stdout)}"
+            tr("{command} exited {status}: {reason}").format(
+                command=what,
+                status=proc.returncode,
+                reason=_error_line(proc.stderr, proc.stdout),
+            )
         )
     return proc.stdout
 
@@ -168,4 +189,4 @@ def _error_line(*texts: str) -> str:
             continue
         if line.startswith("check.js:") or re.search(r"\b(error|ERR!)\b|Error\b", line):
             return line
-    return lines[-1] if lines else "no output"
+    return lines[-1] if lines else tr("no output")

@@ -37,6 +37,7 @@ from symgrad import parse
 from symgrad.constants import Decimal as DecimalConstant
 from symgrad.constants import exact
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 from symgrad.program import Draw, Fact, Layer, Running, ordered
 from symgrad.statements import Contract, Map, Reduce, Statement
 from symgrad.statements.reduce import TIES
@@ -83,13 +84,19 @@ def declare(
     ``delta``): the generated forward refuses other values, and the backward may rely on it.
     """
     if not name.isidentifier():
-        raise SymgradError(f"layer name {name!r} is not a valid Python class name")
+        raise SymgradError(
+            tr("layer name {name!r} is not a valid Python class name").format(name=name)
+        )
     constants = dict(constants or {})
     roles = {n: "param" for n in params} | {n: "target" for n in targets}
     roles |= {n: "const" for n in constants}
     roles |= {n: "random" for n in (draws or {})} | {n: "state" for n in (running or {})}
     if ties not in TIES:
-        raise SymgradError(f"{name}: ties is one of {', '.join(TIES)}, not {ties!r}")
+        raise SymgradError(
+            tr("{layer}: ties is one of {choices}, not {ties!r}").format(
+                layer=name, choices=", ".join(TIES), ties=ties
+            )
+        )
     builder = _Program(name, roles, constants, ties=ties, sizes=dict(sizes or {}))
     statements = builder.parse(text)
     eval_statements = (
@@ -98,15 +105,26 @@ def declare(
     tensors = builder.roles(list(inputs), statements)
     for n in [*params, *targets]:
         if n not in {t.name for t in tensors}:
-            raise SymgradError(f"{name}: {n!r} is declared but the forward never uses it")
+            raise SymgradError(
+                tr("{layer}: {name!r} is declared but the forward never uses it").format(
+                    layer=name, name=n
+                )
+            )
     for n in shared:
         if n not in params:
-            raise SymgradError(f"{name}: {n!r} is declared shared but is not a parameter")
+            raise SymgradError(
+                tr("{layer}: {name!r} is declared shared but is not a parameter").format(
+                    layer=name, name=n
+                )
+            )
     for n in positive:
         value = constants.get(n)
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise SymgradError(
-                f"{name}: {n!r} is declared positive but is not a constant with a positive default"
+                tr(
+                    "{layer}: {name!r} is declared positive but is not a constant with a "
+                    "positive default"
+                ).format(layer=name, name=n)
             )
     values = {s.target.name for s in statements}
     return Layer(
@@ -149,13 +167,20 @@ def _size_expr(layer: str, axis: str, text: str, constants: Mapping[str, object]
             if type(node.op) in ops:
                 return ops[type(node.op)]
         raise SymgradError(
-            f"{layer}: the size of {axis} is integers, sizes and constants with + - * //: {text!r}"
+            tr(
+                "{layer}: the size of {axis} is integers, sizes and constants with + - * //: "
+                "{text!r}"
+            ).format(layer=layer, axis=axis, text=text)
         )
 
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise SymgradError(f"{layer}: cannot parse the size of {axis}: {exc.msg}") from None
+        raise SymgradError(
+            tr("{layer}: cannot parse the size of {axis}: {reason}").format(
+                layer=layer, axis=axis, reason=exc.msg
+            )
+        ) from None
     return build(tree.body)
 
 
@@ -189,7 +214,7 @@ class _Program:
         for line in _statements(text):
             self.statement(line)
         if not self.statements:
-            raise SymgradError(f"{self.layer}: the forward has no statement")
+            raise SymgradError(tr("{layer}: the forward has no statement").format(layer=self.layer))
         return self.statements
 
     def statement(self, line: str) -> None:
@@ -243,15 +268,23 @@ class _Program:
             return self.define(node.id, (), line)
         if not isinstance(node, ast.Subscript) or not isinstance(node.value, ast.Name):
             raise SymgradError(
-                f"{self.layer}: the left side must be a tensor, as in y[n, d]: {line!r}"
+                tr("{layer}: the left side must be a tensor, as in y[n, d]: {line!r}").format(
+                    layer=self.layer, line=line
+                )
             )
         return self.define(node.value.id, _axes(node.slice, line), line)
 
     def define(self, name: str, axes: tuple[str, ...], line: str) -> Tensor:
         if name in self.tensors and self.tensors[name].role != "value":
-            raise SymgradError(f"{self.layer}: {name!r} is an argument and cannot be assigned")
+            raise SymgradError(
+                tr("{layer}: {name!r} is an argument and cannot be assigned").format(
+                    layer=self.layer, name=name
+                )
+            )
         if any(s.target.name == name for s in self.statements):
-            raise SymgradError(f"{self.layer}: {name!r} is assigned twice")
+            raise SymgradError(
+                tr("{layer}: {name!r} is assigned twice").format(layer=self.layer, name=name)
+            )
         _check_name(name, self.layer)
         tensor = Tensor(name, axes, "value")
         self.tensors[name] = tensor
@@ -278,8 +311,15 @@ class _Program:
         extra = used - set(target.axes)
         if extra:
             raise SymgradError(
-                f"{self.layer}: the right side varies along {', '.join(sorted(extra))}, which "
-                f"{target.name}[{', '.join(target.axes)}] lacks (sum or mean over it?): {line!r}"
+                tr(
+                    "{layer}: the right side varies along {axes}, which {target} lacks (sum or "
+                    "mean over it?): {line!r}"
+                ).format(
+                    layer=self.layer,
+                    axes=", ".join(sorted(extra)),
+                    target=f"{target.name}[{', '.join(target.axes)}]",
+                    line=line,
+                )
             )
 
     def roles(self, order: list[str], statements: list[Statement]) -> list[Tensor]:
@@ -291,7 +331,9 @@ class _Program:
         inputs = [t for t in out if t.role == "input"]
         unknown = [n for n in order if n not in {t.name for t in inputs}]
         if unknown:
-            raise SymgradError(f"{self.layer}: no input called {unknown[0]!r}")
+            raise SymgradError(
+                tr("{layer}: no input called {name!r}").format(layer=self.layer, name=unknown[0])
+            )
         ranked = sorted(inputs, key=lambda t: order.index(t.name) if t.name in order else 99)
         return ranked + [t for t in out if t.role != "input"]
 
@@ -320,7 +362,9 @@ class _Expression(parse._Builder):
             raise
         except Exception as exc:  # SymPy may raise almost anything; users see one line
             raise SymgradError(
-                f"cannot build {self.source!r}: {parse._one_line(str(exc))}"
+                tr("cannot build {code!r}: {reason}").format(
+                    code=self.source, reason=parse._one_line(str(exc))
+                )
             ) from None
 
     def build(self, node: ast.expr, depth: int) -> parse.Written:
@@ -358,8 +402,11 @@ class _Expression(parse._Builder):
         if isinstance(expr, sympy.Symbol):
             if node.id in self.program.tensors and self.program.tensors[node.id].axes:
                 raise SymgradError(
-                    f"{self.program.layer}: write {node.id} with its axes, "
-                    f"{node.id}[{', '.join(self.program.tensors[node.id].axes)}]"
+                    tr("{layer}: write {name} with its axes, {tensor}").format(
+                        layer=self.program.layer,
+                        name=node.id,
+                        tensor=f"{node.id}[{', '.join(self.program.tensors[node.id].axes)}]",
+                    )
                 )
             tensor = self.program.reference(node.id, (), self.source)
             self.used[tensor.name] = tensor
@@ -382,23 +429,40 @@ class _Expression(parse._Builder):
 
     def tensor(self, node: ast.Subscript) -> sympy.Expr:
         if not isinstance(node.value, ast.Name):
-            raise SymgradError(f"only tensors can be indexed: {self.quote(node)}")
+            raise SymgradError(
+                tr("only tensors can be indexed: {code}").format(code=self.quote(node))
+            )
         if _positions(node.slice) is not None:
             return self.read_at(node)
         axes = tuple(self.renames.get(a, a) for a in _axes(node.slice, self.source))
         tensor = self.program.reference(node.value.id, axes, self.source)
         if len(tensor.axes) != len(axes):
             raise SymgradError(
-                f"{self.program.layer}: {tensor.name} has {len(tensor.axes)} axes "
-                f"({', '.join(tensor.axes)}), written with {len(axes)}: {self.quote(node)}"
+                tr(
+                    "{layer}: {name} has {count} axes ({axes}), written with {written}: {code}"
+                ).format(
+                    layer=self.program.layer,
+                    name=tensor.name,
+                    count=len(tensor.axes),
+                    axes=", ".join(tensor.axes),
+                    written=len(axes),
+                    code=self.quote(node),
+                )
             )
         for written, declared in zip(axes, tensor.axes):
             if written != declared and self.renamed(written, declared):
                 return self.read_at(node, _items(node.slice))
             if written != declared:
                 raise SymgradError(
-                    f"{self.program.layer}: {tensor.name} is {tensor!r}; write the same axis "
-                    f"names, or sum over a dummy axis: {self.quote(node)}"
+                    tr(
+                        "{layer}: {name} is {tensor!r}; write the same axis names, or sum over a "
+                        "dummy axis: {code}"
+                    ).format(
+                        layer=self.program.layer,
+                        name=tensor.name,
+                        tensor=tensor,
+                        code=self.quote(node),
+                    )
                 )
         self.used[tensor.name] = tensor
         return tensor.symbol
@@ -414,7 +478,9 @@ class _Expression(parse._Builder):
         unread = [a for a in target.axes if a not in used]
         if unread:
             raise SymgradError(
-                f"{self.program.layer}: {target!r} does not vary along {unread[0]}: {self.source!r}"
+                tr("{layer}: {target!r} does not vary along {axis}: {code!r}").format(
+                    layer=self.program.layer, target=target, axis=unread[0], code=self.source
+                )
             )
         return Gather.of(target, source, indices, labels)
 
@@ -466,15 +532,18 @@ class _Expression(parse._Builder):
 
         if not isinstance(node.value, ast.Name) or node.value.id not in self.program.tensors:
             raise SymgradError(
-                f"{self.program.layer}: declare the axes of the tensor read at positions first, "
-                f"as in x[n, c, h, w]: {self.source!r}"
+                tr(
+                    "{layer}: declare the axes of the tensor read at positions first, as in "
+                    "x[n, c, h, w]: {code!r}"
+                ).format(layer=self.program.layer, code=self.source)
             )
         source = self.program.tensors[node.value.id]
         items = _positions(node.slice) if items is None else items
         if len(items) != len(source.axes):
             raise SymgradError(
-                f"{self.program.layer}: {source!r} is read at {len(items)} positions: "
-                f"{self.quote(node)}"
+                tr("{layer}: {tensor!r} is read at {count} positions: {code}").format(
+                    layer=self.program.layer, tensor=source, count=len(items), code=self.quote(node)
+                )
             )
         labels: dict[str, Tensor] = {}
         ops = {ast.Add: sympy.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sympy.Mul}
@@ -496,8 +565,9 @@ class _Expression(parse._Builder):
                 tensor = self.program.reference(item.value.id, axes, self.source)
                 if tensor.axes != axes or not set(axes) <= known:
                     raise SymgradError(
-                        f"{self.program.layer}: labels {tensor!r} must be read at the target's "
-                        f"axes: {self.quote(item)}"
+                        tr(
+                            "{layer}: labels {tensor!r} must be read at the target's axes: {code}"
+                        ).format(layer=self.program.layer, tensor=tensor, code=self.quote(item))
                     )
                 labels[tensor.name] = tensor
                 return tensor.symbol
@@ -506,8 +576,10 @@ class _Expression(parse._Builder):
             if isinstance(item, ast.UnaryOp) and isinstance(item.op, ast.USub):
                 return -build(item.operand)
             raise SymgradError(
-                f"{self.program.layer}: a position is the target's axes, integer constants and "
-                f"integers with + - * / // %, or labels: {self.quote(item)}"
+                tr(
+                    "{layer}: a position is the target's axes, integer constants and integers "
+                    "with + - * / // %, or labels: {code}"
+                ).format(layer=self.program.layer, code=self.quote(item))
             )
 
         indices = tuple(build(item) for item in items)
@@ -524,8 +596,12 @@ class _Expression(parse._Builder):
             missing = [a for a in axis if a not in spanned]
             if missing:
                 raise SymgradError(
-                    f"{self.program.layer}: {op} over {missing[0]}, which nothing in it has: "
-                    f"{self.quote(body)}"
+                    tr("{layer}: {reduction} over {axis}, which nothing in it has: {code}").format(
+                        layer=self.program.layer,
+                        reduction=op,
+                        axis=missing[0],
+                        code=self.quote(body),
+                    )
                 )
             return self.reduction_over(op, axis, expr, inner, target, spanned)
         renames = self.renames | ({axis: _declared_axis(body, axis, self.program)} if axis else {})
@@ -539,13 +615,18 @@ class _Expression(parse._Builder):
         if not axis:
             reduced = tuple(a for a in _order(inner.used.values()) if a in spanned)
             if not reduced:
-                raise SymgradError(f"{self.program.layer}: {op}() of a scalar: {self.quote(body)}")
+                raise SymgradError(
+                    tr("{layer}: {reduction}() of a scalar: {code}").format(
+                        layer=self.program.layer, reduction=op, code=self.quote(body)
+                    )
+                )
             return self.reduction_over(op, reduced, expr, inner, target, spanned)
         real_axis = renames[axis]
         if real_axis not in spanned:
             raise SymgradError(
-                f"{self.program.layer}: {op}_{axis} sums over {axis}, which nothing in it has: "
-                f"{self.quote(body)}"
+                tr(
+                    "{layer}: {reduction}_{axis} sums over {axis}, which nothing in it has: {code}"
+                ).format(layer=self.program.layer, reduction=op, axis=axis, code=self.quote(body))
             )
         return self.reduction_over(op, (real_axis,), expr, inner, target, spanned)
 
@@ -578,8 +659,17 @@ class _Expression(parse._Builder):
         if target.axes and set(target.axes) != set(axes):
             where = ", ".join(reduced)
             raise SymgradError(
-                f"{self.program.layer}: {op} over {where} leaves axes ({', '.join(axes)}), "
-                f"but {target!r} is declared: {self.source!r}"
+                tr(
+                    "{layer}: {reduction} over {reduced} leaves axes ({axes}), but {target!r} is "
+                    "declared: {code!r}"
+                ).format(
+                    layer=self.program.layer,
+                    reduction=op,
+                    reduced=where,
+                    axes=", ".join(axes),
+                    target=target,
+                    code=self.source,
+                )
             )
         operands = tuple(inner.used.values())
         if op == "sum" and nested is None and _is_product_of(expr, operands):
@@ -633,7 +723,7 @@ def _statements(text: str) -> list[str]:
         out += [part.strip() for part in pending.split(";") if part.strip()]
         pending = ""
     if pending:
-        raise SymgradError(f"a bracket is never closed: {pending!r}")
+        raise SymgradError(tr("a bracket is never closed: {code!r}").format(code=pending))
     return out
 
 
@@ -676,8 +766,9 @@ def _declared_axis(body: ast.expr, dummy: str, program: _Program) -> str:
                     found.add(w if renamed else d)
     if len(found) > 1:
         raise SymgradError(
-            f"{program.layer}: the dummy axis {dummy} stands for different axes "
-            f"({', '.join(sorted(found))})"
+            tr("{layer}: the dummy axis {dummy} stands for different axes ({axes})").format(
+                layer=program.layer, dummy=dummy, axes=", ".join(sorted(found))
+            )
         )
     return found.pop() if found else dummy
 
@@ -698,7 +789,9 @@ def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
         and inner.args[0].value is Ellipsis
     ):
         if len(node.args) != 1 or node.keywords:
-            raise SymgradError(f"{inner.func.id}(...)() takes one expression")
+            raise SymgradError(
+                tr("{function}(...)() takes one expression").format(function=inner.func.id)
+            )
         return inner.func.id.rstrip("_"), ELLIPSIS, node.args[0]
     if (
         isinstance(inner, ast.Call)
@@ -708,7 +801,9 @@ def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
         and all(isinstance(a, ast.Name) for a in inner.args)
     ):
         if len(node.args) != 1 or node.keywords:
-            raise SymgradError(f"{inner.func.id}(...)() takes one expression")
+            raise SymgradError(
+                tr("{function}(...)() takes one expression").format(function=inner.func.id)
+            )
         return inner.func.id.rstrip("_"), tuple(a.id for a in inner.args), node.args[0]
     if not isinstance(node.func, ast.Name):
         return None
@@ -716,7 +811,7 @@ def _reduction(node: ast.expr) -> tuple[str, str, ast.expr] | None:
     if op not in REDUCTIONS or (sep and not axis.isidentifier()) or (sep and not axis):
         return None
     if len(node.args) != 1 or node.keywords:
-        raise SymgradError(f"{node.func.id}() takes one expression")
+        raise SymgradError(tr("{function}() takes one expression").format(function=node.func.id))
     return op, axis, node.args[0]
 
 
@@ -759,33 +854,41 @@ def _axes(node: ast.expr, line: str) -> tuple[str, ...]:
         elif isinstance(item, ast.Name) and not item.id.startswith("_"):
             out.append(item.id)
         else:
-            raise SymgradError(f"axes are names (or ...), as in x[n, d]: {line!r}")
+            raise SymgradError(
+                tr("axes are names (or ...), as in x[n, d]: {line!r}").format(line=line)
+            )
     if len(set(out)) != len(out):
-        raise SymgradError(f"an axis is written twice: {line!r}")
+        raise SymgradError(tr("an axis is written twice: {line!r}").format(line=line))
     return tuple(out)
 
 
 def _check_name(name: str, layer: str) -> None:
     if name.startswith("_") or not name.isidentifier():
-        raise SymgradError(f"{layer}: {name!r} cannot be a tensor name")
+        raise SymgradError(
+            tr("{layer}: {name!r} cannot be a tensor name").format(layer=layer, name=name)
+        )
     if name in ("dout", "self", "np", "train_flg"):
-        raise SymgradError(f"{layer}: {name!r} is reserved")
+        raise SymgradError(tr("{layer}: {name!r} is reserved").format(layer=layer, name=name))
 
 
 def _parse_statement(line: str) -> ast.Assign | ast.Expr:
     try:
         tree = ast.parse(line, mode="exec")
     except SyntaxError as exc:
-        raise SymgradError(f"cannot parse {line!r}: {exc.msg}") from None
+        raise SymgradError(
+            tr("cannot parse {line!r}: {reason}").format(line=line, reason=exc.msg)
+        ) from None
     if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
         node = tree.body[0].value
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
             return tree.body[0]
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):
-        raise SymgradError(f"a statement is `target[axes] = expression`: {line!r}")
+        raise SymgradError(
+            tr("a statement is `target[axes] = expression`: {line!r}").format(line=line)
+        )
     statement = tree.body[0]
     if len(statement.targets) != 1:
-        raise SymgradError(f"one target per statement: {line!r}")
+        raise SymgradError(tr("one target per statement: {line!r}").format(line=line))
     return statement
 
 

@@ -33,6 +33,23 @@ from symgrad.functions import TABLE, Named
 class SymgradLatexPrinter(LatexPrinter):
     _default_settings = {**LatexPrinter._default_settings, "output_name": "y"}  # noqa: RUF012
 
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        """SymPy's ``cases``, its words ("for", "otherwise") in the current language."""
+        from symgrad.i18n import tr
+
+        rows = []
+        for e, c in expr.args:
+            if c == sympy.true:
+                rows.append(rf"{self._print(e)} & {text(tr('otherwise'))}")
+                continue
+            before, _, after = tr("for {condition}").partition("{condition}")
+            row = [text(before.strip()) + r"\:"] if before.strip() else []
+            row.append(self._print(c))
+            row += [r"\:" + text(after.strip())] if after.strip() else []
+            rows.append(f"{self._print(e)} & {' '.join(row)}")
+        body = r" \\".join(rows)
+        return rf"\begin{{cases}} {body} \end{{cases}}"
+
     def _print_Symbol(self, expr: sympy.Symbol, style: str = "plain") -> str:
         if expr.name == "dout":
             name = self._settings["output_name"]
@@ -188,11 +205,24 @@ def text(s: str) -> str:
     return escape_text(s, in_math=True)
 
 
+# Japanese, Chinese and Korean text (the translations, symgrad.i18n) prints as itself: in a
+# formula inside \text{}, where KaTeX renders these blocks (its "cjk" and "hangul" scripts) and
+# xeCJK typesets them; pdflatex, which cannot, is used for the English document only.
+CJK_BLOCKS = ((0x3000, 0x30FF), (0x4E00, 0x9FAF), (0xFF00, 0xFF60), (0xAC00, 0xD7AF))
+
+
+def is_cjk(char: str) -> bool:
+    """``char`` is in a block of Japanese, Chinese or Korean text that KaTeX typesets."""
+    return any(lo <= ord(char) <= hi for lo, hi in CJK_BLOCKS)
+
+
 def _lookup(char: str) -> tuple[str | None, str | None]:
     """(text form, math form) of ``char``; (``char``, None) for what prints as itself."""
     if char in SPECIALS:
         return SPECIALS[char]
     if char.isascii() and (char.isprintable() or char in "\n\t"):
+        return char, None
+    if is_cjk(char):
         return char, None
     raise ValueError(
         f"no LaTeX for {char!r} (U+{ord(char):04X}); add it to symgrad.latex_printer.SPECIALS"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from symgrad.engine import Derivation
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def read_class(module: ast.Module, d: Derivation) -> LayerCode:
     """The parts of the class ``d.name`` in a generated NumPy module."""
     cls = next((n for n in module.body if isinstance(n, ast.ClassDef) and n.name == d.name), None)
     if cls is None:
-        raise SymgradError(f"{d.name}: no class of that name in the generated module")
+        raise SymgradError(
+            tr("{layer}: no class of that name in the generated module").format(layer=d.name)
+        )
     methods = {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
     doc = ast.get_docstring(cls, clean=False) or d.name
     init = methods.get("__init__")
@@ -178,6 +181,10 @@ def _returned(code: LayerCode) -> dict[str, str]:
     differentiable = [a.name for a in code.inputs]
     for n in names:
         if not isinstance(n, ast.Name) or n.id[1:] not in differentiable:
-            raise SymgradError(f"{code.name}: backward returns {ast.unparse(n)}, not d<input>")
+            raise SymgradError(
+                tr("{layer}: backward returns {value}, not d<input>").format(
+                    layer=code.name, value=ast.unparse(n)
+                )
+            )
         out[n.id[1:]] = n.id
     return out

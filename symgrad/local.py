@@ -47,11 +47,37 @@ from symgrad.functions import (
     name_known_functions,
 )
 from symgrad.graph import Graph, build_graph
+from symgrad.i18n import N_, tr
 from symgrad.inversion import invert_chain
 from symgrad.numerics import ACCURATE, Probes, evaluate
 from symgrad.numpy_printer import numpy_code, printable
 from symgrad.proofs import MAX_SIMPLIFY_OPS, prove_equal
 from symgrad.tensors import dout
+
+PLAIN = N_("plain derivative")
+NAMED = N_("derivative of the forward with named functions")
+FOLDED = N_("derivative of the forward with σ(-u) as 1 - σ(u)")
+SUBSTITUTED = {
+    PLAIN: N_("plain derivative, the output {output} substituted"),
+    NAMED: N_("derivative of the forward with named functions, the output {output} substituted"),
+    FOLDED: N_("derivative of the forward with σ(-u) as 1 - σ(u), the output {output} substituted"),
+}
+SOLVED = N_("solving {output} = f({input}) for {input}")
+"""Where a candidate comes from: :attr:`Candidate.origin` is one of these in English, its
+``{output}`` and ``{input}`` filled in; :attr:`Candidate.origin_text` the same translated."""
+
+Said = tuple[str, tuple[tuple[str, str], ...]]
+"""A sentence as its English template and the values of its placeholders."""
+
+
+def _english(said: Said) -> str:
+    template, values = said
+    return template.format(**dict(values))
+
+
+def _translated(said: Said, english: str) -> str:
+    template, values = said
+    return tr(template).format(**dict(values)) if template else tr(english)
 
 
 @dataclass(frozen=True)
@@ -63,10 +89,17 @@ class Candidate:
     cost: int
     error: float  # worst error in float64 at the probe points (symgrad.numerics' measure)
     proven: bool | None  # None: not needed, a better candidate was proven first
+    origin_said: Said = ("", ())
+    """:attr:`origin` as its template and values, so that it can be translated."""
 
     @property
     def accurate(self) -> bool:
         return self.error <= ACCURATE
+
+    @property
+    def origin_text(self) -> str:
+        """:attr:`origin` in the current language, for printing."""
+        return _translated(self.origin_said, self.origin)
 
 
 @dataclass(frozen=True)
@@ -79,10 +112,16 @@ class Gradient:
     origin: str
     considered: tuple[Candidate, ...]
     expr: sympy.Expr
+    origin_said: Said = ("", ())
 
     @property
     def name(self) -> str:
         return f"d{self.wrt.name}"
+
+    @property
+    def origin_text(self) -> str:
+        """:attr:`origin` in the current language, for printing."""
+        return _translated(self.origin_said, self.origin)
 
 
 @dataclass(frozen=True)
@@ -95,16 +134,19 @@ class Accuracy:
     points: int
 
     def text(self) -> str:
-        parts = [f"forward {self.forward:.1e}"]
+        """One line, in the current language."""
+        parts = [tr("forward {error:.1e}").format(error=self.forward)]
         parts += [f"{name} {error:.1e}" for name, error in self.gradients.items()]
-        out = f"worst error {', '.join(parts)} at {self.points} probe points in [-1000, 1000]"
-        bad = [n for n, e in {"forward": self.forward, **self.gradients}.items() if e > ACCURATE]
-        if bad:
-            out += (
-                f"; {', '.join(bad)} NOT accurate (above {ACCURATE:.0e}): symgrad will not "
-                "generate this layer"
+        errors = {"forward": self.forward, **self.gradients}
+        bad = [tr("forward") if n == "forward" else n for n, e in errors.items() if e > ACCURATE]
+        if not bad:
+            return tr("worst error {errors} at {points} probe points in [-1000, 1000]").format(
+                errors=", ".join(parts), points=self.points
             )
-        return out
+        return tr(
+            "worst error {errors} at {points} probe points in [-1000, 1000]; {names} NOT "
+            "accurate (above {limit:.0e}): symgrad will not generate this layer"
+        ).format(errors=", ".join(parts), points=self.points, names=", ".join(bad), limit=ACCURATE)
 
 
 @dataclass(frozen=True)
@@ -189,8 +231,10 @@ def _derive_map(declared: MapSpec) -> MapDerivation:
     probes = Probes.of(spec.forward, spec.probed, dict(spec.fixed))
     if probes.size == 0:
         raise DerivationError(
-            f"{declared.name}: the forward {declared.forward} is not real and finite at any "
-            "probe point in [-1000, 1000]"
+            tr(
+                "{layer}: the forward {forward} is not real and finite at any probe point in "
+                "[-1000, 1000]"
+            ).format(layer=declared.name, forward=declared.forward)
         )
     stable, forward_error = _stable_forward(spec, probes)
     saved_output = {spec.output: probes.float64(stable, {})}
@@ -206,7 +250,15 @@ def _derive_map(declared: MapSpec) -> MapDerivation:
     masks = _masks(code_forms)
     shared = _shared(code_forms, stable)
     gradients = tuple(
-        Gradient(v, plain, best.expr, best.origin, considered, _gradient_expr(form, masks))
+        Gradient(
+            v,
+            plain,
+            best.expr,
+            best.origin,
+            considered,
+            _gradient_expr(form, masks),
+            best.origin_said,
+        )
         for (v, plain, best, considered), form in zip(chosen, code_forms)
     )
     gradients = tuple(replace(g, expr=g.expr.xreplace(shared)) for g in gradients)
@@ -244,8 +296,10 @@ def _stable_forward(spec: MapSpec, probes: Probes) -> tuple[sympy.Expr, float]:
     error, form = min(errors, key=lambda pair: pair[0])
     where = probes.worst_forward_point(probes.float64(form, {}), spec.forward)
     raise DerivationError(
-        f"{spec.name}: no form of the forward is accurate in float64: relative error "
-        f"{error:.1e} at {where} (symgrad refuses rather than generate it)"
+        tr(
+            "{layer}: no form of the forward is accurate in float64: relative error {error:.1e} "
+            "at {where} (symgrad refuses rather than generate it)"
+        ).format(layer=spec.name, error=error, where=where)
     )
 
 
@@ -297,7 +351,11 @@ def _choose(
         if best is not None and (v not in best.expr.free_symbols or tier is tiers[-1]):
             break
     if best is None:
-        raise DerivationError(f"{spec.name}: no form of ∂{spec.output}/∂{v} could be proven")
+        raise DerivationError(
+            tr("{layer}: no form of ∂{output}/∂{input} could be proven").format(
+                layer=spec.name, output=spec.output, input=v
+            )
+        )
     return best, tuple(sorted(considered, key=_key))
 
 
@@ -324,7 +382,7 @@ def _first_proven(
 def _rank(
     spec: MapSpec,
     plain: sympy.Expr,
-    forms: list[tuple[sympy.Expr, str]],
+    forms: list[tuple[sympy.Expr, Said]],
     seen: set[sympy.Expr],
     probes: Probes,
     saved: dict[sympy.Symbol, Any],
@@ -333,7 +391,8 @@ def _rank(
     if spec.output_usable:
         allowed.add(spec.output)
     out: dict[sympy.Expr, Candidate] = {}
-    for form, origin in forms:
+    for form, said in forms:
+        origin = _english(said)
         for variant in _variants(form):
             if variant in seen or variant in out or variant.has(sympy.Derivative):
                 continue
@@ -343,33 +402,33 @@ def _rank(
                 continue
             error = probes.backward_error(variant, plain, saved)
             code_form = clamped(variant, spec.positive) if variant.has(sympy.Piecewise) else variant
-            out[variant] = Candidate(variant, origin, cost(code_form), float(error), None)
+            out[variant] = Candidate(variant, origin, cost(code_form), float(error), None, said)
     return list(out.values())
 
 
 def _substituted_forms(
     spec: MapSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
-) -> list[tuple[sympy.Expr, str]]:
+) -> list[tuple[sympy.Expr, Said]]:
     """The plain derivative, the derivative of the named-function forward, and both with the
     output substituted where it occurs."""
     out = spec.output
-    forms: list[tuple[sympy.Expr, str]] = [(plain, "plain derivative")]
+    forms: list[tuple[sympy.Expr, Said]] = [(plain, (PLAIN, ()))]
     named = differentiate(stable, v)
     if named != plain:
-        forms.append((named, "derivative of the forward with named functions"))
+        forms.append((named, (NAMED, ())))
     folded = differentiate(canonical(stable), v)
     if folded not in (named, plain):
-        forms.append((folded, "derivative of the forward with σ(-u) as 1 - σ(u)"))
-    for form, origin in list(forms):
+        forms.append((folded, (FOLDED, ())))
+    for form, (origin, _) in list(forms):
         substituted = form.subs(stable, out).subs(spec.forward, out)
         if substituted != form:
-            forms.append((substituted, f"{origin}, the output {out} substituted"))
+            forms.append((substituted, (SUBSTITUTED[origin], (("output", str(out)),))))
     return forms
 
 
 def _solved_forms(
     spec: MapSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
-) -> list[tuple[sympy.Expr, str]]:
+) -> list[tuple[sympy.Expr, Said]]:
     """Candidates in the output alone, from inverting ``output = f(v)`` for ``v``.
 
     Only for one-input layers whose input occurs once in the forward: a chain of steps, each
@@ -384,7 +443,8 @@ def _solved_forms(
     solution = invert_chain(f, v, spec.output)
     if solution is None:
         return []
-    return [(plain.subs(v, solution), f"solving {spec.output} = f({v}) for {v}")]
+    said = (SOLVED, (("output", str(spec.output)), ("input", str(v))))
+    return [(plain.subs(v, solution), said)]
 
 
 def _variants(e: sympy.Expr) -> list[sympy.Expr]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from symgrad.dialects import Rewriter
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 
 
 def lower(
@@ -52,7 +53,11 @@ class _Self(ast.NodeTransformer):
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         if isinstance(node.value, ast.Name) and node.value.id == "self":
             if node.attr not in self.names:
-                raise SymgradError(f"the generated class reads self.{node.attr}, which has no form")
+                raise SymgradError(
+                    tr("the generated class reads self.{name}, which has no form").format(
+                        name=node.attr
+                    )
+                )
             target = ast.parse(self.names[node.attr], mode="eval").body
             if isinstance(target, ast.Name | ast.Attribute):
                 target.ctx = node.ctx
@@ -208,7 +213,7 @@ def format_module(source: str) -> str:
         from ruff import find_ruff_bin
     except ImportError as err:  # pragma: no cover - ruff is a dependency
         raise SymgradError(
-            "the framework targets need ruff to lay out code: pip install ruff"
+            tr("the framework targets need ruff to lay out code: pip install ruff")
         ) from err
     done = subprocess.run(
         [find_ruff_bin(), "format", "--isolated", "--line-length", "100", "-"],
@@ -218,5 +223,7 @@ def format_module(source: str) -> str:
         check=False,
     )
     if done.returncode != 0:
-        raise SymgradError(f"the generated module does not parse: {done.stderr.strip()}")
+        raise SymgradError(
+            tr("the generated module does not parse: {reason}").format(reason=done.stderr.strip())
+        )
     return done.stdout

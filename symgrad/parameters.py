@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.i18n import tr
 from symgrad.names import grad_name
 
 MAX_DEPTH = 4
@@ -251,14 +252,18 @@ def resolve(root: Any, path: str) -> Slot:
     """The slot a path such as ``W``, ``layers[0].b`` or ``params['W1']`` names."""
     parts = [m for m in _PATH_PART.finditer(path)]
     if not parts or "".join(m.group(0) for m in parts) != path:
-        raise ValueError(f"cannot read the path {path!r}: use names, [index] and ['key']")
+        raise ValueError(
+            tr("cannot read the path {path!r}: use names, [index] and ['key']").format(path=path)
+        )
     obj = root
     for m in parts[:-1]:
         obj = _step(obj, m)
     last = parts[-1]
     if last.group(1) is not None:
         if not hasattr(obj, last.group(1)):
-            raise ValueError(f"{path!r}: no attribute {last.group(1)!r}")
+            raise ValueError(
+                tr("{path!r}: no attribute {name!r}").format(path=path, name=last.group(1))
+            )
         return Slot(obj, last.group(1), attribute=True)
     key = int(last.group(2)) if last.group(2) is not None else last.group(3)[1:-1]
     return Slot(obj, key, attribute=False)
@@ -280,7 +285,7 @@ def explicit_pairings(root: Any, params: Sequence[str] | Mapping[str, str]) -> l
     for p, g in mapping.items():
         slot = resolve(root, p)
         if not is_parameter_value(slot.get()):
-            raise ValueError(f"params: {p!r} is not a float array or a float")
+            raise ValueError(tr("params: {path!r} is not a float array or a float").format(path=p))
         out.append(Pairing(p, slot, g, _path_reader(root, g), _slot_or_none(root, g)))
     return out
 
@@ -289,7 +294,11 @@ def _grad_path(path: str) -> str:
     head, sep, last = path.rpartition(".")
     if last.isidentifier():
         return f"{head}{sep}d{last}"
-    raise ValueError(f"params: name the gradient of {path!r} too: params={{{path!r}: '...'}}")
+    raise ValueError(
+        tr("params: name the gradient of {path!r} too: params={{{path!r}: '...'}}").format(
+            path=path
+        )
+    )
 
 
 def _slot_or_none(root: Any, path: str) -> Slot | None:

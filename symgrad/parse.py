@@ -57,6 +57,7 @@ import sympy
 from symgrad.constants import Decimal as DecimalConstant
 from symgrad.constants import exact
 from symgrad.errors import SymgradError
+from symgrad.i18n import N_, tr
 
 __all__ = [
     "BINARY_OPS",
@@ -162,28 +163,28 @@ _OPERATOR_SYMBOLS: dict[type[ast.AST], str] = {
 }
 
 _FORBIDDEN: dict[type[ast.AST], str] = {
-    ast.Attribute: "attribute access is",
-    ast.Subscript: "subscripts are",
-    ast.Slice: "slices are",
-    ast.Lambda: "lambda is",
-    ast.ListComp: "comprehensions are",
-    ast.SetComp: "comprehensions are",
-    ast.DictComp: "comprehensions are",
-    ast.GeneratorExp: "generator expressions are",
-    ast.Compare: "comparisons are",
-    ast.BoolOp: "boolean operators ('and', 'or') are",
-    ast.IfExp: "conditional expressions are",
-    ast.NamedExpr: "':=' is",
-    ast.JoinedStr: "f-strings are",
-    ast.FormattedValue: "f-strings are",
-    ast.Tuple: "tuples are",
-    ast.List: "lists are",
-    ast.Set: "sets are",
-    ast.Dict: "dicts are",
-    ast.Starred: "'*' unpacking is",
-    ast.Await: "await is",
-    ast.Yield: "yield is",
-    ast.YieldFrom: "yield is",
+    ast.Attribute: N_("attribute access is not allowed: {code}"),
+    ast.Subscript: N_("subscripts are not allowed: {code}"),
+    ast.Slice: N_("slices are not allowed: {code}"),
+    ast.Lambda: N_("lambda is not allowed: {code}"),
+    ast.ListComp: N_("comprehensions are not allowed: {code}"),
+    ast.SetComp: N_("comprehensions are not allowed: {code}"),
+    ast.DictComp: N_("comprehensions are not allowed: {code}"),
+    ast.GeneratorExp: N_("generator expressions are not allowed: {code}"),
+    ast.Compare: N_("comparisons are not allowed: {code}"),
+    ast.BoolOp: N_("boolean operators ('and', 'or') are not allowed: {code}"),
+    ast.IfExp: N_("conditional expressions are not allowed: {code}"),
+    ast.NamedExpr: N_("':=' is not allowed: {code}"),
+    ast.JoinedStr: N_("f-strings are not allowed: {code}"),
+    ast.FormattedValue: N_("f-strings are not allowed: {code}"),
+    ast.Tuple: N_("tuples are not allowed: {code}"),
+    ast.List: N_("lists are not allowed: {code}"),
+    ast.Set: N_("sets are not allowed: {code}"),
+    ast.Dict: N_("dicts are not allowed: {code}"),
+    ast.Starred: N_("'*' unpacking is not allowed: {code}"),
+    ast.Await: N_("await is not allowed: {code}"),
+    ast.Yield: N_("yield is not allowed: {code}"),
+    ast.YieldFrom: N_("yield is not allowed: {code}"),
 }
 
 
@@ -283,22 +284,38 @@ def parse_written(text: str) -> Written:
     except SymgradError:
         raise
     except RecursionError:
-        raise SymgradError(f"expression is nested too deeply: {_quote(source)}") from None
+        raise SymgradError(
+            tr("expression is nested too deeply: {code}").format(code=_quote(source))
+        ) from None
     except Exception as exc:  # SymPy may raise almost anything; users see one line
-        raise SymgradError(f"cannot build {_quote(source)}: {_one_line(str(exc))}") from None
+        raise SymgradError(
+            tr("cannot build {code}: {reason}").format(
+                code=_quote(source), reason=_one_line(str(exc))
+            )
+        ) from None
 
 
 def _checked_text(text: str) -> str:
     """Return ``text`` stripped, after the checks that need no parsing."""
     if not isinstance(text, str):
-        raise SymgradError(f"expression must be text, not {type(text).__name__}")
+        raise SymgradError(
+            tr("expression must be text, not {type}").format(type=type(text).__name__)
+        )
     if len(text) > MAX_LENGTH:
-        raise SymgradError(f"expression is too long ({len(text)} characters; at most {MAX_LENGTH})")
+        raise SymgradError(
+            tr("expression is too long ({length} characters; at most {limit})").format(
+                length=len(text), limit=MAX_LENGTH
+            )
+        )
     source = text.strip()
     if not source:
-        raise SymgradError("empty expression")
+        raise SymgradError(tr("empty expression"))
     if _bracket_depth(source) > MAX_DEPTH:
-        raise SymgradError(f"expression is nested too deeply (more than {MAX_DEPTH} parentheses)")
+        raise SymgradError(
+            tr("expression is nested too deeply (more than {limit} parentheses)").format(
+                limit=MAX_DEPTH
+            )
+        )
     return source
 
 
@@ -320,20 +337,29 @@ def _syntax_tree(source: str) -> ast.Expression:
         return ast.parse(source, mode="eval")
     except SyntaxError as exc:
         reason = _one_line(exc.msg or "invalid syntax")
+        line, column, several = _position(source, exc)
+        message = (
+            tr("cannot parse {code}: {reason} at line {line}, column {column}")
+            if several
+            else tr("cannot parse {code}: {reason} at column {column}")
+        )
         raise SymgradError(
-            f"cannot parse {_quote(source)}: {reason}{_position(source, exc)}"
+            message.format(code=_quote(source), reason=reason, line=line, column=column)
         ) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         reason = _one_line(str(exc)) or type(exc).__name__
-        raise SymgradError(f"cannot parse {_quote(source)}: {reason}") from None
+        raise SymgradError(
+            tr("cannot parse {code}: {reason}").format(code=_quote(source), reason=reason)
+        ) from None
 
 
-def _position(source: str, error: SyntaxError) -> str:
-    """Where ``error`` happened, as " at column N" (with the line when there are several)."""
+def _position(source: str, error: SyntaxError) -> tuple[int, int, bool]:
+    """Where ``error`` happened: its line and column, and whether the source has several lines
+    (a message names the line only then)."""
     lines = source.splitlines() or [""]
     line = error.lineno if error.lineno and 1 <= error.lineno <= len(lines) else len(lines)
     column = error.offset or len(lines[line - 1]) + 1  # SyntaxError says 0 at the end of input
-    return f" at line {line}, column {column}" if len(lines) > 1 else f" at column {column}"
+    return line, column, len(lines) > 1
 
 
 class _Builder:
@@ -344,7 +370,11 @@ class _Builder:
 
     def build(self, node: ast.expr, depth: int) -> Written:
         if depth > MAX_DEPTH:
-            raise SymgradError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)")
+            raise SymgradError(
+                tr("expression is nested too deeply (more than {limit} levels)").format(
+                    limit=MAX_DEPTH
+                )
+            )
         if isinstance(node, ast.Constant):
             return self.leaf("number", node, self.constant(node))
         if isinstance(node, ast.Name):
@@ -371,16 +401,20 @@ class _Builder:
     def constant(self, node: ast.Constant) -> sympy.Expr:
         value = node.value
         if isinstance(value, bool) or value is None or value is Ellipsis:
-            raise SymgradError(f"{self.quote(node)} is not allowed in an expression")
+            raise SymgradError(
+                tr("{code} is not allowed in an expression").format(code=self.quote(node))
+            )
         if isinstance(value, int):
             return sympy.Integer(value)
         if isinstance(value, float):
             return self.decimal(node)
         if isinstance(value, complex):
-            raise SymgradError(f"complex numbers are not allowed: {self.quote(node)}")
+            raise SymgradError(
+                tr("complex numbers are not allowed: {code}").format(code=self.quote(node))
+            )
         if isinstance(value, str | bytes):
-            raise SymgradError(f"strings are not allowed: {self.quote(node)}")
-        raise SymgradError(f"this constant is not allowed: {self.quote(node)}")
+            raise SymgradError(tr("strings are not allowed: {code}").format(code=self.quote(node)))
+        raise SymgradError(tr("this constant is not allowed: {code}").format(code=self.quote(node)))
 
     def decimal(self, node: ast.Constant) -> sympy.Expr:
         """The exact value of a decimal literal, read from its source text."""
@@ -388,20 +422,25 @@ class _Builder:
         try:
             number = Decimal(literal)
         except InvalidOperation:
-            raise SymgradError(f"not a decimal number: {self.quote(node)}") from None
+            raise SymgradError(
+                tr("not a decimal number: {code}").format(code=self.quote(node))
+            ) from None
         exponent = number.as_tuple().exponent
         if not isinstance(exponent, int) or abs(exponent) > _MAX_DECIMAL_EXPONENT:
-            raise SymgradError(f"number out of range: {self.quote(node)}")
+            raise SymgradError(tr("number out of range: {code}").format(code=self.quote(node)))
         return DecimalConstant(literal)
 
     def name(self, node: ast.Name) -> sympy.Expr:
         identifier = node.id
         if identifier.startswith("_"):
-            raise SymgradError(f"names starting with '_' are not allowed: '{identifier}'")
+            raise SymgradError(
+                tr("names starting with '_' are not allowed: '{name}'").format(name=identifier)
+            )
         if identifier in _FUNCTION_NAMES:
             raise SymgradError(
-                f"'{identifier}' is a function; call it, as in {identifier}(x), "
-                f"or use another variable name"
+                tr(
+                    "'{name}' is a function; call it, as in {name}(x), or use another variable name"
+                ).format(name=identifier)
             )
         if identifier == "pi":
             return sympy.pi
@@ -428,16 +467,24 @@ class _Builder:
             return op
         if isinstance(node.op, ast.BitXor):
             raise SymgradError(
-                f"'^' is not an operator here; use '**' for powers (in {self.quote(node)})"
+                tr("'^' is not an operator here; use '**' for powers (in {code})").format(
+                    code=self.quote(node)
+                )
             )
         symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
-        raise SymgradError(f"operator '{symbol}' is not allowed: {self.quote(node)}")
+        raise SymgradError(
+            tr("operator '{operator}' is not allowed: {code}").format(
+                operator=symbol, code=self.quote(node)
+            )
+        )
 
     def power(self, node: ast.BinOp, depth: int) -> Written:
         base = self.build(node.left, depth + 1)
         exponent = self.build(node.right, depth + 1)
         if _power_too_large(base.expr, exact(exponent.expr)):
-            raise SymgradError(f"power is too large to compute exactly: {self.quote(node)}")
+            raise SymgradError(
+                tr("power is too large to compute exactly: {code}").format(code=self.quote(node))
+            )
         return self.node("**", node, [base, exponent])
 
     def unary(self, node: ast.UnaryOp, depth: int) -> Written:
@@ -446,14 +493,22 @@ class _Builder:
         if isinstance(node.op, ast.UAdd):
             return self.build(node.operand, depth + 1)
         symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
-        raise SymgradError(f"operator '{symbol}' is not allowed: {self.quote(node)}")
+        raise SymgradError(
+            tr("operator '{operator}' is not allowed: {code}").format(
+                operator=symbol, code=self.quote(node)
+            )
+        )
 
     def call(self, node: ast.Call, depth: int) -> Written:
         function = self.function_name(node)
         if node.keywords:
-            raise SymgradError(f"keyword arguments are not allowed: {self.quote(node)}")
+            raise SymgradError(
+                tr("keyword arguments are not allowed: {code}").format(code=self.quote(node))
+            )
         if any(isinstance(arg, ast.Starred) for arg in node.args):
-            raise SymgradError(f"'*' unpacking is not allowed: {self.quote(node)}")
+            raise SymgradError(
+                tr("'*' unpacking is not allowed: {code}").format(code=self.quote(node))
+            )
         self.check_arity(function, node.args, node)
         if function == "where":
             return self.where(node, depth)
@@ -464,11 +519,15 @@ class _Builder:
         test = node.args[0]
         if not isinstance(test, ast.Compare) or len(test.ops) != 1:
             raise SymgradError(
-                f"where() takes a comparison first, as in where(x > 0, x, 0): {self.quote(node)}"
+                tr("where() takes a comparison first, as in where(x > 0, x, 0): {code}").format(
+                    code=self.quote(node)
+                )
             )
         op = _COMPARISONS.get(type(test.ops[0]))
         if op is None:
-            raise SymgradError(f"where() compares with < <= > >=: {self.quote(test)}")
+            raise SymgradError(
+                tr("where() compares with < <= > >=: {code}").format(code=self.quote(test))
+            )
         sides = [self.build(test.left, depth + 1), self.build(test.comparators[0], depth + 1)]
         condition = Written(
             op,
@@ -484,47 +543,67 @@ class _Builder:
         """The whitelisted name that ``node`` calls, or a SymgradError saying why not."""
         func = node.func
         if isinstance(func, ast.Attribute):
-            raise SymgradError(f"attribute access is not allowed: {self.quote(node)}")
+            raise SymgradError(
+                tr("attribute access is not allowed: {code}").format(code=self.quote(node))
+            )
         if not isinstance(func, ast.Name):
             raise SymgradError(
-                f"only named functions can be called, not {self.quote(func)} "
-                f"(in {self.quote(node)})"
+                tr("only named functions can be called, not {callee} (in {code})").format(
+                    callee=self.quote(func), code=self.quote(node)
+                )
             )
         if func.id.startswith("_"):
-            raise SymgradError(f"names starting with '_' are not allowed: '{func.id}'")
+            raise SymgradError(
+                tr("names starting with '_' are not allowed: '{name}'").format(name=func.id)
+            )
         if func.id not in _FUNCTION_NAMES:
             known = ", ".join(sorted(_FUNCTION_NAMES))
             raise SymgradError(
-                f"unknown function '{func.id}' in {self.quote(node)}; known functions: {known}"
+                tr("unknown function '{name}' in {code}; known functions: {known}").format(
+                    name=func.id, code=self.quote(node), known=known
+                )
             )
         return func.id
 
     def check_arity(self, function: str, args: Sequence[ast.expr], node: ast.Call) -> None:
         if function in _VARIADIC_FUNCTIONS and len(args) < 2:
             raise SymgradError(
-                f"{function}() takes at least 2 arguments, got {len(args)}: {self.quote(node)}"
+                tr("{function}() takes at least 2 arguments, got {count}: {code}").format(
+                    function=function, count=len(args), code=self.quote(node)
+                )
             )
         if function == "where" and len(args) != 3:
             raise SymgradError(
-                f"where() takes 3 arguments (a comparison and two values), got {len(args)}: "
-                f"{self.quote(node)}"
+                tr(
+                    "where() takes 3 arguments (a comparison and two values), got {count}: {code}"
+                ).format(count=len(args), code=self.quote(node))
             )
         if function in _UNARY_FUNCTIONS and len(args) != 1:
             raise SymgradError(
-                f"{function}() takes exactly 1 argument, got {len(args)}: {self.quote(node)}"
+                tr("{function}() takes exactly 1 argument, got {count}: {code}").format(
+                    function=function, count=len(args), code=self.quote(node)
+                )
             )
 
     def checked(self, expr: sympy.Expr, node: ast.expr) -> sympy.Expr:
         """``expr``, unless it is undefined or infinite (as ``1/0`` or ``log(0)`` are)."""
         if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             raise SymgradError(
-                f"undefined or infinite value (division by zero?) in {self.quote(node)}"
+                tr("undefined or infinite value (division by zero?) in {code}").format(
+                    code=self.quote(node)
+                )
             )
         return expr
 
     def forbidden(self, node: ast.AST) -> SymgradError:
-        what = _FORBIDDEN.get(type(node), f"'{type(node).__name__}' is")
-        return SymgradError(f"{what} not allowed: {self.quote(node)}")
+        message = _FORBIDDEN.get(type(node))
+        if message is None:
+            return SymgradError(
+                tr("'{kind}' is not allowed: {code}").format(
+                    kind=type(node).__name__, code=self.quote(node)
+                )
+            )
+        return SymgradError(tr(message).format(code=self.quote(node)))
 
     def segment(self, node: ast.AST) -> str | None:
         return ast.get_source_segment(self.source, node)
@@ -535,7 +614,7 @@ class _Builder:
 
     def quote(self, node: ast.AST) -> str:
         segment = self.segment(node)
-        return _quote(segment) if segment else f"a {type(node).__name__}"
+        return _quote(segment) if segment else tr("a {kind}").format(kind=type(node).__name__)
 
 
 def _power_too_large(base: sympy.Expr, exponent: sympy.Expr) -> bool:

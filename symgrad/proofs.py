@@ -33,6 +33,7 @@ import sympy
 
 from symgrad.errors import DerivationError
 from symgrad.functions import to_elementary
+from symgrad.i18n import tr
 
 MAX_SIMPLIFY_OPS = 120
 """The largest difference (``count_ops``) that ``simplify`` is asked about."""
@@ -47,7 +48,11 @@ def prove_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
         # The guard against SymPy's algebra being wrong: a nonzero function of this kind is
         # 0 at three random 40-digit points with probability 0.
         if not numerically_zero(difference, points=GUARD_POINTS):
-            raise DerivationError(f"SymPy reduced {a} - ({b}) to 0, but it is not 0 numerically")
+            raise DerivationError(
+                tr("SymPy reduced {left} - ({right}) to 0, but it is not 0 numerically").format(
+                    left=a, right=b
+                )
+            )
         return True
     if not numerically_zero(difference):
         return False

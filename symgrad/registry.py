@@ -16,6 +16,7 @@ import pkgutil
 from collections.abc import Iterator, Mapping
 
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 from symgrad.program import Layer
 
 
@@ -47,8 +48,15 @@ class Catalog(Mapping[str, Layer]):
         if name.lower() in folded:
             return specs[folded[name.lower()]]
         close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.5)
-        hint = f"; did you mean {folded[close[0]]!r}?" if close else f"; known: {', '.join(specs)}"
-        raise SymgradError(f"unknown layer {name!r}{hint}")
+        if close:
+            message = tr("unknown layer {name!r}; did you mean {suggestion!r}?").format(
+                name=name, suggestion=folded[close[0]]
+            )
+        else:
+            message = tr("unknown layer {name!r}; known: {known}").format(
+                name=name, known=", ".join(specs)
+            )
+        raise SymgradError(message)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in {k.lower() for k in self._load()}

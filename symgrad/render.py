@@ -13,11 +13,14 @@ facts it used (``Σ_n x̂ = 0``). Every derivation ends in the form the generate
 
 from __future__ import annotations
 
+import string
+
 import sympy
 
 from symgrad.conventions import HEAVISIDE_AT_ZERO, TIES_SPLIT_EVENLY
-from symgrad.engine import Derivation
+from symgrad.engine import PARTLY_PROVEN_BY_IDENTITY_TEST, Derivation
 from symgrad.graph import Graph, Node
+from symgrad.i18n import N_, columns, tr, tr_filled, tr_n
 from symgrad.latex_printer import latex as _latex
 from symgrad.latex_printer import text as _text
 from symgrad.local import Gradient, MapDerivation
@@ -26,6 +29,16 @@ from symgrad.tensor_algebra import rsum
 from symgrad.tensor_printer import latex_tensor, text_tensor
 from symgrad.tensors import ELLIPSIS, Tensor, axis_size, dout
 from symgrad.text_printer import for_display, text
+from symgrad.text_printer import pretty as pretty_text
+
+# The statement kinds (symgrad.statements), as the forward's rows name them.
+KINDS = {
+    "map": N_("map"),
+    "contract": N_("contract"),
+    "gather": N_("gather"),
+    "reduce": N_("reduce"),
+    "first_max": N_("first_max"),
+}
 
 
 def render(d: Derivation, fmt: str) -> str:
@@ -55,7 +68,7 @@ def map_latex(d: MapDerivation) -> str:
     def tex(e: sympy.Basic) -> str:
         return _latex(e, out)
 
-    rows = [rf"{tex(d.spec.output)} &= {tex(d.spec.forward)} && \text{{forward}}"]
+    rows = [rf"{tex(d.spec.output)} &= {tex(d.spec.forward)} && {_text(tr('forward'))}"]
     if len(d.graph.nodes) == 1:
         rows[0] = _node_row(d.graph.nodes[0], d.graph, tex)
     else:
@@ -74,7 +87,8 @@ def _node_row(n: Node, graph: Graph, tex) -> str:
     local = ",\\ ".join(
         rf"{_partial(n.symbol, a, tex)} = {tex(g)}" for a, g in zip(n.args, n.local_grads)
     )
-    return rf"{tex(n.symbol)} &= {tex(n.local)} && \text{{node }} {_op_tex(n.op)}:\ {local}"
+    node = _text(tr("node") + " ")
+    return rf"{tex(n.symbol)} &= {tex(n.local)} && {node} {_op_tex(n.op)}:\ {local}"
 
 
 _OPS = {"×": r"\times", "1/x": r"1/x", "+": "+", "√": r"\sqrt{\cdot}", "×(-1)": r"\times(-1)"}
@@ -104,7 +118,8 @@ def _gradient_rows(d: MapDerivation, g: Gradient, tex) -> list[str]:
     rows: list[str] = []
     if steps is not None:
         product, collected = steps
-        rows.append(rf"{lhs} &= {product} && \text{{local derivatives, multiplied from the back}}")
+        note = _text(tr("local derivatives, multiplied from the back"))
+        rows.append(rf"{lhs} &= {product} && {note}")
         if len(collected.args) > 2 and collected != g.expr:
             rows.append(rf"&= {tex(collected)}")
     else:
@@ -113,18 +128,36 @@ def _gradient_rows(d: MapDerivation, g: Gradient, tex) -> list[str]:
             terms = _terms(graph, n.symbol, tex)
             rows.append(rf"{_lhs(n.symbol, tex)} &= {terms}")
         terms = _terms(graph, g.wrt, tex)
-        rows.append(rf"{lhs} &= {terms} && \text{{sum over the paths from }} {tex(d.spec.output)}")
+        note = tex_label(tr("sum over the paths from {output}"), output=tex(d.spec.output))
+        rows.append(rf"{lhs} &= {terms} && {note}")
         collected = sympy.factor_terms(graph.in_inputs(adj.get(g.wrt, sympy.S.Zero)))
         if collected != g.expr and tex(collected) != terms:
             rows.append(rf"&= {tex(collected)}")
     final = _final_expr(d, g)
-    note = r"\text{chosen form, proven equal}"
+    note = _text(tr("chosen form, proven equal"))
     if HEAVISIDE_AT_ZERO in d.conventions:
-        note = r"\text{chosen form; derivative at the kink taken as } 0"
+        note = tex_label(tr("chosen form; derivative at the kink taken as {zero}"), zero="0")
     elif TIES_SPLIT_EVENLY in d.conventions:
-        note = r"\text{chosen form; a tie splits the gradient evenly}"
+        note = _text(tr("chosen form; a tie splits the gradient evenly"))
     rows.append(rf"&= {tex(final)} && {note}")
     return rows
+
+
+def tex_label(template: str, **math: str) -> str:
+    r"""A translated label with math in it: the text of ``template`` escaped as a formula's
+    text (:func:`symgrad.latex_printer.text`), each ``{name}`` replaced by ``math[name]``, a
+    LaTeX fragment, set off by a space.
+
+    >>> tex_label("sum over the paths from {output}", output="y")
+    '\\text{sum over the paths from } y'
+    """
+    pieces = []
+    for literal, field, _spec, _conversion in string.Formatter().parse(template):
+        if literal:
+            pieces.append(_text(literal))
+        if field is not None:
+            pieces.append(math[field])
+    return " ".join(pieces)
 
 
 def _final_expr(d: MapDerivation, g: Gradient) -> sympy.Expr:
@@ -193,43 +226,56 @@ def map_markdown(layer: Derivation, d: MapDerivation, level: int = 2) -> str:
     h = "#" * level
     lines = [f"{h} {layer.name}", ""]
     if layer.spec.doc:
-        lines += [layer.spec.doc, ""]
+        lines += [tr(layer.spec.doc), ""]
     lines += ["$$", map_latex(d), "$$", ""]
-    lines += [f"{h}# Backward", ""]
+    lines += [f"{h}# " + tr("Backward"), ""]
     for g in d.gradients:
         lhs = rf"\frac{{\partial L}}{{\partial {_latex(g.wrt, out)}}}"
         lines += [f"- ${lhs} = {_latex(_final_expr(d, g), out)}$"]
-    saved = ", ".join(f"`{s.name}`" for s in layer.saved) or "nothing"
-    lines += [f"- `forward` saves: {saved}"]
-    lines += [f"- Convention: {c}" for c in d.conventions]
+    lines += _saves_and_conventions(layer.saved, d.conventions)
+    header = (tr("input"), tr("form"), tr("cost"), tr("accurate in float64"), tr("proven equal"))
     lines += [
         "",
-        f"{h}# Forms considered",
+        f"{h}# " + tr("Forms considered"),
         "",
-        "Cost: passes over memory of the NumPy code, each operation weighted by what it was "
-        "measured to cost (`symgrad.ufunc_costs`: a multiply 1, `np.exp` 3).",
+        tr(
+            "Cost: passes over memory of the NumPy code, each operation weighted by what it was "
+            "measured to cost (`symgrad.ufunc_costs`: a multiply 1, `np.exp` 3)."
+        ),
         "",
-        "| input | form | cost | accurate in float64 | proven equal |",
+        "| " + " | ".join(header) + " |",
         "|---|---|---|---|---|",
     ]
     for g in d.gradients:
         for c in g.considered:
-            proven = {True: "yes", False: "no", None: "not needed"}[c.proven]
-            accurate = "yes" if c.accurate else "no"
+            proven = {True: tr("yes"), False: tr("no"), None: tr("not needed")}[c.proven]
+            accurate = tr("yes") if c.accurate else tr("no")
             form = _latex(c.expr, out)
             lines.append(f"| `{g.wrt}` | ${form}$ | {c.cost} | {accurate} | {proven} |")
     return "\n".join(lines) + "\n"
+
+
+def _saves_and_conventions(saved: tuple, conventions: tuple[str, ...]) -> list[str]:
+    """The Markdown list items naming what ``forward`` saves and each convention used."""
+    names = ", ".join(f"`{s.name}`" for s in saved) or tr("nothing")
+    lines = [tr("- `forward` saves: {names}").format(names=names)]
+    return lines + [tr("- Convention: {convention}").format(convention=tr(c)) for c in conventions]
+
+
+def _doc_line(name: str, doc: str) -> str:
+    """``Name: its one-line description``, or the name alone."""
+    return f"{name}: {tr(doc)}" if doc else name
 
 
 def map_text(layer: Derivation, d: MapDerivation) -> str:
     """Plain text: SymPy's pretty printer for the formulas, one aligned row per node."""
 
     def pretty(e: sympy.Basic) -> str:
-        return sympy.pretty(for_display(e), use_unicode=True)
+        return pretty_text(for_display(e))
 
-    out = [f"{layer.name}: {layer.spec.doc}".rstrip(": "), "", "forward:"]
+    out = [_doc_line(layer.name, layer.spec.doc), "", tr("forward:")]
     out += _indent(pretty(sympy.Eq(d.spec.output, d.spec.forward, evaluate=False)))
-    out += ["", "nodes (local derivatives):"]
+    out += ["", tr("nodes (local derivatives):")]
     rows = [
         (
             str(n.symbol),
@@ -240,30 +286,35 @@ def map_text(layer: Derivation, d: MapDerivation) -> str:
         for n in d.graph.nodes
     ]
     out += ["  " + row for row in columns(rows)]
-    out += ["", "backward (∂L/∂input, with dout = ∂L/∂" + d.spec.output.name + "):"]
+    out += ["", tr("backward (∂L/∂input, with dout = ∂L/∂{output}):").format(output=d.spec.output)]
     for g in d.gradients:
         out += _indent(pretty(sympy.Eq(sympy.Symbol(g.name), _final_expr(d, g), evaluate=False)))
         count = len(g.considered)
-        out.append(
-            f"  chosen from {count} form{'s' if count != 1 else ''} ({g.origin}); "
-            "proven equal to the plain derivative"
+        chosen = tr_n(
+            "chosen from {count} form ({origin}); proven equal to the plain derivative",
+            "chosen from {count} forms ({origin}); proven equal to the plain derivative",
+            count,
         )
-    saves = ", ".join(f"{s} = {text(e)}" for s, e in d.saved.items()) or "nothing"
-    out += ["", f"forward saves: {saves}"]
-    if d.domain:
-        out += [f"domain: {d.domain} (outside it the forward is nan or inf, as NumPy's is)"]
+        out.append("  " + chosen.format(count=count, origin=g.origin_text))
+    saves = ", ".join(f"{s} = {text(e)}" for s, e in d.saved.items()) or tr("nothing")
+    out += ["", tr("forward saves: {saves}").format(saves=saves)]
+    out += _domain_line(d.domain)
     if d.accuracy is not None:
-        out += [f"accuracy: {d.accuracy.text()}"]
-    out += [f"convention: {c}" for c in d.conventions]
+        out += [tr("accuracy: {accuracy}").format(accuracy=d.accuracy.text())]
+    out += _convention_lines(d.conventions)
     return "\n".join(out) + "\n"
 
 
-def columns(rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows of cells, each column as wide as its widest cell."""
-    if not rows:
+def _domain_line(domain: str) -> list[str]:
+    """The plain-text line stating the forward's domain, if it has one."""
+    if not domain:
         return []
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    sentence = tr("domain: {domain} (outside it the forward is nan or inf, as NumPy's is)")
+    return [sentence.format(domain=domain)]
+
+
+def _convention_lines(conventions: tuple[str, ...]) -> list[str]:
+    return [tr("convention: {convention}").format(convention=tr(c)) for c in conventions]
 
 
 def _indent(block: str) -> list[str]:
@@ -276,7 +327,7 @@ def _indent(block: str) -> list[str]:
 def _shape(t: Tensor) -> str:
     """A tensor's shape in axis sizes: ``(N, D)``; ``(…, D)`` over the ``...`` group."""
     dims = ["…" if a == ELLIPSIS else axis_size(a).name for a in t.axes]
-    return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})" if dims else "scalar"
+    return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})" if dims else tr("scalar")
 
 
 def _indexed(t: Tensor, tex) -> str:
@@ -317,7 +368,7 @@ def program_latex(d: Derivation) -> str:
     for s in d.spec.statements:
         rows.append(
             rf"{_indexed(s.target, tex)} &= {_statement_tex(s, tex)}"
-            rf" && {_text(f'forward, {s.kind}; shape {_shape(s.target)}')}"
+            rf" && {_text(_forward_note(s))}"
         )
     locals_ = {}
     for step in d.backward.steps:
@@ -326,43 +377,58 @@ def program_latex(d: Derivation) -> str:
         if local == 1 or local.has(sympy.Function("rmax")):
             continue
         num, den = sympy.Symbol(target), sympy.Symbol(operand)
+        note = _text(tr("local derivative"))
         rows.append(
-            rf"\frac{{\partial {tex(num)}}}{{\partial {tex(den)}}} &= {tex(local)}"
-            rf" && {_text('local derivative')}"
+            rf"\frac{{\partial {tex(num)}}}{{\partial {tex(den)}}} &= {tex(local)} && {note}"
         )
     for name, tensor in _staged_order(d):
         staged = d.backward.gradients.get(name)
         if staged is None:
             continue
+        note = _text(tr("staged backward, shape {shape}").format(shape=_shape(tensor)))
         rows.append(
-            rf"\frac{{\partial L}}{{\partial {tex(tensor.symbol)}}} &= {tex(staged)}"
-            rf" && {_text(f'staged backward, shape {_shape(tensor)}')}"
+            rf"\frac{{\partial L}}{{\partial {tex(tensor.symbol)}}} &= {tex(staged)} && {note}"
         )
     for g in (*d.stages, *d.gradients):
         lhs = rf"\frac{{\partial L}}{{\partial {tex(g.wrt.symbol)}}}"
-        note = "compact form, proven equal"
-        if g in d.stages:
-            note = "kept by name: a matrix product reads it"
-        if g.facts:
-            note += " (using " + "; ".join(g.facts) + ")"
-        if TIES_SPLIT_EVENLY in d.conventions:
-            note += "; a tie splits the gradient evenly"
-        summed = g.expr.axes if isinstance(g.expr, rsum) else ()
-        spread = [a for a in summed if a not in g.wrt.axes and a != ELLIPSIS]
-        if g.wrt.role == "param" and spread:
-            note += (
-                f"; {g.wrt.name} is the same along {', '.join(spread)}, so its gradient sums over "
-                f"{'it' if len(spread) == 1 else 'them'}"
-            )
-        rows.append(rf"{lhs} &= {tex(g.expr)} && {_text(note + f'; shape {_shape(g.wrt)}')}")
+        rows.append(rf"{lhs} &= {tex(g.expr)} && {_text(_gradient_note(d, g))}")
         product = matrix_product(d, g.expr, g.wrt.axes)
         if product is not None:
             factors = r"\,".join(_under(t, flip, tex) for t, flip in product)
             scale = _scale(g.expr)
             if scale != 1:
                 factors = rf"{tex(scale)}\,{factors}"
-            rows.append(rf"&= {factors} && {_text('as a matrix product, shape under each factor')}")
+            note = _text(tr("as a matrix product, shape under each factor"))
+            rows.append(rf"&= {factors} && {note}")
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def _forward_note(s: Statement) -> str:
+    kind = tr(KINDS.get(s.kind, s.kind))
+    return tr("forward, {kind}; shape {shape}").format(kind=kind, shape=_shape(s.target))
+
+
+def _gradient_note(d: Derivation, g: Gradient) -> str:
+    """What the row of a compact gradient says of it: proven, the facts it used, its shape."""
+    note = tr("compact form, proven equal")
+    if g in d.stages:
+        note = tr("kept by name: a matrix product reads it")
+    if g.facts:
+        note = tr("{note} (using {facts})").format(note=note, facts="; ".join(g.facts))
+    parts = [note]
+    if TIES_SPLIT_EVENLY in d.conventions:
+        parts.append(tr("a tie splits the gradient evenly"))
+    summed = g.expr.axes if isinstance(g.expr, rsum) else ()
+    spread = [a for a in summed if a not in g.wrt.axes and a != ELLIPSIS]
+    if g.wrt.role == "param" and spread:
+        sentence = tr_n(
+            "{name} is the same along {axes}, so its gradient sums over it",
+            "{name} is the same along {axes}, so its gradient sums over them",
+            len(spread),
+        )
+        parts.append(sentence.format(name=g.wrt.name, axes=", ".join(spread)))
+    parts.append(tr("shape {shape}").format(shape=_shape(g.wrt)))
+    return "; ".join(parts)
 
 
 def matrix_product(
@@ -436,24 +502,24 @@ def program_markdown(d: Derivation, level: int = 2) -> str:
     out = d.output.name
     lines = [f"{h} {d.name}", ""]
     if d.spec.doc:
-        lines += [d.spec.doc, ""]
+        lines += [tr(d.spec.doc), ""]
     lines += ["$$", program_latex(d), "$$", ""]
-    lines += [f"{h}# Backward", ""]
+    lines += [f"{h}# " + tr("Backward"), ""]
     stages = [g.wrt.name for g in d.stages]  # dp as ∂L/∂p
     for g in (*d.stages, *d.gradients):
         lhs = rf"\frac{{\partial L}}{{\partial {latex_tensor(g.wrt.symbol, out)}}}"
         rhs = latex_tensor(g.expr, out, stages)
-        lines += [f"- ${lhs} = {rhs}$ (shape {_shape(g.wrt)})"]
-    saved = ", ".join(f"`{s.name}`" for s in d.saved) or "nothing"
-    lines += [f"- `forward` saves: {saved}"]
-    lines += [f"- Convention: {c}" for c in d.conventions]
-    if d.shifts:
-        for x, axis in d.shifts:
-            lines.append(
-                f"- The layer is unchanged by adding a constant to `{x}` along `{axis}` (proven), "
-                "so the generated code subtracts the maximum first and `exp` cannot overflow."
-            )
-    lines += [f"- Checked against plain differentiation at {_checks(d)}."]
+        shape = tr("(shape {shape})").format(shape=_shape(g.wrt))
+        lines += [f"- ${lhs} = {rhs}$ {shape}"]
+    lines += _saves_and_conventions(d.saved, d.conventions)
+    for x, axis in d.shifts:
+        sentence = tr(
+            "- The layer is unchanged by adding a constant to `{x}` along `{axis}` (proven), "
+            "so the generated code subtracts the maximum first and `exp` cannot overflow."
+        )
+        lines.append(sentence.format(x=x, axis=axis))
+    sentence = tr("- Checked against plain differentiation at {sizes}.")
+    lines += [sentence.format(sizes=_checks(d))]
     return "\n".join(lines) + "\n"
 
 
@@ -461,29 +527,32 @@ def _checks(d: Derivation) -> str:
     """Each size the check ran at, with how it went there."""
     how = d.how_checked or ("",) * len(d.checked)
     return "; ".join(
-        ", ".join(f"{a}={v}" for a, v in c.items()) + (f" ({h})" if h else "")
+        ", ".join(f"{a}={v}" for a, v in c.items())
+        + (f" ({tr_filled(h, PARTLY_PROVEN_BY_IDENTITY_TEST)})" if h else "")
         for c, h in zip(d.checked, how)
     )
 
 
 def program_text(d: Derivation) -> str:
     """Plain text: the statements, the staged backward, the compact gradients."""
-    out = [f"{d.name}: {d.spec.doc}".rstrip(": "), "", "forward:"]
+    out = [_doc_line(d.name, d.spec.doc), "", tr("forward:")]
     rows = [
         (repr(s.target), f"= {_statement_text(s)}", _shape(s.target)) for s in d.spec.statements
     ]
     out += ["  " + row for row in columns(rows)]
-    out += ["", f"staged backward (dout = ∂L/∂{d.output.name}), from the output back:"]
+    staged_title = tr("staged backward (dout = ∂L/∂{output}), from the output back:")
+    out += ["", staged_title.format(output=d.output.name)]
     rows = []
     for name, tensor in _staged_order(d):
         staged = d.backward.gradients.get(name)
         if staged is not None:
             rows.append((f"d{name}", f"= {text_tensor(staged)}", _shape(tensor)))
-    out += ["  " + row for row in columns(rows)] if rows else ["  (one step from dout)"]
-    out += ["", "backward (compact, proven equal to plain differentiation):"]
+    out += ["  " + row for row in columns(rows)] if rows else ["  " + tr("(one step from dout)")]
+    out += ["", tr("backward (compact, proven equal to plain differentiation):")]
     if d.stages:
         kept = ", ".join(g.name for g in d.stages)
-        out.append(f"  ({kept} kept by name: the matrix products after them read them)")
+        sentence = tr("({names} kept by name: the matrix products after them read them)")
+        out.append("  " + sentence.format(names=kept))
     rows = []
     for g in (*d.stages, *d.gradients):
         rows.append((g.name, f"= {text_tensor(g.expr)}", _shape(g.wrt)))
@@ -494,19 +563,20 @@ def program_text(d: Derivation) -> str:
             top, bottom = sympy.fraction(scale)
             as_matrices += "" if top == 1 else f" · {text_tensor(top)}"
             as_matrices += "" if bottom == 1 else f" / {text_tensor(bottom)}"
-            rows.append(("", f"= {as_matrices}", "as a matrix product"))
+            rows.append(("", f"= {as_matrices}", tr("as a matrix product")))
     out += ["  " + row for row in columns(rows)]
     for g in (*d.stages, *d.gradients):
         if g.facts:
-            out.append(f"  {g.name} uses: {'; '.join(g.facts)}")
-    saves = ", ".join(s.name for s in d.saved) or "nothing"
-    out += ["", f"forward saves: {saves}"]
-    if d.domain:
-        out += [f"domain: {d.domain} (outside it the forward is nan or inf, as NumPy's is)"]
-    out += [f"convention: {c}" for c in d.conventions]
+            uses = tr("{name} uses: {facts}").format(name=g.name, facts="; ".join(g.facts))
+            out.append("  " + uses)
+    saves = ", ".join(s.name for s in d.saved) or tr("nothing")
+    out += ["", tr("forward saves: {saves}").format(saves=saves)]
+    out += _domain_line(d.domain)
+    out += _convention_lines(d.conventions)
     for x, axis in d.shifts:
-        out.append(f"shift: unchanged by a constant added to {x} along {axis} (proven)")
-    out.append(f"checked at: {_checks(d)}")
+        sentence = tr("shift: unchanged by a constant added to {x} along {axis} (proven)")
+        out.append(sentence.format(x=x, axis=axis))
+    out.append(tr("checked at: {sizes}").format(sizes=_checks(d)))
     return "\n".join(out) + "\n"
 
 

@@ -23,6 +23,7 @@ import sympy
 
 from symgrad.concrete import label_values, structural_values
 from symgrad.domain import restrictions
+from symgrad.i18n import tr
 from symgrad.numerics import evaluate
 from symgrad.program import Layer
 from symgrad.statements import Gather, Map
@@ -165,7 +166,12 @@ def _inside(layer: Layer, inputs: list[np.ndarray], rng: np.random.Generator) ->
             return inputs
         for a in inputs:
             a[~good] = rng.standard_normal(int((~good).sum())) * 2
-    raise ValueError(f"{layer.name}: cannot draw inputs inside the domain ({conditions})")
+    # TRANSLATORS: {conditions} lists the domain's conditions, as [x > 0].
+    raise ValueError(
+        tr("{layer}: cannot draw inputs inside the domain ({conditions})").format(
+            layer=layer.name, conditions=conditions
+        )
+    )
 
 
 def build(cls: type, d: Any, params: dict[str, np.ndarray], **constants: Any) -> Any:

@@ -30,6 +30,7 @@ import sympy
 
 from symgrad.constants import readable
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 from symgrad.language import declare
 from symgrad.program import Layer
 from symgrad.statements import Map
@@ -61,29 +62,39 @@ def elementwise(
     symgrad.errors.SymgradError: variable 'z' does not occur in the forward expression t**2
     """
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise SymgradError(f"layer name {name!r} is not a valid Python class name")
+        raise SymgradError(
+            tr("layer name {name!r} is not a valid Python class name").format(name=name)
+        )
     if isinstance(expr, str):
         from symgrad.parse import parse_expr
 
         expr = parse_expr(expr)
     expr = _plain_symbols(name, readable(sympy.sympify(expr)))
     if not inputs:
-        raise SymgradError(f"layer {name}: name at least one input variable")
+        raise SymgradError(tr("layer {layer}: name at least one input variable").format(layer=name))
     symbols = tuple(_as_symbol(v) for v in inputs)
     free = expr.free_symbols
     for s in symbols:
         if s.name in RESERVED_NAMES or not s.name.isidentifier() or keyword.iskeyword(s.name):
-            raise SymgradError(f"layer {name}: {s.name!r} cannot be used as an input name")
+            raise SymgradError(
+                tr("layer {layer}: {name!r} cannot be used as an input name").format(
+                    layer=name, name=s.name
+                )
+            )
         if s not in free:
             raise SymgradError(
-                f"variable {s.name!r} does not occur in the forward expression {expr}"
+                tr("variable {name!r} does not occur in the forward expression {expr}").format(
+                    name=s.name, expr=expr
+                )
             )
     if len(set(symbols)) != len(symbols):
-        raise SymgradError(f"layer {name}: input names repeat")
+        raise SymgradError(tr("layer {layer}: input names repeat").format(layer=name))
     extra = sorted(str(s) for s in free - set(symbols))
     if extra:
         raise SymgradError(
-            f"layer {name}: the forward expression uses {', '.join(extra)}, which is not an input"
+            tr("layer {layer}: the forward expression uses {names}, which is not an input").format(
+                layer=name, names=", ".join(extra)
+            )
         )
     output = "y" if len(symbols) == 1 else "out"
     if output in {s.name for s in symbols}:
@@ -104,7 +115,11 @@ def _plain_symbols(name: str, expr: sympy.Expr) -> sympy.Expr:
     by_name: dict[str, sympy.Symbol] = {}
     for s in sorted(expr.free_symbols, key=sympy.default_sort_key):
         if s.name in by_name:
-            raise SymgradError(f"layer {name}: two different symbols are called {s.name!r}")
+            raise SymgradError(
+                tr("layer {layer}: two different symbols are called {name!r}").format(
+                    layer=name, name=s.name
+                )
+            )
         by_name[s.name] = s
     return expr.xreplace({s: sympy.Symbol(s.name) for s in by_name.values()})
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from symgrad.engine import Derivation
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr, tr_n
 from symgrad.layer_code import LayerCode
 from symgrad.sampling import sample, structural_values
 from symgrad.target_common import draws, function_args, snake_case
@@ -61,7 +62,11 @@ def input_gradients(code: LayerCode, returned: Any) -> dict[str, Any]:
     got = () if returned is None else returned if isinstance(returned, tuple) else (returned,)
     names = [a.name for a in code.inputs if a.name in code.gradients]
     if len(got) != len(names):
-        raise SymgradError(f"{code.name}: backward returns {len(got)} gradients for {names}")
+        raise SymgradError(
+            tr("{layer}: backward returns {n} gradients for {names}").format(
+                layer=code.name, n=len(got), names=names
+            )
+        )
     return dict(zip(names, got, strict=True))
 
 
@@ -98,23 +103,41 @@ def require(dialect: str) -> None:
     modules, extra = _NEEDS[dialect]
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        verb = "is" if len(missing) == 1 else "are"
         raise SymgradError(
-            f"the {dialect} target checks its code with {' and '.join(missing)}, which {verb} "
-            f'not installed: pip install "symgrad[{extra}]"'
+            tr_n(
+                "the {target} target checks its code with {modules}, which is not installed: "
+                'pip install "symgrad[{extra}]"',
+                "the {target} target checks its code with {modules}, which are not installed: "
+                'pip install "symgrad[{extra}]"',
+                len(missing),
+            ).format(target=dialect, modules=_and(missing), extra=extra)
         )
+
+
+def _and(names: list[str]) -> str:
+    """``a and b`` (in the current language)."""
+    out = names[0]
+    for name in names[1:]:
+        out = tr("{first} and {second}").format(first=out, second=name)
+    return out
 
 
 def _agree(name: str, what: str, got: Any, expected: Any) -> None:
     got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if got.shape != expected.shape:
         raise SymgradError(
-            f"{name}: {what} has shape {got.shape}, the NumPy class's {expected.shape}"
+            tr("{layer}: {what} has shape {shape}, the NumPy class's {expected}").format(
+                layer=name, what=what, shape=got.shape, expected=expected.shape
+            )
         )
     scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
     if not np.allclose(got, expected, rtol=_RTOL, atol=_RTOL * scale):
         error = float(np.max(np.abs(got - expected)))
-        raise SymgradError(f"{name}: {what} differs from the NumPy class's by {error:.1e}")
+        raise SymgradError(
+            tr("{layer}: {what} differs from the NumPy class's by {error:.1e}").format(
+                layer=name, what=what, error=error
+            )
+        )
 
 
 def _floating(a: np.ndarray) -> bool:
@@ -139,13 +162,15 @@ def _torch(module: types.ModuleType, ref: Reference, code: LayerCode) -> None:
     random = draws(code)
     if not random:
         y = layer(*inputs)
-        _agree(name, "the torch forward", y.detach(), ref.y)
+        _agree(name, tr("the torch forward"), y.detach(), ref.y)
         y.backward(torch.as_tensor(ref.dout, dtype=torch.float64))
         for a, t in zip(code.inputs, inputs, strict=True):
             if a.name in code.gradients:
-                _agree(name, f"the torch d{a.name}", t.grad, ref.grads[a.name])
+                what = tr("the torch {gradient}").format(gradient=f"d{a.name}")
+                _agree(name, what, t.grad, ref.grads[a.name])
         for p in code.params:
-            _agree(name, f"the torch d{p}", getattr(layer, p).grad, ref.grads[p])
+            what = tr("the torch {gradient}").format(gradient=f"d{p}")
+            _agree(name, what, getattr(layer, p).grad, ref.grads[p])
     function = getattr(module, f"{name}Function")
     args = function_args(code)
     values: dict[str, Any] = {a.name: t for a, t in zip(code.inputs, inputs, strict=True)}
@@ -164,7 +189,11 @@ def _torch(module: types.ModuleType, ref: Reference, code: LayerCode) -> None:
         return out[0] if isinstance(out, tuple) else out
 
     if not torch.autograd.gradcheck(apply, tuple(leaves), raise_exception=False):
-        raise SymgradError(f"{name}: the generated torch Function fails torch.autograd.gradcheck")
+        raise SymgradError(
+            tr("{layer}: the generated torch Function fails torch.autograd.gradcheck").format(
+                layer=name
+            )
+        )
 
 
 # --- JAX -----------------------------------------------------------------------------------------
@@ -197,16 +226,18 @@ def _jax(module: types.ModuleType, ref: Reference, code: LayerCode) -> None:
         primals = [values[n] for n in diff]
         if not extra:
             y, pull = jax.vjp(jitted, *primals)
-            _agree(name, "the JAX forward", y, ref.y)
+            _agree(name, tr("the JAX forward"), y, ref.y)
             grads = pull(jax.numpy.asarray(ref.dout, dtype=y.dtype))
             for n, g in zip(diff, grads, strict=True):
-                _agree(name, f"the JAX d{n}", g, ref.grads[n])
+                _agree(name, tr("the JAX {gradient}").format(gradient=f"d{n}"), g, ref.grads[n])
         try:
             check_grads(jitted, tuple(primals), order=1, modes=["rev"])
         except AssertionError as err:
             first = str(err).strip().splitlines()[0]
             raise SymgradError(
-                f"{name}: the generated JAX function fails check_grads ({first})"
+                tr("{layer}: the generated JAX function fails check_grads ({reason})").format(
+                    layer=name, reason=first
+                )
             ) from err
 
 
@@ -229,7 +260,7 @@ def _array_api(module: types.ModuleType, ref: Reference, code: LayerCode) -> Non
         import torch
     except ImportError:
         return
-    _array_api_run(module, ref, code, lambda a: torch.as_tensor(np.asarray(a)), "torch tensors")
+    _array_api_run(module, ref, code, lambda a: torch.as_tensor(np.asarray(a)), tr("torch tensors"))
 
 
 def _array_api_run(
@@ -243,14 +274,14 @@ def _array_api_run(
     layer = getattr(module, name)(*(convert(ref.params[p]) for p in code.params), **ref.kwargs)
     np.random.seed(0)
     y = layer.forward(*(convert(a) for a in ref.inputs))
-    _agree(name, f"the array-API forward on {where}", _numpy(y), ref.y)
+    _agree(name, tr("the array-API forward on {arrays}").format(arrays=where), _numpy(y), ref.y)
     returned = layer.backward(1.0 if code.returns_loss else convert(ref.dout))
     for n, g in input_gradients(code, returned).items():
-        _agree(name, f"the array-API d{n} on {where}", _numpy(g), ref.grads[n])
+        what = tr("the array-API {gradient} on {arrays}").format(gradient=f"d{n}", arrays=where)
+        _agree(name, what, _numpy(g), ref.grads[n])
     for p in code.params:
-        _agree(
-            name, f"the array-API d{p} on {where}", _numpy(getattr(layer, f"d{p}")), ref.grads[p]
-        )
+        what = tr("the array-API {gradient} on {arrays}").format(gradient=f"d{p}", arrays=where)
+        _agree(name, what, _numpy(getattr(layer, f"d{p}")), ref.grads[p])
 
 
 def _numpy(a: Any) -> np.ndarray:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.pretty.pretty import PrettyPrinter
+from sympy.printing.pretty.stringpict import prettyForm
 from sympy.printing.str import StrPrinter
 
 _NAMES = {"logistic": "sigmoid"}
@@ -57,9 +59,16 @@ class SymgradTextPrinter(StrPrinter):
             if value == 1:
                 return f"[{self._print(cond)}]"
             return f"{self.parenthesize(value, PRECEDENCE['Mul'])}·[{self._print(cond)}]"
-        parts = [f"{self._print(v)} if {self._print(c)}" for v, c in pairs if c != sympy.true]
+        from symgrad.i18n import tr
+
+        parts = [
+            tr("{value} if {condition}").format(value=self._print(v), condition=self._print(c))
+            for v, c in pairs
+            if c != sympy.true
+        ]
         rest = [self._print(v) for v, c in pairs if c == sympy.true]
-        return "(" + "; ".join(parts + [f"{r} otherwise" for r in rest]) + ")"
+        parts += [tr("{value} otherwise").format(value=r) for r in rest]
+        return "(" + "; ".join(parts) + ")"
 
     def _print_Function(self, expr: sympy.Function) -> str:
         name = _NAMES.get(expr.func.__name__, expr.func.__name__)
@@ -106,3 +115,45 @@ def for_display(expr: sympy.Basic) -> sympy.Basic:
 def text(expr: sympy.Basic) -> str:
     """``expr`` as one line of textbook-style plain text."""
     return SymgradTextPrinter().doprint(expr)
+
+
+class _Pretty(PrettyPrinter):
+    """SymPy's pretty printer, its words for a ``Piecewise`` in the current language."""
+
+    def _print_Piecewise(self, pexpr: sympy.Piecewise) -> prettyForm:
+        from symgrad.i18n import tr
+
+        rows = []
+        for e, c in pexpr.args:
+            if c == sympy.true:
+                rows.append((self._print(e), prettyForm(tr("otherwise"))))
+                continue
+            before, _, after = tr("for {condition}").partition("{condition}")
+            cond = self._print(c)
+            cond = prettyForm(*cond.left(before)) if before else cond
+            rows.append((self._print(e), prettyForm(*cond.right(after)) if after else cond))
+        widths = [max(r[j].width() for r in rows) for j in range(2)]
+        picture = None
+        for row in rows:
+            line = None
+            for form, width in zip(row, widths):
+                wleft = (width - form.width()) // 2
+                form = prettyForm(*form.right(" " * (width - form.width() - wleft)))
+                form = prettyForm(*form.left(" " * wleft))
+                line = (
+                    form if line is None else prettyForm(*prettyForm(*line.right("  ")).right(form))
+                )
+            picture = (
+                line
+                if picture is None
+                else prettyForm(*prettyForm(*picture.below(" ")).below(line))
+            )
+        picture = prettyForm(*picture.parens("{", ""))
+        picture.baseline = picture.height() // 2
+        picture.binding = prettyForm.OPEN
+        return picture
+
+
+def pretty(expr: sympy.Basic) -> str:
+    """``expr`` drawn by SymPy's pretty printer in Unicode, its words translated."""
+    return _Pretty({"use_unicode": True}).doprint(expr)

@@ -16,6 +16,7 @@ import ast
 
 from symgrad.dialects import Rewriter
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 from symgrad.layer_code import Arg, LayerCode
 from symgrad.lowering import early_returns, lower, text
 from symgrad.target_common import function_args
@@ -131,7 +132,11 @@ def _gradients_return(code: LayerCode, args: list[str]) -> ast.stmt:
     values = [code.gradients.get(a, "None") for a in args]
     missing = [p for p in code.params if p not in code.gradients]
     if missing:
-        raise SymgradError(f"{code.name}: backward stores no gradient for {', '.join(missing)}")
+        raise SymgradError(
+            tr("{layer}: backward stores no gradient for {names}").format(
+                layer=code.name, names=", ".join(missing)
+            )
+        )
     return ast.parse(f"return {', '.join(values)}").body[0]
 
 

@@ -43,6 +43,7 @@ from symgrad import __version__, inplace, target_helpers
 from symgrad.engine import Derivation
 from symgrad.errors import SymgradError
 from symgrad.functions import to_elementary
+from symgrad.i18n import tr
 from symgrad.lowering import format_module
 from symgrad.numpy_printer import SymgradNumPyPrinter, format_python, number_choice
 from symgrad.target_common import numpy_classes
@@ -88,7 +89,7 @@ class TorchPrinter(SymgradNumPyPrinter):
     def _module_format(self, fqn: str, register: bool = True) -> str:
         name = fqn.split(".")[-1]
         if name not in _CALLS:
-            raise SymgradError(f"the torch target has no form for {fqn}")
+            raise SymgradError(tr("the torch target has no form for {call}").format(call=fqn))
         return _CALLS[name]
 
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
@@ -112,7 +113,9 @@ class TorchPrinter(SymgradNumPyPrinter):
             return self._print_choice(*chosen)
         *branches, (last, cond) = expr.args
         if cond != sympy.true:
-            raise SymgradError("the torch target needs a Piecewise whose last branch always holds")
+            raise SymgradError(
+                tr("the torch target needs a Piecewise whose last branch always holds")
+            )
         out = self._print(last)
         for value, c in reversed(branches):
             condition = f"{c}.bool()" if str(c) in self.masks else self._print(c)
@@ -174,7 +177,9 @@ def torch_code(expr: sympy.Expr, masks: frozenset[str] = frozenset()) -> str:
     try:
         return format_python(TorchPrinter(masks).doprint(_tensor_branches(expr)))
     except PrintMethodNotImplementedError as err:  # one line, not SymPy's traceback
-        raise SymgradError(f"the torch target cannot print {type(expr).__name__}") from err
+        raise SymgradError(
+            tr("the torch target cannot print {kind}").format(kind=type(expr).__name__)
+        ) from err
 
 
 def _tensor_branches(expr: sympy.Expr) -> sympy.Expr:
@@ -249,7 +254,9 @@ def function_text(d: Derivation) -> str:
     """``NameFunction`` and ``Name`` for one elementwise layer."""
     if not supported(d):
         raise SymgradError(
-            f"{d.name}: the torch target covers elementwise layers without parameters so far"
+            tr(
+                "{layer}: the torch target covers elementwise layers without parameters so far"
+            ).format(layer=d.name)
         )
     (x,) = (t.name for t in d.spec.inputs)
     (g,) = d.gradients
@@ -386,7 +393,11 @@ def _assignments(
     parts = [p.expr for p in reduced.args] if isinstance(reduced, sympy.Piecewise) else reduced.args
     parts = [p for p in parts if isinstance(p, sympy.Expr) and not p.is_Atom]
     if not parts:
-        raise SymgradError(f"cannot split the line of {name} to fit {_MAX} columns")
+        raise SymgradError(
+            tr("cannot split the line of {name} to fit {width} columns").format(
+                name=name, width=_MAX
+            )
+        )
     big = max(parts, key=lambda a: len(code(a)))
     part = sympy.Symbol(f"{name}_part")
     head = _assignments(str(part), big, masks, in_place)
@@ -463,7 +474,7 @@ def verify_torch(text: str, derivations: list[Derivation]) -> None:
     try:
         import torch
     except ImportError as err:
-        raise SymgradError("the torch target needs PyTorch: pip install torch") from err
+        raise SymgradError(tr("the torch target needs PyTorch: pip install torch")) from err
     module = types.ModuleType("symgrad_torch_generated")
     exec(compile(text, "<symgrad torch>", "exec"), module.__dict__)
     for d in derivations:
@@ -475,11 +486,19 @@ def verify_torch(text: str, derivations: list[Derivation]) -> None:
             return function.apply(t, *constants)
 
         if not _forward_agrees(d, x.detach(), apply(x).detach()):
-            raise SymgradError(f"{d.name}: the generated torch forward differs from the declared")
+            raise SymgradError(
+                tr("{layer}: the generated torch forward differs from the declared").format(
+                    layer=d.name
+                )
+            )
         if not torch.autograd.gradcheck(apply, (x,)):
-            raise SymgradError(f"{d.name}: the generated torch Function fails gradcheck")
+            raise SymgradError(
+                tr("{layer}: the generated torch Function fails gradcheck").format(layer=d.name)
+            )
         if not torch.equal(getattr(module, d.name)()(x), apply(x)):
-            raise SymgradError(f"{d.name}: the Module and the Function disagree")
+            raise SymgradError(
+                tr("{layer}: the Module and the Function disagree").format(layer=d.name)
+            )
 
 
 def _points(d: Derivation, torch: Any) -> Any:

@@ -54,6 +54,7 @@ import numpy as np
 
 from symgrad.differences import STEP, Differencer, eps_of, step_for
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr, tr_n
 from symgrad.names import gradient_of
 from symgrad.parameters import (
     Parameter,
@@ -131,42 +132,79 @@ class Report:
     @property
     def checked(self) -> str:
         """``x; W, b``: the inputs, then the parameters, that were compared."""
+        return self._checked()
+
+    def _checked(self, lang: str | None = None) -> str:
         inputs = [f.name for f in self.findings if f.kind == "input"]
         params = [f.name for f in self.findings if f.kind == "parameter"]
-        parts = [", ".join(inputs) or "no input", ", ".join(params) or "no parameter"]
+        parts = [
+            ", ".join(inputs) or tr("no input", lang),
+            ", ".join(params) or tr("no parameter", lang),
+        ]
         return "; ".join(parts)
 
     def message(self) -> str:
-        verdict = "passed" if self.passed else "backward disagrees with numerical gradients"
         if self.problems or not self.findings:
-            verdict = "cannot be checked as it is"
-        lines = [f"{self.layer}: {verdict} (checked: {self.checked})"]
+            head = tr("{layer}: cannot be checked as it is (checked: {checked})")
+        elif self.passed:
+            head = tr("{layer}: passed (checked: {checked})")
+        else:
+            head = tr("{layer}: backward disagrees with numerical gradients (checked: {checked})")
+        lines = [head.format(layer=self.layer, checked=self.checked)]
         lines += [f"  {p}" for p in self.problems]
         for f in self.findings:
             if not f.passed:
                 lines += _finding_lines(f, self.fast)
-        lines += [f"  not checked: {n}" for n in self.unchecked]
-        lines += [f"  note: {n}" for n in self.in_place]
-        lines += [f"  note: {n}" for n in self.notes]
+        lines += ["  " + tr("not checked: {what}").format(what=n) for n in self.unchecked]
+        lines += ["  " + tr("note: {note}").format(note=n) for n in self.in_place]
+        lines += ["  " + tr("note: {note}").format(note=n) for n in self.notes]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
-        return f"<gradcheck {self.layer}: {verdict}; checked {self.checked}>"
+        return f"<gradcheck {self.layer}: {verdict}; checked {self._checked('en')}>"
+
+
+def label(kind: str, name: str) -> str:
+    """``input x`` or ``parameter W`` in the current language (``kind`` is a
+    :class:`Finding`'s, the English key)."""
+    if kind == "parameter":
+        # TRANSLATORS: {name} is the name of a layer's parameter (W, b, gamma).
+        return tr("parameter {name}").format(name=name)
+    # TRANSLATORS: {name} is the name of an input of forward (x, t).
+    return tr("input {name}").format(name=name)
 
 
 def _finding_lines(f: Finding, fast: bool) -> list[str]:
+    what = label(f.kind, f.name)
     if f.problem:
-        return [f"  {f.kind} {f.name}: {f.problem}"]
-    where = f"direction #{f.worst_index[0]}" if fast else f"index {f.worst_index}"
+        return ["  " + tr("{what}: {problem}").format(what=what, problem=f.problem)]
+    if fast:
+        # TRANSLATORS: the number of a random direction the gradient was compared along.
+        where = tr("direction #{number}").format(number=f.worst_index[0])
+    else:
+        # TRANSLATORS: {index} is an array index, as (0, 2).
+        where = tr("index {index}").format(index=f.worst_index)
+    # TRANSLATORS: {what} is "input x" or "parameter W"; {where} "index (0, 2)" or
+    # "direction #1"; {verdict} where the error sits on the cs231n scale ("good: <= 1e-7").
+    worst = tr(
+        "{what}: worst at {where}: expected {expected:.10g} (numerical), "
+        "got {got:.10g} (backward); relative error {error:.2e} ({verdict})"
+    )
     lines = [
-        f"  {f.kind} {f.name}: worst at {where}: expected {f.expected:.10g} (numerical), "
-        f"got {f.got:.10g} (backward); relative error {f.rel_error:.2e} "
-        f"({scale_verdict(f.rel_error)})"
+        "  "
+        + worst.format(
+            what=what,
+            where=where,
+            expected=f.expected,
+            got=f.got,
+            error=f.rel_error,
+            verdict=scale_verdict(f.rel_error),
+        )
     ]
+    also = tr("also at {index}: expected {expected:.10g}, got {got:.10g}")
     lines += [
-        f"    also at {index}: expected {want:.10g}, got {got:.10g}"
-        for index, want, got in f.others
+        "    " + also.format(index=index, expected=want, got=got) for index, want, got in f.others
     ]
     if f.hint:
         lines.append(f"    {f.hint}")
@@ -180,12 +218,12 @@ def scale_verdict(rel: float) -> str:
     ('good: <= 1e-7', 'suspicious: > 1e-4', 'wrong: > 1e-2')
     """
     if rel <= 1e-7:
-        return "good: <= 1e-7"
+        return tr("good: <= 1e-7")
     if rel <= 1e-4:
-        return "acceptable only near kinks: <= 1e-4"
+        return tr("acceptable only near kinks: <= 1e-4")
     if rel <= 1e-2:
-        return "suspicious: > 1e-4"
-    return "wrong: > 1e-2"
+        return tr("suspicious: > 1e-4")
+    return tr("wrong: > 1e-2")
 
 
 def numerical_gradient(
@@ -305,7 +343,9 @@ def _widen(found: list[Parameter], report: Report) -> Callable[[], None]:
             p.grad_slot.set(np.array(grad, dtype=np.float64))
     if widened:
         report.notes.append(
-            f"checked {', '.join(widened)} in float64; the originals are back in place"
+            tr("checked {names} in float64; the originals are back in place").format(
+                names=", ".join(widened)
+            )
         )
 
     def restore() -> None:
@@ -350,7 +390,9 @@ class Probe:
         method = layer.loss if network else layer.forward
         names = _input_names(method, len(inputs))
         if not inputs:
-            raise GradcheckUsageError(f"{name}: give the inputs to check it at")
+            raise GradcheckUsageError(
+                tr("{layer}: give the inputs to check it at").format(layer=name)
+            )
         arrays, notes, fixed, integers = _prepare(inputs, names, targets)
         differentiable = [] if network else [k for k in range(len(arrays)) if k not in fixed]
         probe = Probe(layer, name, arrays, names, differentiable, network, notes=notes)
@@ -368,11 +410,17 @@ class Probe:
             a = self.arrays[k]
             if count == len(self.arrays):
                 self.arrays[k] = a.astype(np.float64)
-                self.notes.append(f"{self.names[k]} ({a.dtype}) was checked in float64")
+                self.notes.append(
+                    tr("{name} ({dtype}) was checked in float64").format(
+                        name=self.names[k], dtype=a.dtype
+                    )
+                )
             else:
                 self.differentiable = [j for j in self.differentiable if j != k]
                 self.notes.append(
-                    f"{self.names[k]} ({a.dtype}) is labels: held fixed, not differentiated"
+                    tr("{name} ({dtype}) is labels: held fixed, not differentiated").format(
+                        name=self.names[k], dtype=a.dtype
+                    )
                 )
 
     def call(self) -> np.ndarray:
@@ -381,7 +429,9 @@ class Probe:
         method = self.layer.loss if self.network else self.layer.forward
         out = method(*given)
         if isinstance(out, tuple):
-            raise GradcheckUsageError(f"{self.name}: forward returned a tuple; one array expected")
+            raise GradcheckUsageError(
+                tr("{layer}: forward returned a tuple; one array expected").format(layer=self.name)
+            )
         return np.asarray(out, dtype=np.float64)
 
     def _upstream(self, rng: np.random.Generator) -> Any:
@@ -404,8 +454,10 @@ class Probe:
         if np.array_equal(first, second, equal_nan=True):
             return True
         report.problems.append(
-            "forward is random: two calls on the same input differ; seed it or fix the mask "
-            "(e.g. Dropout's), then check again"
+            tr(
+                "forward is random: two calls on the same input differ; seed it or fix the mask "
+                "(e.g. Dropout's), then check again"
+            )
         )
         return False
 
@@ -416,7 +468,7 @@ class Probe:
         given = g.copy() if isinstance(g, np.ndarray) else g
         result = self.layer.backward(given)
         if isinstance(g, np.ndarray) and not np.array_equal(given, g):
-            self.note_once("backward wrote into its dout argument in place (checked on a copy)")
+            self.note_once(tr("backward wrote into its dout argument in place (checked on a copy)"))
         if result is None:
             return []
         return list(result) if isinstance(result, (tuple, list)) else [result]
@@ -484,22 +536,28 @@ class Probe:
         for name, value in written:
             if id(value) not in paired:
                 report.unchecked.append(
-                    f"{name} was written by backward but pairs with no parameter that forward "
-                    f"reads, so it was NOT checked (name it: params={{'...': {name!r}}})"
+                    tr(
+                        "{name} was written by backward but pairs with no parameter that forward "
+                        "reads, so it was NOT checked (name it: params={{'...': {name!r}}})"
+                    ).format(name=name)
                 )
         for name, value in kept.items():
             gradient_like = gradient_of(name.rpartition(".")[2]) is not None
             if isinstance(value, np.ndarray) and id(value) not in paired and not gradient_like:
                 report.notes.append(
-                    f"{name} is a float array with no gradient beside it: not checked "
-                    "as a parameter"
+                    tr(
+                        "{name} is a float array with no gradient beside it: not checked "
+                        "as a parameter"
+                    ).format(name=name)
                 )
 
 
 def _validate(layer: Any) -> str:
     if isinstance(layer, type):
         raise GradcheckUsageError(
-            f"pass an instance, not the class: gradcheck({layer.__name__}(), ...)"
+            tr("pass an instance, not the class: gradcheck({name}(), ...)").format(
+                name=layer.__name__
+            )
         )
     name = type(layer).__name__
     if takes_gradient_dict(layer):
@@ -507,8 +565,11 @@ def _validate(layer: Any) -> str:
     for method in ("forward", "backward"):
         if not callable(getattr(layer, method, None)):
             raise GradcheckUsageError(
-                f"{name} has no {method}() method: a layer needs forward(*inputs) and "
-                "backward(dout) (or loss(*inputs) and gradient(*inputs), as the book's networks)"
+                tr(
+                    "{layer} has no {method}() method: a layer needs forward(*inputs) and "
+                    "backward(dout) (or loss(*inputs) and gradient(*inputs), as the book's "
+                    "networks)"
+                ).format(layer=name, method=method)
             )
     return name
 
@@ -521,7 +582,7 @@ def _input_names(method: Any, n: int) -> list[str]:
 def _return_hint(names: list[str]) -> str:
     if all(n.isidentifier() for n in names):
         return f"return {', '.join('d' + n for n in names)}"
-    return "return one gradient per input, in the order forward takes them"
+    return tr("return one gradient per input, in the order forward takes them")
 
 
 def _prepare(
@@ -532,18 +593,26 @@ def _prepare(
     fixed = {names.index(t) if isinstance(t, str) and t in names else t for t in targets}
     for t in fixed:
         if not isinstance(t, int) or not 0 <= t < len(inputs):
-            raise GradcheckUsageError(f"targets: no input {t!r} (inputs: {', '.join(names)})")
+            raise GradcheckUsageError(
+                tr("targets: no input {target!r} (inputs: {names})").format(
+                    target=t, names=", ".join(names)
+                )
+            )
     arrays, notes, integers = [], [], []
     for k, (value, name) in enumerate(zip(inputs, names)):
         a = np.asarray(value)
         _refuse(a, name)
         if a.dtype == bool:
-            notes.append(f"{name} (bool) is a mask: held fixed, not differentiated")
+            notes.append(
+                tr("{name} (bool) is a mask: held fixed, not differentiated").format(name=name)
+            )
             fixed.add(k)
         elif np.issubdtype(a.dtype, np.integer) and k not in fixed:
             integers.append(k)
         elif k not in fixed and a.dtype != np.float64:
-            notes.append(f"{name} ({a.dtype}) was checked in float64")
+            notes.append(
+                tr("{name} ({dtype}) was checked in float64").format(name=name, dtype=a.dtype)
+            )
         keep = a.dtype == bool or np.issubdtype(a.dtype, np.integer) or k in fixed
         arrays.append(a.copy() if keep else np.array(a, dtype=np.float64))
     return arrays, notes, fixed, integers
@@ -551,16 +620,22 @@ def _prepare(
 
 def _refuse(a: np.ndarray, name: str) -> None:
     if a.dtype == object or a.dtype.kind in "USVM":
-        raise GradcheckUsageError(f"input {name} is not numeric ({a.dtype})")
+        raise GradcheckUsageError(
+            tr("input {name} is not numeric ({dtype})").format(name=name, dtype=a.dtype)
+        )
     if np.iscomplexobj(a):
         raise GradcheckUsageError(
-            f"input {name} is complex: gradcheck checks real layers (a complex gradient "
-            "needs a convention, e.g. Wirtinger's, that symgrad does not assume)"
+            tr(
+                "input {name} is complex: gradcheck checks real layers (a complex gradient "
+                "needs a convention, e.g. Wirtinger's, that symgrad does not assume)"
+            ).format(name=name)
         )
     if a.size == 0:
-        raise GradcheckUsageError(f"input {name} is empty: there is nothing to check")
+        raise GradcheckUsageError(
+            tr("input {name} is empty: there is nothing to check").format(name=name)
+        )
     if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
-        raise GradcheckUsageError(f"input {name} contains nan or inf")
+        raise GradcheckUsageError(tr("input {name} contains nan or inf").format(name=name))
 
 
 def _rebound_by_forward(probe: Probe) -> tuple[set[int], dict[str, Any]]:
@@ -636,12 +711,14 @@ class Check:
                 return
         if kinks:
             self.report.notes.append(
-                f"elements were still on a kink after moving them {MAX_MOVES} times"
+                tr("elements were still on a kink after moving them {count} times").format(
+                    count=MAX_MOVES
+                )
             )
         self.report.findings = findings
         if not findings and not self.report.problems:
             self.report.problems.append(
-                "nothing to check: no differentiable input and no parameter was found"
+                tr("nothing to check: no differentiable input and no parameter was found")
             )
 
     # analytic ----------------------------------------------------------------------------------
@@ -655,7 +732,9 @@ class Check:
             inputs: list[Any] = []
             if not isinstance(grad_dict, dict):
                 self.report.problems.append(
-                    f"gradient() returned {type(grad_dict).__name__}, not a dict of gradients"
+                    tr("gradient() returned {type}, not a dict of gradients").format(
+                        type=type(grad_dict).__name__
+                    )
                 )
                 return None
         else:
@@ -664,7 +743,7 @@ class Check:
         if any(not np.array_equal(a, b) for a, b in zip(given, probe.arrays)):
             probe.copies = True
             probe.note_once(
-                "forward or backward wrote into its inputs in place (checked on copies)"
+                tr("forward or backward wrote into its inputs in place (checked on copies)")
             )
             for a, b in zip(probe.arrays, given):
                 a[...] = b
@@ -687,18 +766,31 @@ class Check:
         if 0 < len(returned) < want and (loss or all(n in TARGET_NAMES for n in trailing)):
             probe.differentiable = probe.differentiable[: len(returned)]
             self.report.notes.append(
-                f"{', '.join(trailing)}: target(s), held fixed (backward returns no gradient)"
+                tr("{names}: target(s), held fixed (backward returns no gradient)").format(
+                    names=", ".join(trailing)
+                )
             )
             return returned
         if not returned:
+            # TRANSLATORS: {fix} is code ("return dx, dW") or "return one gradient per input...".
             self.report.problems.append(
-                f"backward returned None: {_return_hint(names)}, as the book's layers do"
+                tr("backward returned None: {fix}, as the book's layers do").format(
+                    fix=_return_hint(names)
+                )
             )
             return None
-        got = "1 gradient" if len(returned) == 1 else f"{len(returned)} gradients"
+        # TRANSLATORS: {fix} is code ("return dx, dW") or "return one gradient per input...".
+        wrong = tr_n(
+            "backward returned {count} gradient but forward takes {wanted} differentiable "
+            "inputs ({names}): {fix}",
+            "backward returned {count} gradients but forward takes {wanted} differentiable "
+            "inputs ({names}): {fix}",
+            len(returned),
+        )
         self.report.problems.append(
-            f"backward returned {got} but forward takes {want} differentiable inputs "
-            f"({', '.join(names)}): {_return_hint(names)}"
+            wrong.format(
+                count=len(returned), wanted=want, names=", ".join(names), fix=_return_hint(names)
+            )
         )
         return None
 
@@ -711,11 +803,18 @@ class Check:
         for name, a, b in self._pairs(grads, again):
             if not _same(a, b):
                 ratio = _ratio(b, a)
-                how = f" ({ratio:.3g} × the first: it accumulates with +=?)" if ratio else ""
-                self.report.problems.append(
-                    f"{name} differs between two backward calls on one forward{how}; the "
-                    "book's convention assigns gradients (self.dW = ...), it does not add"
-                )
+                if ratio:
+                    differs = tr(
+                        "{name} differs between two backward calls on one forward ({ratio:.3g} × "
+                        "the first: it accumulates with +=?); the book's convention assigns "
+                        "gradients (self.dW = ...), it does not add"
+                    )
+                else:
+                    differs = tr(
+                        "{name} differs between two backward calls on one forward; the book's "
+                        "convention assigns gradients (self.dW = ...), it does not add"
+                    )
+                self.report.problems.append(differs.format(name=name, ratio=ratio))
         if probe.network or self.report.problems:
             return
         doubled = self._again(2 * probe.g)
@@ -723,10 +822,14 @@ class Check:
             return
         ignored = [n for n, a, b in self._pairs(grads, doubled) if _same(a, b) and np.any(a)]
         if ignored:
-            verb = "does" if len(ignored) == 1 else "do"
             self.report.problems.append(
-                f"{', '.join(ignored)} {verb} not depend on dout: backward ignores its argument "
-                "(multiply the local gradient by dout)"
+                tr_n(
+                    "{names} does not depend on dout: backward ignores its argument "
+                    "(multiply the local gradient by dout)",
+                    "{names} do not depend on dout: backward ignores its argument "
+                    "(multiply the local gradient by dout)",
+                    len(ignored),
+                ).format(names=", ".join(ignored))
             )
 
     def _again(self, g: Any) -> Gradients | None:
@@ -850,10 +953,19 @@ class Check:
             target.set(idx, old + shift)
             if len(shown) < 3:
                 where = f"[{', '.join(map(str, idx))}]" if idx else ""
-                shown.append(f"{target.name}{where} from {old:.6g} to {old + shift:.6g}")
-        more = f" and {len(kinks) - len(shown)} more" if len(kinks) > len(shown) else ""
+                # TRANSLATORS: {element} is an element of an input or parameter, as w[0, 1].
+                moved = tr("{element} from {old:.6g} to {new:.6g}")
+                shown.append(
+                    moved.format(element=f"{target.name}{where}", old=old, new=old + shift)
+                )
+        if len(kinks) > len(shown):
+            note = tr(
+                "moved {count} element(s) off a kink before checking: {elements} and {more} more"
+            )
+        else:
+            note = tr("moved {count} element(s) off a kink before checking: {elements}")
         self.report.notes.append(
-            f"moved {len(kinks)} element(s) off a kink before checking: {'; '.join(shown)}{more}"
+            note.format(count=len(kinks), elements="; ".join(shown), more=len(kinks) - len(shown))
         )
 
     def _finding(
@@ -962,7 +1074,7 @@ class InputTarget(Target):
         self.probe.arrays[self.k][...] = values
 
     def problem(self, got: Any) -> str:
-        return _shape_problem(got, self.probe.arrays[self.k], f"input {self.name}")
+        return _shape_problem(got, self.probe.arrays[self.k], self.kind, self.name)
 
 
 class ParamTarget(Target):
@@ -993,27 +1105,32 @@ class ParamTarget(Target):
 
     def problem(self, got: Any) -> str:
         if got is None:
-            return f"{self.p.grad_name} is None after backward: backward did not set it"
-        return _shape_problem(got, self.p.value, f"parameter {self.name}")
+            return tr("{gradient} is None after backward: backward did not set it").format(
+                gradient=self.p.grad_name
+            )
+        return _shape_problem(got, self.p.value, self.kind, self.name)
 
 
-def _shape_problem(got: Any, value: Any, what: str) -> str:
+def _shape_problem(got: Any, value: Any, kind: str, name: str) -> str:
     if got is None:
-        return "backward returned None for it"
+        return tr("backward returned None for it")
     a = np.asarray(got)
     if a.dtype == object or not np.issubdtype(a.dtype, np.number):
-        return f"gradient is {type(got).__name__}, not an array of numbers"
+        return tr("gradient is {type}, not an array of numbers").format(type=type(got).__name__)
     if np.iscomplexobj(a):
-        return "gradient is complex, the value is real"
+        return tr("gradient is complex, the value is real")
     if a.shape != np.shape(value):
-        return f"gradient has shape {a.shape}, {what} has shape {np.shape(value)}"
+        if kind == "parameter":
+            shapes = tr("gradient has shape {got}, parameter {name} has shape {wanted}")
+        else:
+            shapes = tr("gradient has shape {got}, input {name} has shape {wanted}")
+        return shapes.format(got=a.shape, name=name, wanted=np.shape(value))
     if np.issubdtype(a.dtype, np.floating) and a.dtype != np.asarray(value).dtype:
-        return (
-            f"gradient has dtype {a.dtype} but the value is {np.asarray(value).dtype}: "
-            "precision is lost"
+        return tr("gradient has dtype {got} but the value is {wanted}: precision is lost").format(
+            got=a.dtype, wanted=np.asarray(value).dtype
         )
     if not np.all(np.isfinite(a)):
-        return "gradient contains nan or inf"
+        return tr("gradient contains nan or inf")
     return ""
 
 
@@ -1058,18 +1175,27 @@ def _ratio(b: Any, a: Any) -> float | None:
 def _hint(got: np.ndarray, expected: np.ndarray, probe: Probe) -> str:
     """Why a gradient might be off, when it is a constant multiple of the right one."""
     if not np.any(got):
-        return "got is 0 everywhere: does backward compute this gradient at all?"
+        return tr("got is 0 everywhere: does backward compute this gradient at all?")
     c = _ratio(got, expected)
     if c is None:
         return ""
     first = next((a for a in probe.arrays if isinstance(a, np.ndarray) and a.ndim), None)
     n = first.shape[0] if first is not None else 0
     guesses = [
-        (-1.0, "the sign is wrong"),
-        (1 / n if n > 1 else math.nan, f"divided by N = {n} (the batch) once too often?"),
-        (float(n) if n > 1 else math.nan, f"a missing 1/N (N = {n}, the batch)?"),
+        (-1.0, tr("the sign is wrong")),
+        (
+            1 / n if n > 1 else math.nan,
+            tr("divided by N = {n} (the batch) once too often?").format(n=n),
+        ),
+        (float(n) if n > 1 else math.nan, tr("a missing 1/N (N = {n}, the batch)?").format(n=n)),
     ]
     if isinstance(probe.g, float):
-        guesses.append((1 / probe.g, "dout ignored? (the upstream gradient was not multiplied)"))
+        guesses.append(
+            (1 / probe.g, tr("dout ignored? (the upstream gradient was not multiplied)"))
+        )
     why = next((text for value, text in guesses if math.isclose(c, value, rel_tol=1e-6)), "")
-    return f"got = {c:.6g} × expected{': ' + why if why else ''}"
+    if why:
+        # TRANSLATORS: "got" is backward's gradient, "expected" the numerical one; {reason}
+        # a guess at the bug ("the sign is wrong").
+        return tr("got = {factor:.6g} × expected: {reason}").format(factor=c, reason=why)
+    return tr("got = {factor:.6g} × expected").format(factor=c)

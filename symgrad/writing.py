@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from symgrad.errors import SymgradError
+from symgrad.i18n import tr
 
 MANIFEST = ".symgrad-manifest"
 _TMP_SUFFIX = ".symgrad-tmp"
@@ -29,16 +30,21 @@ _TMP_SUFFIX = ".symgrad-tmp"
 def write_atomic(path: str | os.PathLike, text: str) -> None:
     """Replace ``path`` by ``text`` (UTF-8) in one step; :class:`SymgradError` if it cannot."""
     if os.path.isdir(path):
-        raise SymgradError(f"cannot write {path}: it is a folder")
+        raise SymgradError(tr("cannot write {path}: it is a folder").format(path=path))
     try:
         tmp = _stage(Path(path), text)
     except OSError as err:
-        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+        raise SymgradError(_cannot_write(path, err)) from None
     try:
         os.replace(tmp, path)
     except OSError as err:
         _discard([tmp])
-        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+        raise SymgradError(_cannot_write(path, err)) from None
+
+
+def _cannot_write(path: str | os.PathLike, err: OSError) -> str:
+    """``cannot write PATH: REASON``, the reason as the system gives it."""
+    return tr("cannot write {path}: {reason}").format(path=path, reason=err.strerror)
 
 
 def _stage(path: Path, text: str) -> Path:
@@ -85,7 +91,10 @@ def _discard(paths: Iterable[Path]) -> None:
 
 
 def manifest_text(names: Iterable[str], command: str) -> str:
-    """The manifest listing ``names``: a comment saying what it is, then one name a line."""
+    """The manifest listing ``names``: a comment saying what it is, then one name a line.
+
+    The comment stays English in every language: the manifest is a generated file, compared
+    with what is on disk (``symgrad doc --check``), so it must not change with the language."""
     head = (
         f"# Files written here by `{command}`, one a line. It replaces exactly these and removes\n"
         "# those it no longer produces; it never touches any other file in this folder.\n"
@@ -110,11 +119,19 @@ def read_manifest(folder: Path) -> list[str] | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as err:
-        raise SymgradError(f"cannot read {path}: {getattr(err, 'strerror', err)}") from None
+        raise SymgradError(
+            tr("cannot read {path}: {reason}").format(
+                path=path, reason=getattr(err, "strerror", err)
+            )
+        ) from None
     names = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     for n, name in enumerate(names, start=1):
         if not _plain_name(name):
-            raise SymgradError(f"{path} is not a symgrad manifest: entry {n} is {name!r}")
+            raise SymgradError(
+                tr("{path} is not a symgrad manifest: entry {number} is {entry}").format(
+                    path=path, number=n, entry=repr(name)
+                )
+            )
     return names
 
 
@@ -133,33 +150,45 @@ def folder_problem(folder: str | os.PathLike, names: Iterable[str], command: str
     try:
         return _folder_problem(Path(folder), folder, names, command)
     except OSError as err:
-        return f"cannot write {folder}: {err.strerror}"
+        return _cannot_write(folder, err)
 
 
 def _folder_problem(
     root: Path, folder: str | os.PathLike, names: Iterable[str], command: str
 ) -> str | None:
     if not root.exists():
-        return None
+        return _ancestor_problem(root, folder)
     if not root.is_dir():
-        return f"cannot write {folder}: it is not a folder"
+        return tr("cannot write {path}: it is not a folder").format(path=folder)
     listed = read_manifest(root)
     if listed is None:
         if any(root.iterdir()):
-            return (
-                f"{folder} holds files that `{command}` did not write (it has no {MANIFEST}); "
+            return tr(
+                "{folder} holds files that `{command}` did not write (it has no {manifest}); "
                 "writing there would mix them with its output: choose a new or empty folder"
-            )
+            ).format(folder=folder, command=command, manifest=MANIFEST)
         return None
     for name in sorted(names):
         path = root / name
         if os.path.lexists(path) and name not in listed:
-            return (
-                f"{path} was not written by `{command}` (it is not in {root / MANIFEST}); "
+            return tr(
+                "{path} was not written by `{command}` (it is not in {manifest}); "
                 "move it away or choose another folder"
-            )
+            ).format(path=path, command=command, manifest=root / MANIFEST)
         if os.path.lexists(path) and not path.is_file():
-            return f"cannot write {path}: it is not a file"
+            return tr("cannot write {path}: it is not a file").format(path=path)
+    return None
+
+
+def _ancestor_problem(root: Path, folder: str | os.PathLike) -> str | None:
+    """Why a folder that does not exist yet cannot be made: its nearest existing ancestor is
+    a file. Said before anything is rendered, not after (``doc`` renders for a minute)."""
+    parent = root.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if os.path.lexists(parent) and not parent.is_dir():
+        message = tr("cannot write {path}: {parent} is not a folder")
+        return message.format(path=folder, parent=parent)
     return None
 
 
@@ -201,7 +230,7 @@ def write_folder(folder: str | os.PathLike, files: dict[str, str], command: str)
         _discard(tmp for tmp, _ in moves[done:])
         _remove_empty(created)
         if isinstance(err, OSError):
-            raise SymgradError(f"cannot write {folder}: {err.strerror}") from None
+            raise SymgradError(_cannot_write(folder, err)) from None
         raise
 
 
@@ -218,7 +247,7 @@ def _make_folders(root: Path, shown: str | os.PathLike) -> list[Path]:
             os.mkdir(d, 0o777)
     except OSError as err:
         _remove_empty([d for d in missing if d.exists()])
-        raise SymgradError(f"cannot write {shown}: {err.strerror}") from None
+        raise SymgradError(_cannot_write(shown, err)) from None
     return missing
 
 

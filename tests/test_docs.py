@@ -150,3 +150,69 @@ def test_a_layer_that_fails_to_derive_is_one_line(monkeypatch: pytest.MonkeyPatc
     message = "cannot render the derivations: ZeroDivisionError: division by zero in Softmax"
     assert result.stderr.strip().splitlines() == [f"symgrad: error: {message}"]
     assert not Path("/tmp/never-written").exists()
+
+
+# --- the book in Japanese, Chinese and Korean -----------------------------------------------------
+
+SIGMOID_WORDS = {"ja": "順伝播", "zh": "正向传播", "ko": "순전파"}
+REGION = {"ja": "JP", "zh": "SC", "ko": "KR"}
+
+
+def _cjk_engine(lang: str) -> str:
+    """xelatex with xeCJK and the Noto CJK font of ``lang``; a skip locally, a failure under CI."""
+    xelatex = _engine("xelatex")
+    missing = []
+    if (
+        not shutil.which("kpsewhich")
+        or subprocess.run(["kpsewhich", "xeCJK.sty"], capture_output=True, text=True).stdout.strip()
+        == ""
+    ):
+        missing.append("xeCJK (texlive-lang-cjk, texlive-lang-chinese)")
+    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout
+    if f"Noto Serif CJK {REGION[lang]}" not in fonts:
+        missing.append("Noto CJK fonts (fonts-noto-cjk)")
+    if missing:
+        message = f"{', '.join(missing)} not installed (.ci/run installs them with apt-get)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return xelatex
+
+
+@pytest.mark.parametrize("lang", ["ja", "zh", "ko"])
+def test_translated_book_compiles_with_xelatex(lang: str, tmp_path: Path) -> None:
+    """The book in that language (``symgrad doc --lang``): its LaTeX compiles with xeCJK,
+    every CJK character found in a font, and the Sigmoid page reads in that language."""
+    xelatex = _cjk_engine(lang)
+    docs.write(tmp_path, docs.render(list(symgrad.catalog.values()), lang=lang))  # in-process:
+    # the derivations and checks of the English book are reused (doc --lang is test_i18n's)
+    tex = (tmp_path / "symgrad.tex").read_text(encoding="utf-8")
+    assert tex.startswith("% !TEX program = xelatex") and f"Noto Serif CJK {REGION[lang]}" in tex
+    assert SIGMOID_WORDS[lang] in (tmp_path / "Sigmoid.md").read_text(encoding="utf-8")
+    for _ in range(2):  # the second run writes the table of contents
+        run = subprocess.run(
+            [xelatex, "-interaction=nonstopmode", "-halt-on-error", "symgrad.tex"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stdout[-3000:]
+    log = (tmp_path / "symgrad.log").read_text(errors="replace")
+    assert "Missing character" not in log, "a character no font has: it is left out of the PDF"
+    assert "! " not in log and "Overfull \\vbox" not in log
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: compiled, not read back")
+    shown = subprocess.run(
+        ["pdftotext", "symgrad.pdf", "-"], capture_output=True, text=True, cwd=tmp_path
+    ).stdout
+    assert SIGMOID_WORDS[lang] in shown
+
+
+def test_translated_book_check_and_the_committed_one_stays_english(tmp_path: Path) -> None:
+    ja = docs.render([symgrad.catalog["Sigmoid"]], lang="ja")
+    en = docs.render([symgrad.catalog["Sigmoid"]], lang="en")
+    assert "順伝播" in ja["Sigmoid.md"] and "順伝播" not in en["Sigmoid.md"]
+    assert (DERIVATIONS / "Sigmoid.md").read_text(encoding="utf-8").count("forward") > 0
+    docs.write(tmp_path, ja)
+    assert docs.stale(tmp_path, ja) == [] and docs.stale(tmp_path, en) != []

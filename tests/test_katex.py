@@ -19,6 +19,7 @@ import symgrad
 from symgrad import katex
 
 CATALOG = list(symgrad.catalog)
+TRANSLATED = ("ja", "zh", "ko")
 
 # Broken input KaTeX must reject: proves the checker really checks (and is in strict mode).
 NEGATIVE_CONTROLS = {
@@ -207,6 +208,15 @@ def collect_fragments() -> tuple[list[Fragment], list[str]]:
             kind = "$$" if m.display else "$"
             where = f"markdown() line {m.line} {kind}"
             fragments.append(Fragment(f"{name}/md/{k}", name, where, m.tex, m.display))
+    for lang in TRANSLATED:  # the words in \text{}, the math as in English
+        for name in CATALOG:
+            d = symgrad.derive(name)
+            fragments.append(
+                Fragment(f"{name}/latex/{lang}", name, f"latex({lang})", d.latex(lang=lang), True)
+            )
+            for k, m in enumerate(markdown_math(d.markdown(lang=lang), problems)):
+                where = f"markdown({lang}) line {m.line}"
+                fragments.append(Fragment(f"{name}/md/{lang}/{k}", name, where, m.tex, m.display))
     for page in sorted(DERIVATIONS.glob("*.md")):
         page_problems: list[str] = []
         for k, m in enumerate(markdown_math(page.read_text(encoding="utf-8"), page_problems)):

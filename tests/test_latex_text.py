@@ -88,10 +88,20 @@ def test_plain_text_is_unchanged() -> None:
 
 
 def test_an_unknown_character_is_refused_not_mangled() -> None:
-    with pytest.raises(ValueError, match=r"U\+65E5"):
-        escape_text("日")
-    with pytest.raises(ValueError, match=r"U\+65E5"):
-        text("日")
+    with pytest.raises(ValueError, match=r"U\+0416"):
+        escape_text("Ж")
+    with pytest.raises(ValueError, match=r"U\+0416"):
+        text("Ж")
+    with pytest.raises(ValueError, match=r"U\+3400"):  # CJK beyond the blocks KaTeX typesets
+        text("㐀")
+
+
+def test_cjk_text_is_itself() -> None:
+    """Japanese, Chinese and Korean words (symgrad.i18n) print as themselves: in running text
+    for xeCJK, inside \\text{} in a formula for KaTeX; the specials around them are escaped."""
+    assert escape_text("順伝播、形状 (N, D)") == "順伝播、形状 (N, D)"
+    assert text("正向传播：x < 0") == r"\text{正向传播：x }{<}\text{ 0}"
+    assert text("순전파") == r"\text{순전파}"
 
 
 # --- what symgrad emits -------------------------------------------------------------------------
