@@ -75,27 +75,34 @@ def test_tex_is_ascii_with_a_section_per_layer_and_figures(files: dict[str, str]
     assert tex.count("\\begin{tikzpicture}") == 2  # the shopping example and sigmoid
 
 
+def _compile(engine: str, folder: Path) -> str:
+    """Compile ``folder/symgrad.tex`` twice (the second run writes the table of contents), check
+    the log, and return the PDF's text (a skip when pdftotext is missing: compiled, not read)."""
+    for _ in range(2):
+        result = subprocess.run(
+            [engine, "-interaction=nonstopmode", "-halt-on-error", "symgrad.tex"],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+    log = (folder / "symgrad.log").read_text(errors="replace")
+    assert "! " not in log and "Undefined control sequence" not in log
+    assert "Overfull \\vbox" not in log  # a block taller than the page: its end is cut off
+    assert "Missing character" not in log, "a character no font has: it is left out of the PDF"
+    assert (folder / "symgrad.pdf").stat().st_size > 10_000
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: compiled, not read back")
+    return subprocess.run(
+        ["pdftotext", "symgrad.pdf", "-"], capture_output=True, text=True, cwd=folder
+    ).stdout
+
+
 def test_pdflatex_compiles_the_document(tmp_path: Path) -> None:
     pdflatex = _engine("pdflatex")
     shutil.copy(DERIVATIONS / "symgrad.tex", tmp_path)
-    for _ in range(2):  # the second run writes the table of contents
-        result = subprocess.run(
-            [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "symgrad.tex"],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stdout[-3000:]
-    log = (tmp_path / "symgrad.log").read_text(errors="replace")
-    assert "! " not in log and "Undefined control sequence" not in log
-    assert "Overfull \\vbox" not in log  # a block taller than the page: its end is cut off
-    assert (tmp_path / "symgrad.pdf").stat().st_size > 10_000
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed: compiled, not read back")
-    shown = subprocess.run(
-        ["pdftotext", "symgrad.pdf", "-"], capture_output=True, text=True, cwd=tmp_path
-    ).stdout
+    shown = _compile(pdflatex, tmp_path)
     assert not set("¡¿") & set(shown), "a raw < or > in running text (OT1 prints ¡ ¿)"
     assert "mask x <= 0" in shown and "where |x - t| < δ" in shown
 
@@ -189,24 +196,7 @@ def test_translated_book_compiles_with_xelatex(lang: str, tmp_path: Path) -> Non
     tex = (tmp_path / "symgrad.tex").read_text(encoding="utf-8")
     assert tex.startswith("% !TEX program = xelatex") and f"Noto Serif CJK {REGION[lang]}" in tex
     assert SIGMOID_WORDS[lang] in (tmp_path / "Sigmoid.md").read_text(encoding="utf-8")
-    for _ in range(2):  # the second run writes the table of contents
-        run = subprocess.run(
-            [xelatex, "-interaction=nonstopmode", "-halt-on-error", "symgrad.tex"],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=300,
-        )
-        assert run.returncode == 0, run.stdout[-3000:]
-    log = (tmp_path / "symgrad.log").read_text(errors="replace")
-    assert "Missing character" not in log, "a character no font has: it is left out of the PDF"
-    assert "! " not in log and "Overfull \\vbox" not in log
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed: compiled, not read back")
-    shown = subprocess.run(
-        ["pdftotext", "symgrad.pdf", "-"], capture_output=True, text=True, cwd=tmp_path
-    ).stdout
-    assert SIGMOID_WORDS[lang] in shown
+    assert SIGMOID_WORDS[lang] in _compile(xelatex, tmp_path)
 
 
 def test_translated_book_check_and_the_committed_one_stays_english(tmp_path: Path) -> None:
