@@ -130,11 +130,6 @@ class Gradient:
         substituted"``)."""
         return self.local.origin if self.local is not None else REVERSE_MODE
 
-    @property
-    def origin_text(self) -> str:
-        """:attr:`origin` in the current language, for printing."""
-        return self.local.origin_text if self.local is not None else tr(REVERSE_MODE)
-
 
 @dataclass(frozen=True, repr=False)
 class Derivation(Rendered):

@@ -148,24 +148,27 @@ def tr_n(singular: str, plural: str, n: int, lang: str | None = None) -> str:
     return _catalogue(resolve(lang)).ngettext(singular, plural, n)
 
 
-def tr_filled(text: str, *templates: str) -> str:
+def tr_filled(text: str, *templates: str, lang: str | None = None) -> str:
     """``text``, English made from one of ``templates`` with its fields filled in, translated
     with the same values; else ``tr(text)``. For a sentence stored in English before it is
     printed, such as how a derivation was checked.
 
     >>> tr_filled("2 of 3 done", "{shown} of {total} done")
     '2 of 3 done'
+    >>> tr_filled("solving y = f(x) for x", "solving {output} = f({input}) for {input}", lang="ja")
+    'y = f(x) を x について解いたもの'
     """
     for template in templates:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-        pattern = "".join(
-            re.escape(literal) + (f"(?P<{field}>.+?)" if field is not None else "")
-            for literal, field, _, _ in string.Formatter().parse(template)
-        )
-        match = re.fullmatch(pattern, text) if fields else None
+        pattern, seen = [], set()
+        for literal, field, _, _ in string.Formatter().parse(template):
+            pattern.append(re.escape(literal))
+            if field is not None:  # a field met again must match the same text
+                pattern.append(f"(?P={field})" if field in seen else f"(?P<{field}>.+?)")
+                seen.add(field)
+        match = re.fullmatch("".join(pattern), text) if seen else None
         if match:
-            return tr(template).format(**match.groupdict())
-    return tr(text)
+            return tr(template, lang).format(**match.groupdict())
+    return tr(text, lang)
 
 
 def N_(message: str) -> str:

@@ -63,21 +63,10 @@ SUBSTITUTED = {
     FOLDED: N_("derivative of the forward with σ(-u) as 1 - σ(u), the output {output} substituted"),
 }
 SOLVED = N_("solving {output} = f({input}) for {input}")
+ORIGINS = (*SUBSTITUTED.values(), SOLVED)
 """Where a candidate comes from: :attr:`Candidate.origin` is one of these in English, its
-``{output}`` and ``{input}`` filled in; :attr:`Candidate.origin_text` the same translated."""
-
-Said = tuple[str, tuple[tuple[str, str], ...]]
-"""A sentence as its English template and the values of its placeholders."""
-
-
-def _english(said: Said) -> str:
-    template, values = said
-    return template.format(**dict(values))
-
-
-def _translated(said: Said, english: str) -> str:
-    template, values = said
-    return tr(template).format(**dict(values)) if template else tr(english)
+``{output}`` and ``{input}`` filled in, or PLAIN, NAMED, FOLDED; printed translated with
+``symgrad.i18n.tr_filled(origin, *ORIGINS)``."""
 
 
 @dataclass(frozen=True)
@@ -89,17 +78,10 @@ class Candidate:
     cost: int
     error: float  # worst error in float64 at the probe points (symgrad.numerics' measure)
     proven: bool | None  # None: not needed, a better candidate was proven first
-    origin_said: Said = ("", ())
-    """:attr:`origin` as its template and values, so that it can be translated."""
 
     @property
     def accurate(self) -> bool:
         return self.error <= ACCURATE
-
-    @property
-    def origin_text(self) -> str:
-        """:attr:`origin` in the current language, for printing."""
-        return _translated(self.origin_said, self.origin)
 
 
 @dataclass(frozen=True)
@@ -112,16 +94,10 @@ class Gradient:
     origin: str
     considered: tuple[Candidate, ...]
     expr: sympy.Expr
-    origin_said: Said = ("", ())
 
     @property
     def name(self) -> str:
         return f"d{self.wrt.name}"
-
-    @property
-    def origin_text(self) -> str:
-        """:attr:`origin` in the current language, for printing."""
-        return _translated(self.origin_said, self.origin)
 
 
 @dataclass(frozen=True)
@@ -250,15 +226,7 @@ def _derive_map(declared: MapSpec) -> MapDerivation:
     masks = _masks(code_forms)
     shared = _shared(code_forms, stable)
     gradients = tuple(
-        Gradient(
-            v,
-            plain,
-            best.expr,
-            best.origin,
-            considered,
-            _gradient_expr(form, masks),
-            best.origin_said,
-        )
+        Gradient(v, plain, best.expr, best.origin, considered, _gradient_expr(form, masks))
         for (v, plain, best, considered), form in zip(chosen, code_forms)
     )
     gradients = tuple(replace(g, expr=g.expr.xreplace(shared)) for g in gradients)
@@ -382,7 +350,7 @@ def _first_proven(
 def _rank(
     spec: MapSpec,
     plain: sympy.Expr,
-    forms: list[tuple[sympy.Expr, Said]],
+    forms: list[tuple[sympy.Expr, str]],
     seen: set[sympy.Expr],
     probes: Probes,
     saved: dict[sympy.Symbol, Any],
@@ -391,8 +359,7 @@ def _rank(
     if spec.output_usable:
         allowed.add(spec.output)
     out: dict[sympy.Expr, Candidate] = {}
-    for form, said in forms:
-        origin = _english(said)
+    for form, origin in forms:
         for variant in _variants(form):
             if variant in seen or variant in out or variant.has(sympy.Derivative):
                 continue
@@ -402,33 +369,33 @@ def _rank(
                 continue
             error = probes.backward_error(variant, plain, saved)
             code_form = clamped(variant, spec.positive) if variant.has(sympy.Piecewise) else variant
-            out[variant] = Candidate(variant, origin, cost(code_form), float(error), None, said)
+            out[variant] = Candidate(variant, origin, cost(code_form), float(error), None)
     return list(out.values())
 
 
 def _substituted_forms(
     spec: MapSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
-) -> list[tuple[sympy.Expr, Said]]:
+) -> list[tuple[sympy.Expr, str]]:
     """The plain derivative, the derivative of the named-function forward, and both with the
     output substituted where it occurs."""
     out = spec.output
-    forms: list[tuple[sympy.Expr, Said]] = [(plain, (PLAIN, ()))]
+    forms: list[tuple[sympy.Expr, str]] = [(plain, PLAIN)]
     named = differentiate(stable, v)
     if named != plain:
-        forms.append((named, (NAMED, ())))
+        forms.append((named, NAMED))
     folded = differentiate(canonical(stable), v)
     if folded not in (named, plain):
-        forms.append((folded, (FOLDED, ())))
-    for form, (origin, _) in list(forms):
+        forms.append((folded, FOLDED))
+    for form, origin in list(forms):
         substituted = form.subs(stable, out).subs(spec.forward, out)
         if substituted != form:
-            forms.append((substituted, (SUBSTITUTED[origin], (("output", str(out)),))))
+            forms.append((substituted, SUBSTITUTED[origin].format(output=out)))
     return forms
 
 
 def _solved_forms(
     spec: MapSpec, stable: sympy.Expr, v: sympy.Symbol, plain: sympy.Expr
-) -> list[tuple[sympy.Expr, Said]]:
+) -> list[tuple[sympy.Expr, str]]:
     """Candidates in the output alone, from inverting ``output = f(v)`` for ``v``.
 
     Only for one-input layers whose input occurs once in the forward: a chain of steps, each
@@ -443,8 +410,7 @@ def _solved_forms(
     solution = invert_chain(f, v, spec.output)
     if solution is None:
         return []
-    said = (SOLVED, (("output", str(spec.output)), ("input", str(v))))
-    return [(plain.subs(v, solution), said)]
+    return [(plain.subs(v, solution), SOLVED.format(output=spec.output, input=v))]
 
 
 def _variants(e: sympy.Expr) -> list[sympy.Expr]:

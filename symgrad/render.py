@@ -23,7 +23,7 @@ from symgrad.graph import Graph, Node
 from symgrad.i18n import N_, columns, tr, tr_filled, tr_n
 from symgrad.latex_printer import latex as _latex
 from symgrad.latex_printer import text as _text
-from symgrad.local import Gradient, MapDerivation
+from symgrad.local import ORIGINS, Gradient, MapDerivation
 from symgrad.statements import Map, Reduce, Statement
 from symgrad.tensor_algebra import rsum
 from symgrad.tensor_printer import latex_tensor, text_tensor
@@ -295,7 +295,7 @@ def map_text(layer: Derivation, d: MapDerivation) -> str:
             "chosen from {count} forms ({origin}); proven equal to the plain derivative",
             count,
         )
-        out.append("  " + chosen.format(count=count, origin=g.origin_text))
+        out.append("  " + chosen.format(count=count, origin=tr_filled(g.origin, *ORIGINS)))
     saves = ", ".join(f"{s} = {text(e)}" for s, e in d.saved.items()) or tr("nothing")
     out += ["", tr("forward saves: {saves}").format(saves=saves)]
     out += _domain_line(d.domain)
